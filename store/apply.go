@@ -1,0 +1,645 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Entry is one committed Raft log entry. Data is nil for entries that carry
+// no commands (Raft configuration changes); they still advance the index.
+type Entry struct {
+	Index uint64
+	Data  []byte
+}
+
+// Apply applies entries in order in one bbolt transaction and records the
+// last index in it. Entries at or below the applied index are skipped (they
+// are replays after a restart) and get nil results. It returns each entry's
+// per-command results. An error means the file could not be written; the
+// caller must not go on applying.
+func (s *Store) Apply(entries []Entry) ([][]Result, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return nil, ErrClosed
+	}
+	results := make([][]Result, len(entries))
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		t := newTxn(tx)
+		applied := appliedIndex(tx)
+		for i, e := range entries {
+			if e.Index <= applied {
+				continue
+			}
+			applied = e.Index
+			if e.Data == nil {
+				continue
+			}
+			cmds, err := DecodeBatch(e.Data)
+			if err != nil {
+				results[i] = []Result{{Err: err}}
+				continue
+			}
+			rs := make([]Result, len(cmds))
+			for j := range cmds {
+				r, err := t.apply(&cmds[j])
+				if err != nil {
+					return fmt.Errorf("entry %d command %d: %w", e.Index, j, err)
+				}
+				rs[j] = r
+			}
+			results[i] = rs
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+		return tx.Bucket(bMeta).Put(kApplied, be64(int64(applied)))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: apply: %w", err)
+	}
+	return results, nil
+}
+
+// txn wraps a write transaction. Message records touched by several
+// commands in one batch are cached and written once at flush.
+type txn struct {
+	tx                                               *bolt.Tx
+	messages, envelopes, deliveries, due, byEndpoint *bolt.Bucket
+	endpoints, keys, idempotency, idemExpiry, nodes  *bolt.Bucket
+	dirty                                            map[string]*Message
+}
+
+func newTxn(tx *bolt.Tx) *txn {
+	return &txn{
+		tx:          tx,
+		messages:    tx.Bucket(bMessages),
+		envelopes:   tx.Bucket(bEnvelopes),
+		deliveries:  tx.Bucket(bDeliveries),
+		due:         tx.Bucket(bDue),
+		byEndpoint:  tx.Bucket(bByEndpoint),
+		endpoints:   tx.Bucket(bEndpoints),
+		keys:        tx.Bucket(bKeys),
+		idempotency: tx.Bucket(bIdempotency),
+		idemExpiry:  tx.Bucket(bIdemExpiry),
+		nodes:       tx.Bucket(bNodes),
+		dirty:       map[string]*Message{},
+	}
+}
+
+// apply applies one command. A returned error aborts the whole batch (the
+// file is unusable); rejections go in Result.Err.
+func (t *txn) apply(c *Command) (Result, error) {
+	switch {
+	case c.Enqueue != nil:
+		return t.enqueue(c.Enqueue)
+	case c.Outcome != nil:
+		return Result{}, t.outcome(c.Outcome)
+	case c.CreateEndpoint != nil:
+		return t.createEndpoint(c.CreateEndpoint)
+	case c.UpdateEndpoint != nil:
+		return t.updateEndpoint(c.UpdateEndpoint)
+	case c.DeleteEndpoint != nil:
+		return t.deleteEndpoint(c.DeleteEndpoint)
+	case c.RotateSecret != nil:
+		return t.rotateSecret(c.RotateSecret)
+	case c.Requeue != nil:
+		return t.requeue(c.Requeue)
+	case c.AddSigningKey != nil:
+		return Result{}, t.addSigningKey(c.AddSigningKey)
+	case c.Sweep != nil:
+		return t.sweep(c.Sweep)
+	case c.PutNode != nil:
+		return Result{}, putJSON(t.nodes, c.PutNode.ID, c.PutNode)
+	}
+	return Result{Err: fmt.Errorf("store: empty command")}, nil
+}
+
+func (t *txn) message(id string) (*Message, error) {
+	if m, ok := t.dirty[id]; ok {
+		return m, nil
+	}
+	m := new(Message)
+	ok, err := getJSON(t.messages, id, m)
+	if err != nil || !ok {
+		return nil, err
+	}
+	t.dirty[id] = m
+	return m, nil
+}
+
+func (t *txn) flush() error {
+	for id, m := range t.dirty {
+		if err := putJSON(t.messages, id, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *txn) delivery(id string) (*Delivery, error) {
+	d := new(Delivery)
+	ok, err := getJSON(t.deliveries, id, d)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (t *txn) endpoint(id string) (*Endpoint, error) {
+	ep := new(Endpoint)
+	ok, err := getJSON(t.endpoints, id, ep)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return ep, nil
+}
+
+func dueKey(at int64, dlvID string) []byte {
+	return append(be64(at), dlvID...)
+}
+
+func byEndpointKey(epID, dlvID string) []byte {
+	k := make([]byte, 0, len(epID)+1+len(dlvID))
+	return append(append(append(k, epID...), 0), dlvID...)
+}
+
+// putDelivery writes d, keeping the due and per-endpoint indexes in step
+// with its status. prev is the record as it was (nil when new).
+func (t *txn) putDelivery(prev, d *Delivery) error {
+	if prev != nil && prev.Status == StatusPending {
+		if err := t.due.Delete(dueKey(prev.NextAttemptAt, prev.ID)); err != nil {
+			return err
+		}
+		if !prev.Override() && d.Status != StatusPending {
+			if err := t.byEndpoint.Delete(byEndpointKey(prev.EndpointID, prev.ID)); err != nil {
+				return err
+			}
+		}
+	}
+	if d.Status == StatusPending {
+		if err := t.due.Put(dueKey(d.NextAttemptAt, d.ID), nil); err != nil {
+			return err
+		}
+		if !d.Override() && (prev == nil || prev.Status != StatusPending) {
+			if err := t.byEndpoint.Put(byEndpointKey(d.EndpointID, d.ID), nil); err != nil {
+				return err
+			}
+		}
+	} else {
+		d.NextAttemptAt = 0
+	}
+	return putJSON(t.deliveries, d.ID, d)
+}
+
+// transition moves d to status and updates its message's counters.
+func (t *txn) transition(d *Delivery, status string) error {
+	if d.Status == status {
+		return nil
+	}
+	m, err := t.message(d.MessageID)
+	if err != nil {
+		return err
+	}
+	if m != nil {
+		m.count(d.Status, -1)
+		m.count(status, +1)
+	}
+	d.Status = status
+	return nil
+}
+
+func (t *txn) enqueue(c *Enqueue) (Result, error) {
+	if m, err := t.message(c.ID); err != nil || m != nil {
+		return Result{MessageID: c.ID, Duplicate: true}, err
+	}
+	if c.IdempotencyKey != "" {
+		var rec idempotencyRecord
+		ok, err := getJSON(t.idempotency, c.IdempotencyKey, &rec)
+		if err != nil {
+			return Result{}, err
+		}
+		if ok && rec.ExpiresAt > c.CreatedAt {
+			return Result{MessageID: rec.MessageID, Duplicate: true}, nil
+		}
+		if ok {
+			if err := t.idemExpiry.Delete(append(be64(rec.ExpiresAt), c.IdempotencyKey...)); err != nil {
+				return Result{}, err
+			}
+		}
+		rec = idempotencyRecord{MessageID: c.ID, ExpiresAt: c.IdempotencyExpiresAt}
+		if err := putJSON(t.idempotency, c.IdempotencyKey, &rec); err != nil {
+			return Result{}, err
+		}
+		if err := t.idemExpiry.Put(append(be64(rec.ExpiresAt), c.IdempotencyKey...), nil); err != nil {
+			return Result{}, err
+		}
+	}
+
+	targets, err := t.fanOut(c)
+	if err != nil {
+		return Result{}, err
+	}
+	m := &Message{ID: c.ID, Type: c.Type, CreatedAt: c.CreatedAt, IdempotencyKey: c.IdempotencyKey,
+		Deliveries: make([]string, 0, len(targets))}
+	t.dirty[c.ID] = m
+	for i, tg := range targets {
+		d := &Delivery{ID: DeliveryID(c.ID, i), MessageID: c.ID, EndpointID: tg.endpointID, URL: tg.url,
+			Status: StatusPending, NextAttemptAt: c.CreatedAt}
+		m.Deliveries = append(m.Deliveries, d.ID)
+		m.Pending++
+		if err := t.putDelivery(nil, d); err != nil {
+			return Result{}, err
+		}
+	}
+	if err := t.envelopes.Put([]byte(c.ID), c.Envelope); err != nil {
+		return Result{}, err
+	}
+	return Result{MessageID: c.ID}, nil
+}
+
+type target struct{ endpointID, url string }
+
+func (t *txn) fanOut(c *Enqueue) ([]target, error) {
+	var targets []target
+	if len(c.URIs) > 0 {
+		for _, u := range c.URIs {
+			targets = append(targets, target{url: u})
+		}
+		return targets, nil
+	}
+	if len(c.EndpointIDs) > 0 {
+		for _, id := range c.EndpointIDs {
+			ep, err := t.endpoint(id)
+			if err != nil {
+				return nil, err
+			}
+			if ep != nil {
+				targets = append(targets, target{endpointID: ep.ID, url: ep.URL})
+			}
+		}
+		return targets, nil
+	}
+	err := t.endpoints.ForEach(func(k, v []byte) error {
+		var ep Endpoint
+		if err := jsonUnmarshal(v, &ep); err != nil {
+			return err
+		}
+		if ep.State == StateEnabled && ep.Subscribed(c.Type) {
+			targets = append(targets, target{endpointID: ep.ID, url: ep.URL})
+		}
+		return nil
+	})
+	return targets, err
+}
+
+func (t *txn) outcome(c *Outcome) error {
+	d, err := t.delivery(c.DeliveryID)
+	if err != nil || d == nil {
+		return err
+	}
+	if d.Status != StatusPending || d.AttemptCount != c.Attempt-1 {
+		return nil // a duplicate, or the delivery moved on
+	}
+	prev := *d
+	d.AttemptCount++
+	if d.RoundAttempts == 0 {
+		d.FirstAttemptAt = c.At
+	}
+	d.RoundAttempts++
+	d.LastStatusCode = c.StatusCode
+	d.LastError = c.Error
+	d.Attempts = append(d.Attempts, Attempt{At: c.At, StatusCode: c.StatusCode, Error: c.Error, DurationMS: c.DurationMS})
+	if n := len(d.Attempts); n > MaxAttemptHistory {
+		d.Attempts = append(d.Attempts[:0:0], d.Attempts[n-MaxAttemptHistory:]...)
+	}
+	switch c.Result {
+	case ResultSucceeded:
+		err = t.transition(d, StatusSucceeded)
+	case ResultRetry:
+		d.NextAttemptAt = c.NextAttemptAt
+	case ResultCancelled:
+		err = t.transition(d, StatusCancelled)
+	case ResultFailed, ResultGone:
+		err = t.transition(d, StatusFailed)
+	default:
+		return fmt.Errorf("unknown outcome result %q", c.Result)
+	}
+	if err != nil {
+		return err
+	}
+	if err := t.putDelivery(&prev, d); err != nil {
+		return err
+	}
+	if c.Result == ResultGone && d.EndpointID != "" {
+		return t.disableEndpoint(d.EndpointID, StateDisabledFailing, c.At)
+	}
+	return nil
+}
+
+// disableEndpoint sets the endpoint's state and ends its pending deliveries:
+// failed when the receiver is gone, cancelled when an operator disabled it.
+func (t *txn) disableEndpoint(id, state string, at int64) error {
+	ep, err := t.endpoint(id)
+	if err != nil || ep == nil {
+		return err
+	}
+	ep.State = state
+	ep.UpdatedAt = at
+	if err := putJSON(t.endpoints, id, ep); err != nil {
+		return err
+	}
+	status, reason := StatusCancelled, "endpoint disabled"
+	if state == StateDisabledFailing {
+		status, reason = StatusFailed, "endpoint answered 410 Gone"
+	}
+	return t.endPending(id, status, reason)
+}
+
+// endPending moves every pending delivery of the endpoint to status.
+func (t *txn) endPending(epID, status, reason string) error {
+	prefix := append([]byte(epID), 0)
+	var ids []string
+	c := t.byEndpoint.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		ids = append(ids, string(k[len(prefix):]))
+	}
+	for _, id := range ids {
+		d, err := t.delivery(id)
+		if err != nil {
+			return err
+		}
+		if d == nil || d.Status != StatusPending {
+			continue
+		}
+		prev := *d
+		d.LastError = reason
+		if err := t.transition(d, status); err != nil {
+			return err
+		}
+		if err := t.putDelivery(&prev, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *txn) createEndpoint(c *CreateEndpoint) (Result, error) {
+	if t.endpoints.Get([]byte(c.Endpoint.ID)) != nil {
+		return Result{Err: ErrExists}, nil
+	}
+	return Result{}, putJSON(t.endpoints, c.Endpoint.ID, &c.Endpoint)
+}
+
+func (t *txn) updateEndpoint(c *UpdateEndpoint) (Result, error) {
+	ep, err := t.endpoint(c.ID)
+	if err != nil || ep == nil {
+		return Result{Err: ErrNotFound}, err
+	}
+	if c.URL != nil {
+		ep.URL = *c.URL
+	}
+	if c.Name != nil {
+		ep.Name = *c.Name
+	}
+	if c.EventTypes != nil {
+		ep.EventTypes = *c.EventTypes
+	}
+	if c.RateLimitPerS != nil {
+		ep.RateLimitPerS = *c.RateLimitPerS
+	}
+	ep.UpdatedAt = c.At
+	if c.State != nil && *c.State != ep.State {
+		if *c.State != StateEnabled {
+			if err := putJSON(t.endpoints, ep.ID, ep); err != nil {
+				return Result{}, err
+			}
+			return Result{}, t.disableEndpoint(ep.ID, *c.State, c.At)
+		}
+		ep.State = StateEnabled
+	}
+	if c.URL != nil {
+		// Pending deliveries follow the endpoint to its new address.
+		if err := t.retarget(ep.ID, ep.URL); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{}, putJSON(t.endpoints, ep.ID, ep)
+}
+
+func (t *txn) retarget(epID, url string) error {
+	prefix := append([]byte(epID), 0)
+	c := t.byEndpoint.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		d, err := t.delivery(string(k[len(prefix):]))
+		if err != nil {
+			return err
+		}
+		if d != nil {
+			d.URL = url
+			if err := putJSON(t.deliveries, d.ID, d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (t *txn) deleteEndpoint(c *DeleteEndpoint) (Result, error) {
+	if t.endpoints.Get([]byte(c.ID)) == nil {
+		return Result{Err: ErrNotFound}, nil
+	}
+	if err := t.endPending(c.ID, StatusCancelled, "endpoint deleted"); err != nil {
+		return Result{}, err
+	}
+	return Result{}, t.endpoints.Delete([]byte(c.ID))
+}
+
+func (t *txn) rotateSecret(c *RotateSecret) (Result, error) {
+	ep, err := t.endpoint(c.EndpointID)
+	if err != nil || ep == nil {
+		return Result{Err: ErrNotFound}, err
+	}
+	secrets := []Secret{{Key: c.Secret}}
+	for _, s := range ep.Secrets {
+		if s.ExpiresAt == 0 || s.ExpiresAt > c.RevokeAt {
+			s.ExpiresAt = c.RevokeAt
+		}
+		if s.ExpiresAt > c.At {
+			secrets = append(secrets, s)
+		}
+	}
+	ep.Secrets = secrets
+	ep.UpdatedAt = c.At
+	return Result{}, putJSON(t.endpoints, ep.ID, ep)
+}
+
+func (t *txn) requeue(c *Requeue) (Result, error) {
+	var ids []string
+	if c.MessageID != "" {
+		if m, err := t.message(c.MessageID); err != nil || m == nil {
+			return Result{Err: ErrNotFound}, err
+		}
+		ids = []string{c.MessageID}
+	} else {
+		// Message ids begin with their creation time, so the window is a
+		// key range; but ids stamped by different nodes' clocks may be
+		// slightly out of order, so the record's own time decides.
+		cur := t.messages.Cursor()
+		for k, v := cur.First(); k != nil; k, v = cur.Next() {
+			var m Message
+			if err := jsonUnmarshal(v, &m); err != nil {
+				return Result{}, err
+			}
+			if m.CreatedAt >= c.Since && (c.Until == 0 || m.CreatedAt < c.Until) && m.Failed+m.Cancelled > 0 {
+				ids = append(ids, m.ID)
+			}
+		}
+	}
+	n := 0
+	for _, id := range ids {
+		m, err := t.message(id)
+		if err != nil {
+			return Result{}, err
+		}
+		for _, dlvID := range m.Deliveries {
+			d, err := t.delivery(dlvID)
+			if err != nil {
+				return Result{}, err
+			}
+			if d == nil || d.Status != StatusFailed {
+				continue
+			}
+			if !d.Override() {
+				ep, err := t.endpoint(d.EndpointID)
+				if err != nil {
+					return Result{}, err
+				}
+				if ep == nil || ep.State != StateEnabled {
+					continue
+				}
+			}
+			prev := *d
+			if err := t.transition(d, StatusPending); err != nil {
+				return Result{}, err
+			}
+			d.RoundAttempts, d.FirstAttemptAt, d.NextAttemptAt = 0, 0, c.At
+			if err := t.putDelivery(&prev, d); err != nil {
+				return Result{}, err
+			}
+			n++
+		}
+	}
+	return Result{Count: n}, nil
+}
+
+func (t *txn) addSigningKey(c *AddSigningKey) error {
+	if t.keys.Get([]byte(c.Key.ID)) != nil {
+		return nil // already applied
+	}
+	cur := t.keys.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		var key SigningKey
+		if err := jsonUnmarshal(v, &key); err != nil {
+			return err
+		}
+		if key.Alg == c.Key.Alg && key.RetiredAt == 0 {
+			key.RetiredAt = c.Key.CreatedAt
+			if err := putJSON(t.keys, key.ID, &key); err != nil {
+				return err
+			}
+		}
+	}
+	return putJSON(t.keys, c.Key.ID, &c.Key)
+}
+
+func (t *txn) sweep(c *Sweep) (Result, error) {
+	n := 0
+	// Expired idempotency keys, oldest first.
+	var expired [][]byte
+	cur := t.idemExpiry.Cursor()
+	for k, _ := cur.First(); k != nil && len(expired) < c.Limit; k, _ = cur.Next() {
+		if int64(binary.BigEndian.Uint64(k[:8])) > c.At {
+			break
+		}
+		expired = append(expired, bytes.Clone(k))
+	}
+	for _, k := range expired {
+		key := k[8:]
+		var rec idempotencyRecord
+		ok, err := getJSON(t.idempotency, string(key), &rec)
+		if err != nil {
+			return Result{}, err
+		}
+		if ok && rec.ExpiresAt <= c.At {
+			if err := t.idempotency.Delete(key); err != nil {
+				return Result{}, err
+			}
+		}
+		if err := t.idemExpiry.Delete(k); err != nil {
+			return Result{}, err
+		}
+		n++
+	}
+
+	// Finished messages created before the retention cutoff.
+	var old []string
+	mc := t.messages.Cursor()
+	for k, v := mc.First(); k != nil && len(old) < c.Limit; k, v = mc.Next() {
+		var m Message
+		if err := jsonUnmarshal(v, &m); err != nil {
+			return Result{}, err
+		}
+		if m.CreatedAt >= c.RetainSince {
+			if messageTime(m.ID) > c.RetainSince+int64(maxClockSkew) {
+				break // every later id is newer still
+			}
+			continue
+		}
+		if m.Pending == 0 {
+			old = append(old, m.ID)
+		}
+	}
+	for _, id := range old {
+		m, err := t.message(id)
+		if err != nil {
+			return Result{}, err
+		}
+		for _, dlvID := range m.Deliveries {
+			if err := t.deliveries.Delete([]byte(dlvID)); err != nil {
+				return Result{}, err
+			}
+		}
+		delete(t.dirty, id)
+		if err := t.messages.Delete([]byte(id)); err != nil {
+			return Result{}, err
+		}
+		if err := t.envelopes.Delete([]byte(id)); err != nil {
+			return Result{}, err
+		}
+		n++
+	}
+
+	// Signing keys retired long enough ago to have left the JWKS.
+	var retired []string
+	kc := t.keys.Cursor()
+	for k, v := kc.First(); k != nil; k, v = kc.Next() {
+		var key SigningKey
+		if err := jsonUnmarshal(v, &key); err != nil {
+			return Result{}, err
+		}
+		if key.RetiredAt != 0 && key.RetiredAt < c.KeysRetiredBefore {
+			retired = append(retired, key.ID)
+		}
+	}
+	for _, id := range retired {
+		if err := t.keys.Delete([]byte(id)); err != nil {
+			return Result{}, err
+		}
+		n++
+	}
+	return Result{Count: n}, nil
+}

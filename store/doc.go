@@ -1,0 +1,17 @@
+// Package store is Herald's state machine storage: a bbolt file holding
+// messages (with the exact envelope bytes fixed at enqueue), deliveries and
+// their attempt history, a due-time index, endpoints with their secrets,
+// signing keys, idempotency keys, cluster node addresses, and the index of
+// the last applied Raft entry.
+//
+// Every change is a [Command]. Commands are applied in batches by
+// [Store.Apply], in one bbolt transaction together with the Raft index they
+// came from, so a restart replays the log exactly from where the file left
+// off. Apply is deterministic: it never reads the clock, randomness or the
+// network; every time and id is stamped into the command by the leader.
+// Commands are idempotent, because a command retried after a lost leadership
+// may already have been committed.
+//
+// The store knows nothing of Raft; package cluster feeds it committed
+// entries, and package engine reads it.
+package store

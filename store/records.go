@@ -1,0 +1,178 @@
+package store
+
+import "strings"
+
+// Delivery statuses.
+const (
+	StatusPending   = "pending"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+	StatusCancelled = "cancelled"
+)
+
+// Endpoint states.
+const (
+	StateEnabled  = "enabled"
+	StateDisabled = "disabled"
+	// StateDisabledFailing is set when a receiver answers 410 Gone.
+	StateDisabledFailing = "disabled_due_to_failed_deliveries"
+)
+
+// MaxAttemptHistory bounds the attempt log kept per delivery; older entries
+// are dropped first. The default schedule makes at most 12 attempts per round.
+const MaxAttemptHistory = 50
+
+// Times in records are Unix nanoseconds (0 means unset): cheap to compare,
+// to encode, and identical on every replica.
+
+// Message is an accepted message. Its envelope bytes live apart from this
+// record (see [Store.Envelope]) so counter updates never rewrite the body.
+type Message struct {
+	ID             string   `json:"id"`
+	Type           string   `json:"type"`
+	CreatedAt      int64    `json:"created_at"`
+	IdempotencyKey string   `json:"idempotency_key,omitempty"`
+	Deliveries     []string `json:"deliveries"`
+	Pending        int      `json:"pending"`
+	Succeeded      int      `json:"succeeded"`
+	Failed         int      `json:"failed"`
+	Cancelled      int      `json:"cancelled"`
+}
+
+// Status is the message's aggregate status: pending while any delivery is,
+// else succeeded when all succeeded (or there were none), else failed.
+func (m *Message) Status() string {
+	switch {
+	case m.Pending > 0:
+		return StatusPending
+	case m.Succeeded == len(m.Deliveries):
+		return StatusSucceeded
+	default:
+		return StatusFailed
+	}
+}
+
+// count adjusts the per-status counter for status by n.
+func (m *Message) count(status string, n int) {
+	switch status {
+	case StatusPending:
+		m.Pending += n
+	case StatusSucceeded:
+		m.Succeeded += n
+	case StatusFailed:
+		m.Failed += n
+	case StatusCancelled:
+		m.Cancelled += n
+	}
+}
+
+// Delivery is one message's journey to one destination.
+type Delivery struct {
+	ID         string `json:"id"`
+	MessageID  string `json:"message_id"`
+	EndpointID string `json:"endpoint_id,omitempty"` // empty for override URIs
+	URL        string `json:"url"`
+	Status     string `json:"status"`
+	// AttemptCount counts every attempt ever made; outcomes name the attempt
+	// they report, which makes applying one twice harmless.
+	AttemptCount int `json:"attempt_count"`
+	// RoundAttempts counts attempts since the delivery was (re)queued; it
+	// indexes the retry schedule.
+	RoundAttempts  int       `json:"round_attempts"`
+	FirstAttemptAt int64     `json:"first_attempt_at,omitempty"` // of this round
+	NextAttemptAt  int64     `json:"next_attempt_at,omitempty"`
+	LastStatusCode int       `json:"last_status_code,omitempty"`
+	LastError      string    `json:"last_error,omitempty"`
+	Attempts       []Attempt `json:"attempts,omitempty"`
+}
+
+// Override reports whether the delivery goes to a per-message override URI
+// (signed with the cluster key) rather than a registered endpoint.
+func (d *Delivery) Override() bool { return d.EndpointID == "" }
+
+// Attempt is one HTTP exchange with a receiver.
+type Attempt struct {
+	At         int64  `json:"at"`
+	StatusCode int    `json:"status_code,omitempty"`
+	Error      string `json:"error,omitempty"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// Endpoint is a project-level webhook destination.
+type Endpoint struct {
+	ID            string   `json:"id"`
+	URL           string   `json:"url"`
+	Name          string   `json:"name,omitempty"`
+	EventTypes    []string `json:"event_types"`
+	State         string   `json:"state"`
+	RateLimitPerS int      `json:"rate_limit_per_s,omitempty"`
+	Secrets       []Secret `json:"secrets"` // newest first
+	CreatedAt     int64    `json:"created_at"`
+	UpdatedAt     int64    `json:"updated_at"`
+}
+
+// Secret is one of an endpoint's HMAC secrets.
+type Secret struct {
+	Key       string `json:"key"`                  // whsec_…
+	ExpiresAt int64  `json:"expires_at,omitempty"` // 0: live until rotated
+}
+
+// LiveSecrets returns the secrets still valid at now, newest first.
+func (e *Endpoint) LiveSecrets(now int64) []string {
+	var keys []string
+	for _, s := range e.Secrets {
+		if s.ExpiresAt == 0 || s.ExpiresAt > now {
+			keys = append(keys, s.Key)
+		}
+	}
+	return keys
+}
+
+// Subscribed reports whether the endpoint wants messages of type t. An empty
+// filter subscribes to every type.
+func (e *Endpoint) Subscribed(t string) bool {
+	if len(e.EventTypes) == 0 {
+		return true
+	}
+	for _, et := range e.EventTypes {
+		if et == t {
+			return true
+		}
+	}
+	return false
+}
+
+// SigningKey is a cluster key that signs override deliveries.
+type SigningKey struct {
+	ID        string `json:"id"`  // the JWKS kid
+	Alg       string `json:"alg"` // "ed25519" or "rs256"
+	Private   []byte `json:"private"`
+	CreatedAt int64  `json:"created_at"`
+	RetiredAt int64  `json:"retired_at,omitempty"`
+}
+
+// Node is a cluster member's addresses, replicated so that any node can
+// forward a request to the leader's API.
+type Node struct {
+	ID       string `json:"id"`
+	APIAddr  string `json:"api_addr"`
+	RaftAddr string `json:"raft_addr"`
+}
+
+// idempotencyRecord maps an Idempotency-Key to the message it created.
+type idempotencyRecord struct {
+	MessageID string `json:"message_id"`
+	ExpiresAt int64  `json:"expires_at"`
+}
+
+// DeliveryID derives the id of a message's n-th delivery, so every replica
+// names fan-out deliveries identically and they sort with their message.
+func DeliveryID(messageID string, n int) string {
+	const digits = "0123456789ABCDEFGHJKMNPQRSTVWXYZ" // Crockford base32
+	var suffix [4]byte
+	for i := 3; i >= 0; i-- {
+		suffix[i] = digits[n%32]
+		n /= 32
+	}
+	return "dlv_" + strings.TrimPrefix(messageID, "msg_") + string(suffix[:])
+}

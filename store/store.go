@@ -1,0 +1,255 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bucket names.
+var (
+	bMeta        = []byte("meta")
+	bMessages    = []byte("messages")    // msg id → Message
+	bEnvelopes   = []byte("envelopes")   // msg id → envelope bytes
+	bDeliveries  = []byte("deliveries")  // dlv id → Delivery
+	bDue         = []byte("due")         // be64(next attempt) ‖ dlv id → ∅, pending only
+	bByEndpoint  = []byte("by_endpoint") // ep id ‖ 0 ‖ dlv id → ∅, pending only
+	bEndpoints   = []byte("endpoints")   // ep id → Endpoint
+	bKeys        = []byte("signing_keys")
+	bIdempotency = []byte("idempotency") // key → idempotencyRecord
+	bIdemExpiry  = []byte("idem_expiry") // be64(expiry) ‖ key → ∅
+	bNodes       = []byte("nodes")       // node id → Node
+
+	allBuckets = [][]byte{bMeta, bMessages, bEnvelopes, bDeliveries, bDue, bByEndpoint,
+		bEndpoints, bKeys, bIdempotency, bIdemExpiry, bNodes}
+
+	kApplied = []byte("applied_index")
+)
+
+// ErrClosed is returned by calls on a closed store.
+var ErrClosed = errors.New("store: closed")
+
+// Store is the bbolt-backed state machine. Apply must be called from one
+// goroutine at a time (the Raft FSM); reads may run concurrently.
+type Store struct {
+	path string
+	// mu guards db: Restore swaps the file under a write lock while reads
+	// and Apply hold it for reading.
+	mu     sync.RWMutex
+	db     *bolt.DB
+	noSync bool
+}
+
+// Options tune how the file is opened.
+type Options struct {
+	// NoSync skips fsync on commit. Only for tests and benchmarks of the
+	// store itself; Herald's durability relies on it being false.
+	NoSync bool
+}
+
+// Open opens or creates the store file at path.
+func Open(path string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	s := &Store{path: path, noSync: opts.NoSync}
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) open() error {
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: s.noSync})
+	if err != nil {
+		return fmt.Errorf("store: open %s: %w", s.path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("store: init %s: %w", s.path, err)
+	}
+	s.db = db
+	return nil
+}
+
+// Close closes the file. Further calls return ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	return err
+}
+
+// view runs fn in a read transaction.
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	return s.db.View(fn)
+}
+
+// AppliedIndex is the index of the last Raft entry applied to the file.
+func (s *Store) AppliedIndex() (uint64, error) {
+	var idx uint64
+	err := s.view(func(tx *bolt.Tx) error {
+		idx = appliedIndex(tx)
+		return nil
+	})
+	return idx, err
+}
+
+func appliedIndex(tx *bolt.Tx) uint64 {
+	if v := tx.Bucket(bMeta).Get(kApplied); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+// Snapshot is a consistent, point-in-time view of the whole file. Release it
+// promptly: an open snapshot keeps bbolt from reusing pages.
+type Snapshot struct {
+	tx     *bolt.Tx
+	unlock func()
+}
+
+// Snapshot opens a snapshot of the current state.
+func (s *Store) Snapshot() (*Snapshot, error) {
+	s.mu.RLock()
+	if s.db == nil {
+		s.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	tx, err := s.db.Begin(false)
+	if err != nil {
+		s.mu.RUnlock()
+		return nil, fmt.Errorf("store: snapshot: %w", err)
+	}
+	return &Snapshot{tx: tx, unlock: s.mu.RUnlock}, nil
+}
+
+// WriteTo writes the snapshot as a complete bbolt file.
+func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) { return sn.tx.WriteTo(w) }
+
+// Release ends the snapshot. It is safe to call more than once.
+func (sn *Snapshot) Release() {
+	if sn.tx != nil {
+		sn.tx.Rollback()
+		sn.tx = nil
+		sn.unlock()
+	}
+}
+
+// Restore replaces the whole state with a file written by Snapshot.WriteTo.
+// The new file is written beside the old one and renamed over it, so a crash
+// leaves one or the other, never a mix.
+func (s *Store) Restore(r io.Reader) error {
+	tmp := s.path + ".restore"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: restore: %w", err)
+	}
+	_, err = io.Copy(f, r)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("store: restore: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		os.Remove(tmp)
+		return ErrClosed
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: restore: %w", err)
+	}
+	if err := os.Rename(tmp, s.path); err != nil {
+		return fmt.Errorf("store: restore: %w", err)
+	}
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return fmt.Errorf("store: restore: %w", err)
+	}
+	return s.open()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Stats reports the file's size and bbolt's counters.
+type Stats struct {
+	FileBytes int64
+	DB        bolt.Stats
+}
+
+// Stats returns current statistics.
+func (s *Store) Stats() Stats {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var st Stats
+	if s.db == nil {
+		return st
+	}
+	st.DB = s.db.Stats()
+	if fi, err := os.Stat(s.path); err == nil {
+		st.FileBytes = fi.Size()
+	}
+	return st
+}
+
+func be64(v int64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(v))
+	return b[:]
+}
+
+func getJSON(b *bolt.Bucket, key string, v any) (bool, error) {
+	raw := b.Get([]byte(key))
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("store: decode record %q: %w", key, err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, key string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(key), raw)
+}
