@@ -1,0 +1,135 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/raft"
+	"github.com/heraldhq/herald/store"
+)
+
+// proposal is one command waiting to be group-committed.
+type proposal struct {
+	cmd  store.Command
+	done chan applied // buffered: the committer never blocks on it
+}
+
+type applied struct {
+	res store.Result
+	err error
+}
+
+// Apply commits cmd through Raft and returns its result once it has been
+// applied to the store. Concurrent calls share log entries. ErrNotLeader
+// means the command was not appended; ErrUncertain and a context error mean
+// it may still commit, so retry with the same ids.
+func (n *Node) Apply(ctx context.Context, cmd store.Command) (store.Result, error) {
+	if n.raft.State() != raft.Leader {
+		return store.Result{}, ErrNotLeader
+	}
+	p := proposal{cmd: cmd, done: make(chan applied, 1)}
+	select {
+	case n.proposals <- p:
+	case <-ctx.Done():
+		return store.Result{}, ctx.Err()
+	case <-n.closed:
+		return store.Result{}, ErrClosed
+	}
+	select {
+	case a := <-p.done:
+		return a.res, a.err
+	case <-ctx.Done():
+		return store.Result{}, ctx.Err()
+	case <-n.closed:
+		return store.Result{}, ErrClosed
+	}
+}
+
+// commitLoop takes whatever proposals are queued, up to MaxBatch, encodes
+// them as one log entry and hands it to Raft. While entries are awaiting
+// commit, new proposals queue up and form the next, larger batch: group
+// commit without a timer adding latency.
+func (n *Node) commitLoop() {
+	defer n.wg.Done()
+	waiting := make(chan pending, cap(n.inflight))
+	go n.awaitCommits(waiting)
+	defer close(waiting)
+	for {
+		var batch []proposal
+		select {
+		case p := <-n.proposals:
+			batch = append(batch, p)
+		case <-n.closed:
+			return
+		}
+	drain:
+		for len(batch) < n.cfg.MaxBatch {
+			select {
+			case p := <-n.proposals:
+				batch = append(batch, p)
+			default:
+				break drain
+			}
+		}
+		select {
+		case n.inflight <- struct{}{}:
+		case <-n.closed:
+			fail(batch, ErrClosed)
+			return
+		}
+		cmds := make([]store.Command, len(batch))
+		for i, p := range batch {
+			cmds[i] = p.cmd
+		}
+		// EncodeBatch returns a fresh slice: Raft's log cache keeps it.
+		data, err := store.EncodeBatch(cmds)
+		if err != nil {
+			<-n.inflight
+			fail(batch, err)
+			continue
+		}
+		select {
+		case waiting <- pending{future: n.raft.Apply(data, 0), batch: batch}:
+		case <-n.closed:
+			fail(batch, ErrClosed)
+			return
+		}
+	}
+}
+
+type pending struct {
+	future raft.ApplyFuture
+	batch  []proposal
+}
+
+// awaitCommits resolves entries in the order they were appended, which is
+// the order Raft commits them.
+func (n *Node) awaitCommits(waiting <-chan pending) {
+	for p := range waiting {
+		err := mapErr(p.future.Error())
+		<-n.inflight
+		if err != nil {
+			fail(p.batch, err)
+			continue
+		}
+		results, ok := p.future.Response().([]store.Result)
+		if !ok || len(results) != len(p.batch) {
+			if len(results) == 1 && results[0].Err != nil {
+				err = results[0].Err // the entry could not be decoded
+			} else {
+				err = fmt.Errorf("cluster: entry returned %d results for %d commands", len(results), len(p.batch))
+			}
+			fail(p.batch, err)
+			continue
+		}
+		for i, prop := range p.batch {
+			prop.done <- applied{res: results[i]}
+		}
+	}
+}
+
+func fail(batch []proposal, err error) {
+	for _, p := range batch {
+		p.done <- applied{err: err}
+	}
+}

@@ -1,0 +1,430 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/heraldhq/herald/store"
+)
+
+// Errors returned by Node methods.
+var (
+	// ErrNotLeader means this node cannot commit writes now; nothing was
+	// appended, so the caller may retry anywhere.
+	ErrNotLeader = errors.New("cluster: not the leader")
+	// ErrUncertain means leadership was lost after the command was
+	// appended: it may or may not commit. Retry with the same ids.
+	ErrUncertain = errors.New("cluster: leadership lost; the write may or may not have committed")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("cluster: closed")
+)
+
+// Peer is one initial voter.
+type Peer struct {
+	ID       string
+	RaftAddr string
+}
+
+// ParsePeers parses "id=addr,id=addr".
+func ParsePeers(s string) ([]Peer, error) {
+	var peers []Peer
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		id, addr, ok := strings.Cut(part, "=")
+		if !ok || id == "" || addr == "" {
+			return nil, fmt.Errorf("cluster: peer %q is not id=host:port", part)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("cluster: peer %q: %v", part, err)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("cluster: peer id %q listed twice", id)
+		}
+		seen[id] = true
+		peers = append(peers, Peer{ID: id, RaftAddr: addr})
+	}
+	return peers, nil
+}
+
+// Config configures a Node.
+type Config struct {
+	// NodeID is this server's Raft ID. Required.
+	NodeID string
+	// RaftAddr is the transport's listen and advertise address. Required
+	// unless Transport is set.
+	RaftAddr string
+	// Dir holds raft.db and snapshots/. Required.
+	Dir string
+	// Store is the state machine. Required; the caller closes it after
+	// the node.
+	Store *store.Store
+	// Peers are the initial voters, used only to bootstrap a node that has
+	// no Raft state yet. Defaults to this node alone.
+	Peers []Peer
+	// HeartbeatTimeout and ElectionTimeout default to 300ms: a new leader
+	// within about a second of the old one's death. LeaderLeaseTimeout
+	// defaults to the heartbeat timeout; a leader that has not heard from a
+	// quorum for that long steps down.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	// SnapshotThreshold is how many new log entries trigger a snapshot.
+	// Defaults to 8192; TrailingLogs (kept after a snapshot for slow
+	// followers) defaults to 10240.
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+	// SnapshotInterval is how often the threshold is checked. Defaults to
+	// 30s.
+	SnapshotInterval time.Duration
+	// MaxBatch is the most commands group-committed in one log entry.
+	// Defaults to 512.
+	MaxBatch int
+	// Transport replaces the TCP transport (tests use raft's in-memory
+	// one). Defaults to TCP on RaftAddr.
+	Transport raft.Transport
+	// Logger receives Raft's warnings and errors. Defaults to discarding.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if len(c.Peers) == 0 {
+		c.Peers = []Peer{{ID: c.NodeID, RaftAddr: c.RaftAddr}}
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = 300 * time.Millisecond
+	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = 300 * time.Millisecond
+	}
+	if c.LeaderLeaseTimeout == 0 {
+		c.LeaderLeaseTimeout = c.HeartbeatTimeout
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = 30 * time.Second
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 512
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.NodeID == "":
+		return errors.New("cluster: NodeID is required")
+	case c.RaftAddr == "" && c.Transport == nil:
+		return errors.New("cluster: RaftAddr is required")
+	case c.Dir == "":
+		return errors.New("cluster: Dir is required")
+	case c.Store == nil:
+		return errors.New("cluster: Store is required")
+	}
+	for _, p := range c.Peers {
+		if p.ID == c.NodeID {
+			return nil
+		}
+	}
+	return fmt.Errorf("cluster: node %q is not among the peers", c.NodeID)
+}
+
+// Node is one member of a Herald cluster.
+type Node struct {
+	cfg       Config
+	raft      *raft.Raft
+	trans     raft.Transport
+	logs      *raftboltdb.BoltStore
+	proposals chan proposal
+	inflight  chan struct{} // bounds entries awaiting commit
+	closed    chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+
+	mu      sync.Mutex // guards leader, gen, changed
+	leader  bool
+	gen     uint64
+	changed chan struct{}
+}
+
+// Open starts a node, bootstrapping the cluster from Peers if the directory
+// holds no Raft state yet.
+func Open(cfg Config) (*Node, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	hlog := hclog.FromStandardLogger(slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn})
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.MaxAppendEntries = 256
+	rc.BatchApplyCh = true
+	// The bbolt state machine is durable and knows its applied index, so a
+	// restart resumes from the file instead of reloading a snapshot.
+	rc.NoSnapshotRestoreOnStart = true
+	rc.Logger = hlog
+	notify := make(chan bool, 64)
+	rc.NotifyCh = notify
+
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: open raft log: %w", err)
+	}
+	n := &Node{cfg: cfg, logs: logs, closed: make(chan struct{}), changed: make(chan struct{}),
+		proposals: make(chan proposal, 4*cfg.MaxBatch), inflight: make(chan struct{}, 32)}
+	fail := func(err error) (*Node, error) {
+		if n.trans != nil {
+			if c, ok := n.trans.(interface{ Close() error }); ok {
+				c.Close()
+			}
+		}
+		logs.Close()
+		return nil, err
+	}
+	cache, err := raft.NewLogCache(1024, logs)
+	if err != nil {
+		return fail(fmt.Errorf("cluster: %w", err))
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog)
+	if err != nil {
+		return fail(fmt.Errorf("cluster: open snapshots: %w", err))
+	}
+	n.trans = cfg.Transport
+	if n.trans == nil {
+		addr, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
+		if err != nil {
+			return fail(fmt.Errorf("cluster: raft address %q: %w", cfg.RaftAddr, err))
+		}
+		n.trans, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, addr, 3, 10*time.Second, hlog)
+		if err != nil {
+			return fail(fmt.Errorf("cluster: listen on %s: %w", cfg.RaftAddr, err))
+		}
+	}
+	existing, err := raft.HasExistingState(cache, logs, snaps)
+	if err != nil {
+		return fail(fmt.Errorf("cluster: %w", err))
+	}
+	if !existing {
+		var servers []raft.Server
+		for _, p := range cfg.Peers {
+			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.RaftAddr)})
+		}
+		if err := raft.BootstrapCluster(rc, cache, logs, snaps, n.trans, raft.Configuration{Servers: servers}); err != nil {
+			return fail(fmt.Errorf("cluster: bootstrap: %w", err))
+		}
+	}
+	n.raft, err = raft.NewRaft(rc, &fsm{st: cfg.Store}, cache, logs, snaps, n.trans)
+	if err != nil {
+		return fail(fmt.Errorf("cluster: start raft: %w", err))
+	}
+	n.wg.Add(2)
+	go n.relayLeadership(notify)
+	go n.commitLoop()
+	return n, nil
+}
+
+// relayLeadership drains NotifyCh promptly, so Raft never blocks on it, and
+// bumps the generation on every transition so none is lost to a reader.
+func (n *Node) relayLeadership(notify <-chan bool) {
+	defer n.wg.Done()
+	for {
+		select {
+		case isLeader := <-notify:
+			n.mu.Lock()
+			n.leader = isLeader
+			n.gen++
+			close(n.changed)
+			n.changed = make(chan struct{})
+			n.mu.Unlock()
+		case <-n.closed:
+			return
+		}
+	}
+}
+
+// Leadership reports whether this node leads, a generation that changes on
+// every leadership transition, and a channel closed at the next transition.
+func (n *Node) Leadership() (leader bool, gen uint64, changed <-chan struct{}) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.leader, n.gen, n.changed
+}
+
+// Barrier waits until every entry committed before it is applied to the
+// store. A new leader calls it before reading the store to schedule work.
+func (n *Node) Barrier(ctx context.Context) error {
+	return n.wait(ctx, n.raft.Barrier(timeoutOf(ctx)))
+}
+
+// VerifyLeader confirms with a quorum that this node still leads, for
+// reads that must be current.
+func (n *Node) VerifyLeader(ctx context.Context) error {
+	return n.wait(ctx, n.raft.VerifyLeader())
+}
+
+// wait waits for a Raft future with the caller's deadline: futures can stay
+// unresolved after Shutdown.
+func (n *Node) wait(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return mapErr(err)
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.closed:
+		return ErrClosed
+	}
+}
+
+func timeoutOf(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return time.Until(d)
+	}
+	return 0
+}
+
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return ErrUncertain
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress),
+		errors.Is(err, raft.ErrEnqueueTimeout):
+		return ErrNotLeader
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return ErrClosed
+	}
+	return fmt.Errorf("cluster: %w", err)
+}
+
+// Leader returns the current leader's id and Raft address, empty if none is
+// known.
+func (n *Node) Leader() (id, raftAddr string) {
+	addr, sid := n.raft.LeaderWithID()
+	return string(sid), string(addr)
+}
+
+// ID returns this node's id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// Server is a member of the Raft configuration.
+type Server struct {
+	ID       string
+	RaftAddr string
+	Voter    bool
+}
+
+// Status is a point-in-time view of this node's Raft state.
+type Status struct {
+	State        string // Leader, Follower, Candidate, Shutdown
+	LeaderID     string
+	Term         uint64
+	CommitIndex  uint64
+	AppliedIndex uint64
+	LastContact  time.Duration // since the leader was last heard (followers)
+	Servers      []Server
+}
+
+// Status returns this node's view of the cluster.
+func (n *Node) Status() Status {
+	stats := n.raft.Stats()
+	num := func(k string) uint64 { v, _ := strconv.ParseUint(stats[k], 10, 64); return v }
+	st := Status{
+		State:        n.raft.State().String(),
+		Term:         num("term"),
+		CommitIndex:  num("commit_index"),
+		AppliedIndex: n.raft.AppliedIndex(),
+	}
+	st.LeaderID, _ = n.Leader()
+	if lc := n.raft.LastContact(); !lc.IsZero() {
+		st.LastContact = time.Since(lc)
+	}
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			st.Servers = append(st.Servers, Server{ID: string(s.ID), RaftAddr: string(s.Address), Voter: s.Suffrage == raft.Voter})
+		}
+	}
+	return st
+}
+
+// Ready reports whether a leader is known and this node has applied
+// everything it knows to be committed.
+func (n *Node) Ready() bool {
+	id, _ := n.Leader()
+	if id == "" {
+		return false
+	}
+	st := n.Status()
+	return st.AppliedIndex >= st.CommitIndex
+}
+
+// Stop hands leadership to another voter if this node leads (so deliveries
+// resume without waiting for an election), then closes the node.
+func (n *Node) Stop(ctx context.Context) error {
+	if n.raft.State() == raft.Leader && len(n.Status().Servers) > 1 {
+		if err := n.wait(ctx, n.raft.LeadershipTransfer()); err != nil {
+			n.cfg.Logger.Warn("leadership transfer failed", "error", err)
+		}
+	}
+	return n.Close()
+}
+
+// Close shuts Raft down and releases its files. It is idempotent.
+func (n *Node) Close() error {
+	var err error
+	n.closeOnce.Do(func() {
+		close(n.closed)
+		f := n.raft.Shutdown()
+		done := make(chan error, 1)
+		go func() { done <- f.Error() }()
+		select {
+		case err = <-done:
+		case <-time.After(10 * time.Second):
+			err = errors.New("cluster: raft shutdown timed out")
+		}
+		if c, ok := n.trans.(interface{ Close() error }); ok {
+			c.Close()
+		}
+		n.wg.Wait()
+		if cerr := n.logs.Close(); err == nil {
+			err = cerr
+		}
+	})
+	return err
+}
