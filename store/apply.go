@@ -27,8 +27,10 @@ func (s *Store) Apply(entries []Entry) ([][]Result, error) {
 		return nil, ErrClosed
 	}
 	results := make([][]Result, len(entries))
+	var scheduled []Due
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		t := newTxn(tx)
+		defer func() { scheduled = t.scheduled }()
 		applied := appliedIndex(tx)
 		for i, e := range entries {
 			if e.Index <= applied {
@@ -61,6 +63,9 @@ func (s *Store) Apply(entries []Entry) ([][]Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: apply: %w", err)
 	}
+	if len(scheduled) > 0 && s.onScheduled != nil {
+		s.onScheduled(scheduled)
+	}
 	return results, nil
 }
 
@@ -71,6 +76,7 @@ type txn struct {
 	messages, envelopes, deliveries, due, byEndpoint *bolt.Bucket
 	endpoints, keys, idempotency, idemExpiry, nodes  *bolt.Bucket
 	dirty                                            map[string]*Message
+	scheduled                                        []Due // pending deliveries given a new due time
 }
 
 func newTxn(tx *bolt.Tx) *txn {
@@ -181,9 +187,11 @@ func (t *txn) putDelivery(prev, d *Delivery) error {
 		}
 	}
 	if d.Status == StatusPending {
-		if err := t.due.Put(dueKey(d.NextAttemptAt, d.ID), nil); err != nil {
+		q := []byte(d.Queue())
+		if err := t.due.Put(dueKey(d.NextAttemptAt, d.ID), q); err != nil {
 			return err
 		}
+		t.scheduled = append(t.scheduled, Due{DeliveryID: d.ID, At: d.NextAttemptAt, Queue: d.Queue()})
 		if !d.Override() && (prev == nil || prev.Status != StatusPending) {
 			if err := t.byEndpoint.Put(byEndpointKey(d.EndpointID, d.ID), nil); err != nil {
 				return err

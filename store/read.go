@@ -143,6 +143,8 @@ func (s *Store) ForAttempt(deliveryID string) (*AttemptView, error) {
 type Due struct {
 	DeliveryID string
 	At         int64
+	// Queue names the delivery's destination (see Delivery.Queue).
+	Queue string
 }
 
 // DuePage returns up to limit pending deliveries in due-time order, starting
@@ -152,18 +154,18 @@ func (s *Store) DuePage(after Due, limit int) ([]Due, error) {
 	var out []Due
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bDue).Cursor()
-		var k []byte
+		var k, v []byte
 		if after.DeliveryID == "" {
-			k, _ = c.First()
+			k, v = c.First()
 		} else {
 			start := dueKey(after.At, after.DeliveryID)
-			k, _ = c.Seek(start)
+			k, v = c.Seek(start)
 			if k != nil && bytes.Equal(k, start) {
-				k, _ = c.Next()
+				k, v = c.Next()
 			}
 		}
-		for ; k != nil && len(out) < limit; k, _ = c.Next() {
-			out = append(out, Due{DeliveryID: string(k[8:]), At: int64(binary.BigEndian.Uint64(k[:8]))})
+		for ; k != nil && len(out) < limit; k, v = c.Next() {
+			out = append(out, Due{DeliveryID: string(k[8:]), At: int64(binary.BigEndian.Uint64(k[:8])), Queue: string(v)})
 		}
 		return nil
 	})

@@ -44,8 +44,9 @@ type Store struct {
 	// mu guards db: Restore swaps the file under a write lock while reads
 	// and Apply hold it for reading.
 	mu     sync.RWMutex
-	db     *bolt.DB
-	noSync bool
+	db          *bolt.DB
+	noSync      bool
+	onScheduled func([]Due)
 }
 
 // Options tune how the file is opened.
@@ -53,6 +54,11 @@ type Options struct {
 	// NoSync skips fsync on commit. Only for tests and benchmarks of the
 	// store itself; Herald's durability relies on it being false.
 	NoSync bool
+	// OnScheduled, if set, is called after each Apply that left deliveries
+	// pending with a new next-attempt time, with those deliveries. The
+	// leader's scheduler learns of new work this way. It runs on the apply
+	// path and must not block.
+	OnScheduled func([]Due)
 }
 
 // Open opens or creates the store file at path.
@@ -60,7 +66,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	s := &Store{path: path, noSync: opts.NoSync}
+	s := &Store{path: path, noSync: opts.NoSync, onScheduled: opts.OnScheduled}
 	if err := s.open(); err != nil {
 		return nil, err
 	}
