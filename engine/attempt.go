@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/heraldhq/herald/signer"
+	"github.com/heraldhq/herald/store"
+)
+
+// maxResponseRead is how much of a response body is read (and discarded)
+// so the connection can be reused; larger bodies are cut off.
+const maxResponseRead = 64 << 10
+
+// userAgent identifies Herald to receivers.
+const userAgent = "Herald-Webhooks/1"
+
+// AttemptEvent describes one committed attempt, for Config.OnAttempt.
+type AttemptEvent struct {
+	MessageID  string
+	DeliveryID string
+	EndpointID string // empty for override URIs
+	URL        string
+	Attempt    int // 1-based, over the delivery's life
+	StatusCode int
+	Error      string
+	Duration   time.Duration
+	// Status is the delivery's status after the attempt: pending (a retry
+	// is scheduled at NextAttemptAt), succeeded, failed or cancelled.
+	Status        string
+	NextAttemptAt time.Time
+}
+
+// attempt makes one attempt of a due delivery and commits its outcome.
+// reserve claims a rate-limit slot for the endpoint's limit.
+func (e *Engine) attempt(ctx context.Context, due store.Due, reserve func(limit int) time.Duration) {
+	v, err := e.store.ForAttempt(due.DeliveryID)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			e.log.Error("read delivery", "delivery_id", due.DeliveryID, "error", err)
+		}
+		return
+	}
+	d := &v.Delivery
+	if d.Status != store.StatusPending || d.NextAttemptAt != due.At {
+		return // finished or rescheduled since it was queued
+	}
+	out := store.Outcome{DeliveryID: d.ID, Attempt: d.AttemptCount + 1}
+	var sig signer.Signer
+	if v.Endpoint != nil && v.Endpoint.State == store.StateEnabled {
+		if wait := reserve(v.Endpoint.RateLimitPerS); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+	}
+	now := e.cfg.Now()
+	switch {
+	case d.Override():
+		sig, err = e.keys.overrideSigner(d.URL)
+	case v.Endpoint == nil || v.Endpoint.State != store.StateEnabled:
+		out.Result, out.Error = store.ResultCancelled, "endpoint deleted or disabled"
+	default:
+		sig, err = signer.NewHMAC(v.Endpoint.LiveSecrets(now.UnixNano())...)
+	}
+	if err != nil {
+		// Without a key nothing can be signed; keep the delivery due and
+		// let the schedule try again rather than send it unsigned.
+		e.log.Error("cannot sign delivery", "delivery_id", d.ID, "error", err)
+		out.Error = "herald could not sign the request: " + err.Error()
+	}
+	var header http.Header
+	if out.Result == "" && err == nil {
+		out.StatusCode, header, out.Error = e.send(ctx, d, v.Envelope, sig, now)
+		if ctx.Err() != nil {
+			return // the term ended mid-attempt; the next leader sends again
+		}
+	}
+	out.At = now.UnixNano()
+	out.DurationMS = e.cfg.Now().Sub(now).Milliseconds()
+	var nextAt time.Time
+	switch {
+	case out.Result != "":
+	case out.StatusCode >= 200 && out.StatusCode < 300:
+		out.Result = store.ResultSucceeded
+	case out.StatusCode == http.StatusGone && !d.Override():
+		out.Result = store.ResultGone
+	default:
+		var retryAfter time.Duration
+		if out.StatusCode == http.StatusTooManyRequests || out.StatusCode == http.StatusServiceUnavailable {
+			retryAfter = parseRetryAfter(header, now)
+		}
+		out.Result, nextAt = e.policy.next(d, now, retryAfter)
+		if !nextAt.IsZero() {
+			out.NextAttemptAt = nextAt.UnixNano()
+		}
+	}
+	if _, err := e.node.Apply(ctx, store.Command{Outcome: &out}); err != nil {
+		if ctx.Err() == nil {
+			e.log.Warn("commit attempt outcome", "delivery_id", d.ID, "error", err)
+		}
+		return
+	}
+	if e.cfg.OnAttempt != nil {
+		e.cfg.OnAttempt(AttemptEvent{
+			MessageID: d.MessageID, DeliveryID: d.ID, EndpointID: d.EndpointID, URL: d.URL,
+			Attempt: out.Attempt, StatusCode: out.StatusCode, Error: out.Error,
+			Duration: time.Duration(out.DurationMS) * time.Millisecond,
+			Status:   statusAfter(out.Result), NextAttemptAt: nextAt,
+		})
+	}
+}
+
+func statusAfter(result string) string {
+	switch result {
+	case store.ResultRetry:
+		return store.StatusPending
+	case store.ResultSucceeded:
+		return store.StatusSucceeded
+	case store.ResultCancelled:
+		return store.StatusCancelled
+	}
+	return store.StatusFailed
+}
+
+// send POSTs the exact envelope bytes, signed for this attempt. It returns
+// the status code (0 if none arrived), the response headers and an error
+// description for attempts that got no 2xx.
+func (e *Engine) send(ctx context.Context, d *store.Delivery, body []byte, sig signer.Signer, now time.Time) (int, http.Header, string) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.AttemptTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, "invalid URL: " + err.Error()
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	if err := signer.SetHeaders(req.Header, sig, d.MessageID, now, body); err != nil {
+		return 0, nil, "signing failed: " + err.Error()
+	}
+	resp, err := e.disp.client.Do(req)
+	if err != nil {
+		return 0, nil, describeSendError(err, e.cfg.AttemptTimeout)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseRead))
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return resp.StatusCode, resp.Header, ""
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		return resp.StatusCode, resp.Header, fmt.Sprintf("HTTP %d: redirects are not followed", resp.StatusCode)
+	}
+	return resp.StatusCode, resp.Header, fmt.Sprintf("HTTP %d", resp.StatusCode)
+}
+
+// describeSendError turns a transport error into a short, stable reason.
+func describeSendError(err error, timeout time.Duration) string {
+	var blocked *blockedAddrError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &blocked):
+		return blocked.Error()
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return fmt.Sprintf("timed out after %v", timeout)
+	}
+	var uerr interface{ Unwrap() error }
+	if errors.As(err, &uerr) {
+		if inner := uerr.Unwrap(); inner != nil {
+			return inner.Error()
+		}
+	}
+	return err.Error()
+}

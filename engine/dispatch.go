@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald/store"
+)
+
+// dispatcher runs attempts for the leader. Each destination (an endpoint,
+// or an override URL) has its own FIFO queue served by at most
+// EndpointConcurrency workers, so a receiver that hangs ties up only its
+// own workers.
+type dispatcher struct {
+	e      *Engine
+	client *http.Client
+
+	mu       sync.Mutex // guards ctx, queues, inflight
+	ctx      context.Context
+	cancel   context.CancelFunc
+	queues   map[string]*queue
+	inflight map[string]bool // delivery ids queued or being attempted
+	workers  sync.WaitGroup
+}
+
+// queue is one destination's backlog.
+type queue struct {
+	key     string
+	ids     []store.Due
+	workers int
+	// next is the earliest time the next attempt may start under the
+	// endpoint's rate limit.
+	next time.Time
+}
+
+func newDispatcher(e *Engine, client *http.Client) *dispatcher {
+	return &dispatcher{e: e, client: client}
+}
+
+// start begins a leadership term; attempts run under ctx.
+func (d *dispatcher) start(ctx context.Context) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.ctx, d.cancel = context.WithCancel(ctx)
+	d.queues = map[string]*queue{}
+	d.inflight = map[string]bool{}
+}
+
+// stop cancels every attempt in flight and drops the queues. The schedule
+// is rebuilt from the store when this node leads again.
+func (d *dispatcher) stop() {
+	d.mu.Lock()
+	if d.cancel != nil {
+		d.cancel()
+	}
+	d.ctx, d.cancel, d.queues, d.inflight = nil, nil, nil, nil
+	d.mu.Unlock()
+	d.workers.Wait()
+}
+
+// drain stops taking new work and waits, until ctx ends, for queued and
+// in-flight attempts to finish.
+func (d *dispatcher) drain(ctx context.Context) {
+	d.mu.Lock()
+	for _, q := range d.queues {
+		for _, due := range q.ids {
+			delete(d.inflight, due.DeliveryID)
+		}
+		q.ids = nil
+	}
+	d.mu.Unlock()
+	done := make(chan struct{})
+	go func() { d.workers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// submit queues a due delivery. It never blocks.
+func (d *dispatcher) submit(due store.Due) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx == nil || d.inflight[due.DeliveryID] {
+		return
+	}
+	d.inflight[due.DeliveryID] = true
+	q := d.queues[due.Queue]
+	if q == nil {
+		q = &queue{key: due.Queue}
+		d.queues[due.Queue] = q
+	}
+	q.ids = append(q.ids, due)
+	if q.workers < d.e.cfg.EndpointConcurrency {
+		q.workers++
+		d.workers.Add(1)
+		go d.work(d.ctx, q)
+	}
+}
+
+// work attempts deliveries from q until it is empty or the term ends.
+func (d *dispatcher) work(ctx context.Context, q *queue) {
+	defer d.workers.Done()
+	for {
+		due, ok := d.take(ctx, q)
+		if !ok {
+			return
+		}
+		d.e.attempt(ctx, due, func(limit int) time.Duration { return d.reserve(q, limit) })
+		d.mu.Lock()
+		if d.inflight != nil {
+			delete(d.inflight, due.DeliveryID)
+		}
+		d.mu.Unlock()
+	}
+}
+
+func (d *dispatcher) take(ctx context.Context, q *queue) (store.Due, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if ctx.Err() != nil || len(q.ids) == 0 {
+		q.workers--
+		if q.workers == 0 && len(q.ids) == 0 && d.queues != nil && d.queues[q.key] == q {
+			delete(d.queues, q.key)
+		}
+		return store.Due{}, false
+	}
+	due := q.ids[0]
+	q.ids[0] = store.Due{}
+	q.ids = q.ids[1:]
+	return due, true
+}
+
+// reserve claims the queue's next send slot under a limit of perSecond
+// attempts and returns how long to wait for it. Zero means no limit.
+func (d *dispatcher) reserve(q *queue, perSecond int) time.Duration {
+	if perSecond <= 0 {
+		return 0
+	}
+	now := d.e.cfg.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	slot := q.next
+	if slot.Before(now) {
+		slot = now
+	}
+	q.next = slot.Add(time.Second / time.Duration(perSecond))
+	return slot.Sub(now)
+}

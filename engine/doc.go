@@ -1,0 +1,17 @@
+// Package engine is Herald's webhook delivery engine, for use inside another
+// Go program or behind `herald serve`.
+//
+// Open an [Engine] on a data directory (a one-node cluster) or with peers
+// (a Raft cluster); register endpoints; [Engine.Enqueue] messages, with
+// idempotency keys; read their status; and [Engine.Stop] it. Every state
+// change is committed to a Raft majority before a call returns, so a message
+// that Enqueue accepted is delivered, or ends failed after the retry window,
+// whatever node crashes or loses leadership meanwhile.
+//
+// Only the leader delivers. On gaining leadership it waits for the log to be
+// applied, rebuilds a timing wheel from the store's due-time index, and
+// dispatches due deliveries to per-destination queues with their own
+// concurrency, so one slow receiver never delays another. Each attempt is
+// signed afresh with Standard Webhooks headers; its outcome is
+// group-committed back through Raft, and the next attempt scheduled.
+package engine

@@ -1,0 +1,258 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald/cluster"
+	"github.com/heraldhq/herald/store"
+)
+
+// Engine is a Herald node. Its methods are safe for concurrent use.
+type Engine struct {
+	cfg    Config
+	log    *slog.Logger
+	store  *store.Store
+	node   *cluster.Node
+	sched  *scheduler
+	disp   *dispatcher
+	policy retryPolicy
+	keys   *keyring
+
+	stopping  chan struct{} // closed when Stop begins
+	stopOnce  sync.Once
+	stopErr   error
+	loopDone  chan struct{}
+	termMu    sync.Mutex // guards termStop
+	termStop  context.CancelFunc
+	termGroup sync.WaitGroup // leader-term goroutines (sweeper)
+}
+
+// Open starts an engine on cfg.DataDir, bootstrapping a new cluster from
+// cfg.Peers when the directory is empty. It returns once the node is
+// running; it may not lead yet (see Ready).
+func Open(ctx context.Context, cfg Config) (*Engine, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger, stopping: make(chan struct{}), loopDone: make(chan struct{})}
+	e.policy = newRetryPolicy(cfg.RetrySchedule)
+	e.sched = newScheduler(cfg.Now)
+	st, err := store.Open(cfg.statePath(), store.Options{OnScheduled: e.sched.observe})
+	if err != nil {
+		return nil, err
+	}
+	e.store = st
+	e.keys = newKeyring(st, cfg)
+	transport := cfg.Transport
+	if transport == nil {
+		transport = newTransport(cfg.AllowPrivateNetworks)
+	}
+	client := &http.Client{
+		Transport: transport,
+		// Redirects are failures: following one would send the signed
+		// body somewhere the endpoint's owner did not register.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	e.disp = newDispatcher(e, client)
+	e.sched.dispatch = e.disp.submit
+	e.node, err = cluster.Open(cluster.Config{
+		NodeID:            cfg.NodeID,
+		RaftAddr:          cfg.RaftAddr,
+		Dir:               cfg.DataDir,
+		Store:             st,
+		Peers:             cfg.Peers,
+		HeartbeatTimeout:  cfg.Raft.HeartbeatTimeout,
+		ElectionTimeout:   cfg.Raft.ElectionTimeout,
+		SnapshotThreshold: cfg.Raft.SnapshotThreshold,
+		Transport:         cfg.Raft.Transport,
+		Logger:            cfg.Logger,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	go e.sched.run(e.stopping)
+	go e.leadershipLoop()
+	return e, nil
+}
+
+// leadershipLoop follows leadership transitions: on every one it first
+// stops scheduling and dispatching, then, if this node now leads, starts a
+// new term of delivery.
+func (e *Engine) leadershipLoop() {
+	defer close(e.loopDone)
+	var gen uint64
+	for {
+		leader, g, changed := e.node.Leadership()
+		if g != gen {
+			gen = g
+			e.endTerm()
+			if leader {
+				e.beginTerm(changed)
+			}
+		}
+		select {
+		case <-changed:
+		case <-e.stopping:
+			e.endTerm()
+			return
+		}
+	}
+}
+
+// beginTerm prepares this node to deliver as leader. It runs until the
+// leadership changes again (changed is closed) or the engine stops.
+func (e *Engine) beginTerm(changed <-chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.termMu.Lock()
+	e.termStop = cancel
+	e.termMu.Unlock()
+	e.termGroup.Add(1)
+	go func() {
+		defer e.termGroup.Done()
+		select {
+		case <-changed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	e.termGroup.Add(1)
+	go func() {
+		defer e.termGroup.Done()
+		if err := e.lead(ctx); err != nil && ctx.Err() == nil {
+			e.log.Error("cannot start delivering as leader", "error", err)
+		}
+	}()
+}
+
+// lead runs one leadership term: wait until everything committed before it
+// is applied, make sure the cluster has signing keys and knows this node's
+// address, rebuild the schedule from the store, then sweep periodically.
+func (e *Engine) lead(ctx context.Context) error {
+	if err := e.node.Barrier(ctx); err != nil {
+		return fmt.Errorf("barrier: %w", err)
+	}
+	if err := e.keys.ensure(ctx, e.node); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	if e.cfg.APIAddr != "" {
+		node := &store.Node{ID: e.cfg.NodeID, APIAddr: e.cfg.APIAddr, RaftAddr: e.cfg.RaftAddr}
+		if _, err := e.node.Apply(ctx, store.Command{PutNode: node}); err != nil {
+			return fmt.Errorf("publish node address: %w", err)
+		}
+	}
+	e.disp.start(ctx)
+	if err := e.sched.activate(ctx, e.store); err != nil {
+		return fmt.Errorf("rebuild schedule: %w", err)
+	}
+	e.log.Info("leading: delivering", "pending", e.sched.len())
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		e.sweep(ctx)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// endTerm stops delivering: scheduling first, then the attempts in flight.
+func (e *Engine) endTerm() {
+	e.sched.deactivate()
+	e.termMu.Lock()
+	if e.termStop != nil {
+		e.termStop()
+		e.termStop = nil
+	}
+	e.termMu.Unlock()
+	e.disp.stop()
+	e.termGroup.Wait()
+}
+
+// sweep removes expired idempotency keys, finished messages past retention
+// and retired keys, a bounded batch at a time.
+func (e *Engine) sweep(ctx context.Context) {
+	for ctx.Err() == nil {
+		now := e.cfg.Now()
+		res, err := e.node.Apply(ctx, store.Command{Sweep: &store.Sweep{
+			At:                now.UnixNano(),
+			RetainSince:       now.Add(-e.cfg.Retention).UnixNano(),
+			KeysRetiredBefore: now.Add(-keyRetirementTTL).UnixNano(),
+			Limit:             sweepLimit,
+		}})
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Warn("sweep failed", "error", err)
+			}
+			return
+		}
+		if res.Count < sweepLimit {
+			return
+		}
+	}
+}
+
+// apply commits one command and maps its errors.
+func (e *Engine) apply(ctx context.Context, cmd store.Command) (store.Result, error) {
+	select {
+	case <-e.stopping:
+		return store.Result{}, ErrClosed
+	default:
+	}
+	res, err := e.node.Apply(ctx, cmd)
+	if err != nil {
+		return res, fromCluster(err)
+	}
+	return res, fromCluster(res.Err)
+}
+
+// Stop shuts the engine down gracefully: it stops scheduling, lets attempts
+// in flight finish (until ctx ends), hands leadership to another node if it
+// leads, and closes its files. Calls after the first return its result.
+func (e *Engine) Stop(ctx context.Context) error {
+	e.stopOnce.Do(func() {
+		e.sched.deactivate()
+		e.disp.drain(ctx)
+		close(e.stopping)
+		<-e.loopDone
+		err := e.node.Stop(ctx)
+		if serr := e.store.Close(); err == nil {
+			err = serr
+		}
+		e.stopErr = err
+	})
+	return e.stopErr
+}
+
+// Close stops the engine, waiting at most a few seconds for attempts in
+// flight.
+func (e *Engine) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return e.Stop(ctx)
+}
+
+// Ready reports whether a leader is known and this node has applied all it
+// knows to be committed.
+func (e *Engine) Ready() bool {
+	select {
+	case <-e.stopping:
+		return false
+	default:
+		return e.node.Ready()
+	}
+}
+
+// IsLeader reports whether this node currently leads.
+func (e *Engine) IsLeader() bool {
+	leader, _, _ := e.node.Leadership()
+	return leader
+}

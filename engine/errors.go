@@ -1,0 +1,54 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/heraldhq/herald/cluster"
+	"github.com/heraldhq/herald/store"
+)
+
+// Errors returned by Engine methods. Callers branch with errors.Is.
+var (
+	// ErrNotFound means the message or endpoint does not exist.
+	ErrNotFound = errors.New("engine: not found")
+	// ErrNotLeader means this node cannot accept writes now (no leader, or
+	// another node leads). Nothing was written; retry, on any node.
+	ErrNotLeader = errors.New("engine: this node is not the leader")
+	// ErrUncertain means the write may or may not have been committed;
+	// retry it with the same idempotency key.
+	ErrUncertain = errors.New("engine: the write may or may not have committed")
+	// ErrClosed is returned after Stop or Close.
+	ErrClosed = errors.New("engine: closed")
+)
+
+// InvalidError reports bad input; the message names the field.
+type InvalidError struct {
+	Field string
+	Msg   string
+}
+
+func (e *InvalidError) Error() string {
+	return fmt.Sprintf("engine: invalid %s: %s", e.Field, e.Msg)
+}
+
+func invalid(field, format string, args ...any) error {
+	return &InvalidError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// fromCluster translates cluster and store errors into the engine's own.
+func fromCluster(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, cluster.ErrNotLeader):
+		return ErrNotLeader
+	case errors.Is(err, cluster.ErrUncertain):
+		return ErrUncertain
+	case errors.Is(err, cluster.ErrClosed), errors.Is(err, store.ErrClosed):
+		return ErrClosed
+	case errors.Is(err, store.ErrNotFound):
+		return ErrNotFound
+	}
+	return err
+}

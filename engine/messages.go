@@ -1,0 +1,262 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"time"
+
+	"github.com/heraldhq/herald/store"
+)
+
+// Limits on message input.
+const (
+	// MaxPayloadBytes bounds a message's data plus metadata.
+	MaxPayloadBytes = 1 << 20
+	maxURIs         = 10
+	maxKeyLength    = 256
+	maxListLimit    = 250
+	defaultLimit    = 50
+)
+
+var eventTypePattern = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,256}$`)
+
+// MessageInput is a message to enqueue.
+type MessageInput struct {
+	// Type is the event type, e.g. "batch.succeeded": letters, digits,
+	// '.', '_' and '-'.
+	Type string
+	// Data is the event payload, a JSON object.
+	Data json.RawMessage
+	// URIs, when set, send the message only to these URLs (signed with the
+	// cluster key) instead of to the subscribed endpoints.
+	URIs []string
+	// UserMetadata is echoed in the envelope of override deliveries: a
+	// JSON object, or nil.
+	UserMetadata json.RawMessage
+	// IdempotencyKey makes a repeated enqueue within 24 hours return the
+	// first message instead of creating another.
+	IdempotencyKey string
+}
+
+// Message is a message's state.
+type Message struct {
+	ID         string     `json:"id"`
+	Type       string     `json:"type"`
+	Status     string     `json:"status"`
+	CreatedAt  time.Time  `json:"created_at"`
+	Deliveries []Delivery `json:"deliveries,omitempty"`
+}
+
+// Delivery is one destination's delivery of a message.
+type Delivery struct {
+	ID             string     `json:"id"`
+	EndpointID     string     `json:"endpoint_id,omitempty"`
+	URL            string     `json:"url"`
+	Status         string     `json:"status"`
+	AttemptCount   int        `json:"attempt_count"`
+	NextAttemptAt  *time.Time `json:"next_attempt_at,omitempty"`
+	LastStatusCode int        `json:"last_status_code,omitempty"`
+	LastError      string     `json:"last_error,omitempty"`
+	Attempts       []Attempt  `json:"attempts"`
+}
+
+// Attempt is one HTTP exchange, as reported by the API.
+type Attempt struct {
+	At         time.Time `json:"at"`
+	StatusCode int       `json:"status_code,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	DurationMS int64     `json:"duration_ms"`
+}
+
+func utc(nanos int64) time.Time { return time.Unix(0, nanos).UTC() }
+
+func messageView(m *store.Message, ds []store.Delivery) *Message {
+	out := &Message{ID: m.ID, Type: m.Type, Status: m.Status(), CreatedAt: utc(m.CreatedAt)}
+	for _, d := range ds {
+		v := Delivery{ID: d.ID, EndpointID: d.EndpointID, URL: d.URL, Status: d.Status, AttemptCount: d.AttemptCount,
+			LastStatusCode: d.LastStatusCode, LastError: d.LastError, Attempts: make([]Attempt, 0, len(d.Attempts))}
+		if d.Status == store.StatusPending {
+			t := utc(d.NextAttemptAt)
+			v.NextAttemptAt = &t
+		}
+		for _, a := range d.Attempts {
+			v.Attempts = append(v.Attempts, Attempt{At: utc(a.At), StatusCode: a.StatusCode, Error: a.Error, DurationMS: a.DurationMS})
+		}
+		out.Deliveries = append(out.Deliveries, v)
+	}
+	return out
+}
+
+// envelope is the body every attempt of a message sends.
+type envelope struct {
+	Type         string          `json:"type"`
+	Version      string          `json:"version"`
+	Timestamp    string          `json:"timestamp"`
+	Data         json.RawMessage `json:"data"`
+	UserMetadata json.RawMessage `json:"user_metadata,omitempty"`
+}
+
+func (e *Engine) validateMessage(ctx context.Context, in *MessageInput) error {
+	if !eventTypePattern.MatchString(in.Type) {
+		return invalid("type", "must be 1 to 256 letters, digits, '.', '_' or '-'")
+	}
+	if !isObject(in.Data) {
+		return invalid("data", "must be a JSON object")
+	}
+	if len(in.Data)+len(in.UserMetadata) > MaxPayloadBytes {
+		return invalid("data", "larger than %d bytes", MaxPayloadBytes)
+	}
+	if len(in.UserMetadata) > 0 && !isObject(in.UserMetadata) {
+		return invalid("webhook_config.user_metadata", "must be a JSON object")
+	}
+	if len(in.URIs) > maxURIs {
+		return invalid("webhook_config.uris", "at most %d URIs", maxURIs)
+	}
+	if in.URIs != nil && len(in.URIs) == 0 {
+		return invalid("webhook_config.uris", "must list at least one URI")
+	}
+	for _, u := range in.URIs {
+		if err := checkURL(ctx, u, e.cfg.AllowPrivateNetworks); err != nil {
+			return invalid("webhook_config.uris", "%q: %v", u, err)
+		}
+	}
+	if len(in.IdempotencyKey) > maxKeyLength {
+		return invalid("idempotency_key", "longer than %d bytes", maxKeyLength)
+	}
+	return nil
+}
+
+func isObject(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) > 0 && raw[0] == '{' && json.Valid(raw)
+}
+
+// Enqueue accepts a message and returns once it is committed to a Raft
+// majority. With an IdempotencyKey already used in the last 24 hours it
+// creates nothing and returns the first message with created false.
+func (e *Engine) Enqueue(ctx context.Context, in MessageInput) (msg *Message, created bool, err error) {
+	if err := e.validateMessage(ctx, &in); err != nil {
+		return nil, false, err
+	}
+	now := e.cfg.Now()
+	if in.IdempotencyKey != "" {
+		if id, ok, err := e.store.IdempotentMessage(in.IdempotencyKey, now.UnixNano()); err != nil {
+			return nil, false, fromCluster(err)
+		} else if ok {
+			m, err := e.Message(ctx, id)
+			return m, false, err
+		}
+	}
+	cmd, err := draft(now, in.Type, in.Data, in.UserMetadata)
+	if err != nil {
+		return nil, false, err
+	}
+	cmd.URIs = in.URIs
+	if in.IdempotencyKey != "" {
+		cmd.IdempotencyKey = in.IdempotencyKey
+		cmd.IdempotencyExpiresAt = now.Add(idempotencyTTL).UnixNano()
+	}
+	res, err := e.apply(ctx, store.Command{Enqueue: &cmd})
+	if errors.Is(err, ErrUncertain) {
+		// The entry may have committed under the old leader. Re-proposing
+		// the same id is safe: the FSM creates it at most once.
+		res, err = e.apply(ctx, store.Command{Enqueue: &cmd})
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if res.Duplicate && res.MessageID != cmd.ID {
+		m, err := e.Message(ctx, res.MessageID)
+		return m, false, err
+	}
+	return &Message{ID: cmd.ID, Type: in.Type, Status: store.StatusPending, CreatedAt: utc(cmd.CreatedAt)}, true, nil
+}
+
+// draft stamps a new message with its id, creation time and the envelope
+// bytes that every attempt will send.
+func draft(now time.Time, typ string, data, metadata json.RawMessage) (store.Enqueue, error) {
+	id, err := store.NewID("msg", now, rand.Reader)
+	if err != nil {
+		return store.Enqueue{}, err
+	}
+	body, err := json.Marshal(envelope{Type: typ, Version: "v1", Timestamp: now.UTC().Format(time.RFC3339Nano),
+		Data: data, UserMetadata: metadata})
+	if err != nil {
+		return store.Enqueue{}, invalid("data", "%v", err)
+	}
+	return store.Enqueue{ID: id, Type: typ, CreatedAt: now.UnixNano(), Envelope: body}, nil
+}
+
+// Message returns a message with its deliveries and their attempts.
+func (e *Engine) Message(ctx context.Context, id string) (*Message, error) {
+	m, ds, err := e.store.Message(id)
+	if err != nil {
+		return nil, fromCluster(err)
+	}
+	return messageView(m, ds), nil
+}
+
+// ListOptions selects messages to list.
+type ListOptions struct {
+	// Status filters by aggregate status (pending, succeeded, failed).
+	Status string
+	// Limit defaults to 50 and is at most 250.
+	Limit int
+	// After is the cursor from a previous page: list messages older than it.
+	After string
+}
+
+// ListMessages lists messages newest first, without their deliveries. next
+// is the cursor for the following page, empty at the end.
+func (e *Engine) ListMessages(ctx context.Context, opts ListOptions) (msgs []Message, next string, err error) {
+	switch opts.Status {
+	case "", store.StatusPending, store.StatusSucceeded, store.StatusFailed:
+	default:
+		return nil, "", invalid("status", "must be pending, succeeded or failed")
+	}
+	switch {
+	case opts.Limit == 0:
+		opts.Limit = defaultLimit
+	case opts.Limit < 0 || opts.Limit > maxListLimit:
+		return nil, "", invalid("limit", "must be between 1 and %d", maxListLimit)
+	}
+	ms, err := e.store.ListMessages(opts.Status, opts.Limit+1, opts.After)
+	if err != nil {
+		return nil, "", fromCluster(err)
+	}
+	if len(ms) > opts.Limit {
+		ms = ms[:opts.Limit]
+		next = ms[len(ms)-1].ID
+	}
+	msgs = make([]Message, 0, len(ms))
+	for i := range ms {
+		msgs = append(msgs, *messageView(&ms[i], nil))
+	}
+	return msgs, next, nil
+}
+
+// RetryMessage re-queues the message's failed deliveries for a fresh round
+// of attempts, starting now. It returns how many were re-queued.
+func (e *Engine) RetryMessage(ctx context.Context, id string) (int, error) {
+	res, err := e.apply(ctx, store.Command{Requeue: &store.Requeue{MessageID: id, At: e.cfg.Now().UnixNano()}})
+	return res.Count, err
+}
+
+// Recover re-queues every failed delivery of messages created in
+// [since, until) (until zero: up to now), as after an outage of the
+// receiver. It returns how many were re-queued.
+func (e *Engine) Recover(ctx context.Context, since, until time.Time) (int, error) {
+	now := e.cfg.Now()
+	if until.IsZero() {
+		until = now
+	}
+	if !since.Before(until) {
+		return 0, invalid("since", "must be before until")
+	}
+	res, err := e.apply(ctx, store.Command{Requeue: &store.Requeue{Since: since.UnixNano(), Until: until.UnixNano(), At: now.UnixNano()}})
+	return res.Count, err
+}

@@ -1,0 +1,75 @@
+package engine
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/heraldhq/herald/store"
+)
+
+// retryPolicy turns an attempt's outcome into the delivery's next step.
+type retryPolicy struct {
+	schedule []time.Duration
+	jitter   float64 // fraction, e.g. 0.2 for ±20 %
+	window   time.Duration
+	minDelay time.Duration
+	maxDelay time.Duration
+}
+
+func newRetryPolicy(schedule []time.Duration) retryPolicy {
+	p := retryPolicy{schedule: schedule}
+	if schedule == nil {
+		p.schedule, p.jitter = DefaultRetrySchedule, defaultJitter
+	}
+	for i, d := range p.schedule {
+		p.window += d
+		if i == 0 || d < p.minDelay {
+			p.minDelay = d
+		}
+		p.maxDelay = max(p.maxDelay, d)
+	}
+	return p
+}
+
+// next decides the outcome of an attempt that did not succeed. d is the
+// delivery before the attempt; at is when the attempt started; retryAfter
+// is the receiver's Retry-After, or zero.
+func (p retryPolicy) next(d *store.Delivery, at time.Time, retryAfter time.Duration) (result string, nextAt time.Time) {
+	n := d.RoundAttempts // retries already used before this attempt
+	if n >= len(p.schedule) {
+		return store.ResultFailed, time.Time{}
+	}
+	delay := p.schedule[n]
+	if p.jitter > 0 {
+		delay = time.Duration(float64(delay) * (1 + p.jitter*(2*rand.Float64()-1)))
+	}
+	if retryAfter > 0 {
+		delay = min(max(retryAfter, p.minDelay), p.maxDelay)
+	}
+	first := at
+	if d.FirstAttemptAt != 0 {
+		first = time.Unix(0, d.FirstAttemptAt)
+	}
+	nextAt = at.Add(delay)
+	if deadline := first.Add(p.window); nextAt.After(deadline) {
+		nextAt = deadline // the window closes a fixed time after the first attempt
+	}
+	return store.ResultRetry, nextAt
+}
+
+// parseRetryAfter reads a Retry-After header in seconds or as an HTTP date.
+func parseRetryAfter(h http.Header, now time.Time) time.Duration {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
