@@ -103,9 +103,6 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if len(c.Peers) == 0 {
-		c.Peers = []Peer{{ID: c.NodeID, RaftAddr: c.RaftAddr}}
-	}
 	if c.HeartbeatTimeout == 0 {
 		c.HeartbeatTimeout = 300 * time.Millisecond
 	}
@@ -143,6 +140,9 @@ func (c Config) validate() error {
 		return errors.New("cluster: Dir is required")
 	case c.Store == nil:
 		return errors.New("cluster: Store is required")
+	}
+	if len(c.Peers) == 0 {
+		return nil
 	}
 	for _, p := range c.Peers {
 		if p.ID == c.NodeID {
@@ -225,15 +225,24 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.trans = cfg.Transport
 	if n.trans == nil {
-		addr, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
-		if err != nil {
-			return fail(fmt.Errorf("cluster: raft address %q: %w", cfg.RaftAddr, err))
+		// Port 0 picks a free port (tests); the listener's address is then
+		// advertised.
+		var advertise net.Addr
+		if _, port, _ := net.SplitHostPort(cfg.RaftAddr); port != "0" {
+			if advertise, err = net.ResolveTCPAddr("tcp", cfg.RaftAddr); err != nil {
+				return fail(fmt.Errorf("cluster: raft address %q: %w", cfg.RaftAddr, err))
+			}
 		}
-		n.trans, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, addr, 3, 10*time.Second, hlog)
+		n.trans, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, 3, 10*time.Second, hlog)
 		if err != nil {
 			return fail(fmt.Errorf("cluster: listen on %s: %w", cfg.RaftAddr, err))
 		}
 	}
+	cfg.RaftAddr = string(n.trans.LocalAddr())
+	if len(cfg.Peers) == 0 {
+		cfg.Peers = []Peer{{ID: cfg.NodeID, RaftAddr: cfg.RaftAddr}}
+	}
+	n.cfg = cfg
 	existing, err := raft.HasExistingState(cache, logs, snaps)
 	if err != nil {
 		return fail(fmt.Errorf("cluster: %w", err))
@@ -342,6 +351,9 @@ func (n *Node) Leader() (id, raftAddr string) {
 
 // ID returns this node's id.
 func (n *Node) ID() string { return n.cfg.NodeID }
+
+// RaftAddr returns the address this node's transport advertises.
+func (n *Node) RaftAddr() string { return n.cfg.RaftAddr }
 
 // Server is a member of the Raft configuration.
 type Server struct {

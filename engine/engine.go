@@ -142,7 +142,7 @@ func (e *Engine) lead(ctx context.Context) error {
 		return fmt.Errorf("signing keys: %w", err)
 	}
 	if e.cfg.APIAddr != "" {
-		node := &store.Node{ID: e.cfg.NodeID, APIAddr: e.cfg.APIAddr, RaftAddr: e.cfg.RaftAddr}
+		node := &store.Node{ID: e.cfg.NodeID, APIAddr: e.cfg.APIAddr, RaftAddr: e.node.RaftAddr()}
 		if _, err := e.node.Apply(ctx, store.Command{PutNode: node}); err != nil {
 			return fmt.Errorf("publish node address: %w", err)
 		}
