@@ -43,7 +43,7 @@ type Store struct {
 	path string
 	// mu guards db: Restore swaps the file under a write lock while reads
 	// and Apply hold it for reading.
-	mu     sync.RWMutex
+	mu          sync.RWMutex
 	db          *bolt.DB
 	noSync      bool
 	onScheduled func([]Due)
