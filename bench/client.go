@@ -1,0 +1,116 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// Client talks to a Herald cluster's API, moving to the next node when one
+// is unreachable or has no leader, as a production client would.
+type Client struct {
+	URLs  []string
+	Token string
+	HTTP  *http.Client
+}
+
+// NewClient returns a client for the given node URLs with a pool sized for
+// concurrency.
+func NewClient(urls []string, token string, concurrency int) *Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = concurrency
+	tr.MaxIdleConns = concurrency * len(urls)
+	return &Client{URLs: urls, Token: token, HTTP: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
+}
+
+// errRetry marks answers worth retrying on another node.
+var errRetry = errors.New("bench: retry")
+
+// do sends one request to node i and decodes a 2xx JSON answer into out.
+func (c *Client) do(ctx context.Context, i int, method, path string, header http.Header, body []byte, out any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.URLs[i]+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", errRetry, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, fmt.Errorf("%w: %v", errRetry, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode >= 500:
+		return resp.StatusCode, fmt.Errorf("%w: %s: %s", errRetry, resp.Status, raw)
+	case resp.StatusCode >= 300:
+		return resp.StatusCode, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("%s %s: %v", method, path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// call retries a request across the nodes, starting at start, until it
+// gets an answer that is not worth retrying or ctx ends.
+func (c *Client) call(ctx context.Context, start int, method, path string, header http.Header, body []byte, out any) (int, error) {
+	for i := start; ; i++ {
+		status, err := c.do(ctx, i%len(c.URLs), method, path, header, body, out)
+		if !errors.Is(err, errRetry) {
+			return status, err
+		}
+		select {
+		case <-ctx.Done():
+			return status, fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// CreateEndpoint registers url and returns the endpoint's id and secret.
+func (c *Client) CreateEndpoint(ctx context.Context, url string) (id, secret string, err error) {
+	body, _ := json.Marshal(map[string]any{"url": url})
+	var ep struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+	}
+	_, err = c.call(ctx, 0, http.MethodPost, "/v1/endpoints", nil, body, &ep)
+	return ep.ID, ep.Secret, err
+}
+
+// Send enqueues a message under an idempotency key, starting at node
+// start and retrying on others, and returns the message id once a node
+// acknowledged it.
+func (c *Client) Send(ctx context.Context, start int, key string, body []byte) (string, error) {
+	var msg struct {
+		ID string `json:"id"`
+	}
+	h := http.Header{"Idempotency-Key": {key}}
+	_, err := c.call(ctx, start, http.MethodPost, "/v1/messages", h, body, &msg)
+	return msg.ID, err
+}
+
+// MessageStatus returns a message's aggregate status.
+func (c *Client) MessageStatus(ctx context.Context, id string) (string, error) {
+	var msg struct {
+		Status string `json:"status"`
+	}
+	_, err := c.call(ctx, 0, http.MethodGet, "/v1/messages/"+id, nil, nil, &msg)
+	return msg.Status, err
+}
