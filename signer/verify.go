@@ -104,7 +104,7 @@ func (c VerifierConfig) validate() error {
 // headers of a request against its exact body bytes. Header names match
 // case-insensitively, even when h holds non-canonical keys.
 func (v *Verifier) Verify(h http.Header, body []byte) error {
-	return v.VerifyValues(Header(h, HeaderID), Header(h, HeaderTimestamp), Header(h, HeaderSignature), body)
+	return v.VerifyValues(header(h, HeaderID), header(h, HeaderTimestamp), header(h, HeaderSignature), body)
 }
 
 // VerifyValues is Verify for header values obtained some other way. It checks,
@@ -171,10 +171,10 @@ func CheckTimestamp(timestamp string, now time.Time, tolerance time.Duration) (t
 	return ts, nil
 }
 
-// Header returns the first value of the named header in h, matching the name
+// header returns the first value of the named header in h, matching the name
 // case-insensitively even for keys stored without canonicalisation (as
 // SetHeaders stores them), which h.Get would miss.
-func Header(h http.Header, name string) string {
+func header(h http.Header, name string) string {
 	if v := h.Get(name); v != "" {
 		return v
 	}

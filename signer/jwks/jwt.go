@@ -84,16 +84,16 @@ func (s *JWTSigner) Sign(audience, id string, iat time.Time, body []byte) (strin
 // For returns a signer.Signer that signs for one destination, so the engine
 // can treat JWT deliveries like any other (see signer.SetHeaders).
 func (s *JWTSigner) For(audience string) signer.Signer {
-	return audienceSigner{s, audience}
+	return audienceSigner{s: s, audience: audience}
 }
 
 type audienceSigner struct {
-	*JWTSigner
+	s        *JWTSigner
 	audience string
 }
 
 func (a audienceSigner) Sign(id string, ts time.Time, body []byte) (string, error) {
-	return a.JWTSigner.Sign(a.audience, id, ts, body)
+	return a.s.Sign(a.audience, id, ts, body)
 }
 
 func bodyHash(body []byte) string {
