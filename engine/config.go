@@ -32,6 +32,10 @@ type Config struct {
 	// APIAddr is this node's HTTP API address, published to the other
 	// nodes so they can forward requests here. Optional.
 	APIAddr string
+	// ClusterToken is sent as a bearer token when this node forwards a
+	// request to the leader's internal API. Set it to the API token when
+	// the API requires one.
+	ClusterToken string
 	// Peers are the initial voters, used only to bootstrap a data dir that
 	// has no Raft state. Defaults to this node alone.
 	Peers []cluster.Peer

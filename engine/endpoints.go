@@ -118,6 +118,9 @@ func (e *Engine) CreateEndpoint(ctx context.Context, in EndpointInput) (*Endpoin
 
 // Endpoint returns one endpoint, its secret truncated.
 func (e *Engine) Endpoint(ctx context.Context, id string) (*Endpoint, error) {
+	if err := e.syncRead(ctx); err != nil {
+		return nil, err
+	}
 	ep, err := e.store.Endpoint(id)
 	if err != nil {
 		return nil, fromCluster(err)
@@ -127,6 +130,9 @@ func (e *Engine) Endpoint(ctx context.Context, id string) (*Endpoint, error) {
 
 // Endpoints lists every endpoint, secrets truncated, oldest first.
 func (e *Engine) Endpoints(ctx context.Context) ([]Endpoint, error) {
+	if err := e.syncRead(ctx); err != nil {
+		return nil, err
+	}
 	eps, err := e.store.Endpoints()
 	if err != nil {
 		return nil, fromCluster(err)
@@ -180,8 +186,8 @@ func (e *Engine) RotateSecret(ctx context.Context, id string, revokeNow bool) (s
 
 // Ping sends a webhook.ping message to one endpoint.
 func (e *Engine) Ping(ctx context.Context, id string) (*Message, error) {
-	if _, err := e.store.Endpoint(id); err != nil {
-		return nil, fromCluster(err)
+	if _, err := e.Endpoint(ctx, id); err != nil {
+		return nil, err
 	}
 	data := json.RawMessage(`{"endpoint_id":` + strconv.Quote(id) + `}`)
 	cmd, err := draft(e.cfg.Now(), "webhook.ping", data, nil)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -23,6 +24,12 @@ type Engine struct {
 	policy retryPolicy
 	keys   *keyring
 
+	peerClient *http.Client // for calls to the leader's internal API
+
+	appliedMu    sync.Mutex // guards appliedIndex, appliedCh
+	appliedIndex uint64
+	appliedCh    chan struct{} // closed when appliedIndex advances
+
 	stopping  chan struct{} // closed when Stop begins
 	stopOnce  sync.Once
 	stopErr   error
@@ -40,11 +47,16 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, stopping: make(chan struct{}), loopDone: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: cfg.Logger, stopping: make(chan struct{}), loopDone: make(chan struct{}),
+		appliedCh: make(chan struct{}), peerClient: &http.Client{Timeout: forwardTimeout}}
 	e.policy = newRetryPolicy(cfg.RetrySchedule)
 	e.sched = newScheduler(cfg.Now)
-	st, err := store.Open(cfg.statePath(), store.Options{OnScheduled: e.sched.observe})
+	st, err := store.Open(cfg.statePath(), store.Options{OnApplied: e.onApplied})
 	if err != nil {
+		return nil, err
+	}
+	if e.appliedIndex, err = st.AppliedIndex(); err != nil {
+		st.Close()
 		return nil, err
 	}
 	e.store = st
@@ -93,9 +105,7 @@ func (e *Engine) leadershipLoop() {
 		if g != gen {
 			gen = g
 			e.endTerm()
-			if leader {
-				e.beginTerm(changed)
-			}
+			e.beginTerm(leader, changed)
 		}
 		select {
 		case <-changed:
@@ -106,9 +116,10 @@ func (e *Engine) leadershipLoop() {
 	}
 }
 
-// beginTerm prepares this node to deliver as leader. It runs until the
-// leadership changes again (changed is closed) or the engine stops.
-func (e *Engine) beginTerm(changed <-chan struct{}) {
+// beginTerm starts this node's work for a term: delivering if it leads,
+// else making sure the leader knows its API address. The work runs until
+// the leadership changes again (changed is closed) or the engine stops.
+func (e *Engine) beginTerm(leader bool, changed <-chan struct{}) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.termMu.Lock()
 	e.termStop = cancel
@@ -125,6 +136,10 @@ func (e *Engine) beginTerm(changed <-chan struct{}) {
 	e.termGroup.Add(1)
 	go func() {
 		defer e.termGroup.Done()
+		if !leader {
+			e.publishAddr(ctx)
+			return
+		}
 		if err := e.lead(ctx); err != nil && ctx.Err() == nil {
 			e.log.Error("cannot start delivering as leader", "error", err)
 		}
@@ -141,11 +156,8 @@ func (e *Engine) lead(ctx context.Context) error {
 	if err := e.keys.ensure(ctx, e.node); err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
-	if e.cfg.APIAddr != "" {
-		node := &store.Node{ID: e.cfg.NodeID, APIAddr: e.cfg.APIAddr, RaftAddr: e.node.RaftAddr()}
-		if _, err := e.node.Apply(ctx, store.Command{PutNode: node}); err != nil {
-			return fmt.Errorf("publish node address: %w", err)
-		}
+	if err := e.putSelf(ctx); err != nil {
+		return fmt.Errorf("publish node address: %w", err)
 	}
 	e.disp.start(ctx)
 	if err := e.sched.activate(ctx, e.store); err != nil {
@@ -160,6 +172,42 @@ func (e *Engine) lead(ctx context.Context) error {
 		case <-t.C:
 		case <-ctx.Done():
 			return nil
+		}
+	}
+}
+
+// putSelf records this node's API address in the replicated store, if it
+// is not there already, so the other nodes can forward to it.
+func (e *Engine) putSelf(ctx context.Context) error {
+	if e.cfg.APIAddr == "" {
+		return nil
+	}
+	self := store.Node{ID: e.cfg.NodeID, APIAddr: e.cfg.APIAddr, RaftAddr: e.node.RaftAddr()}
+	nodes, err := e.store.Nodes()
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if n == self {
+			return nil
+		}
+	}
+	_, err = e.apply(ctx, store.Command{PutNode: &self})
+	return err
+}
+
+// publishAddr retries putSelf on a follower until it succeeds or the term
+// ends: the leader may not have published its own address yet.
+func (e *Engine) publishAddr(ctx context.Context) {
+	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
+		err := e.putSelf(ctx)
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
 		}
 	}
 }
@@ -200,18 +248,27 @@ func (e *Engine) sweep(ctx context.Context) {
 	}
 }
 
-// apply commits one command and maps its errors.
+// apply commits one command, on the leader or by forwarding it there, and
+// maps its errors.
 func (e *Engine) apply(ctx context.Context, cmd store.Command) (store.Result, error) {
 	select {
 	case <-e.stopping:
 		return store.Result{}, ErrClosed
 	default:
 	}
-	res, err := e.node.Apply(ctx, cmd)
-	if err != nil {
-		return res, fromCluster(err)
+	for attempt := 0; ; attempt++ {
+		res, err := e.node.Apply(ctx, cmd)
+		if errors.Is(err, cluster.ErrNotLeader) {
+			res, err = e.forward(ctx, cmd)
+			if errors.Is(err, ErrNotLeader) && e.IsLeader() && attempt < 3 {
+				continue // this node was elected meanwhile
+			}
+		}
+		if err != nil {
+			return res, fromCluster(err)
+		}
+		return res, fromCluster(res.Err)
 	}
-	return res, fromCluster(res.Err)
 }
 
 // Stop shuts the engine down gracefully: it stops scheduling, lets attempts

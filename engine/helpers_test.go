@@ -118,3 +118,95 @@ func waitStatus(t testing.TB, e *Engine, id, status string) *Message {
 	})
 	return m
 }
+
+// withSchedule returns a Config modifier that sets an exact (unjittered)
+// retry schedule, so real-time tests retry in milliseconds.
+func withSchedule(delays ...time.Duration) func(*Config) {
+	return func(c *Config) { c.RetrySchedule = delays }
+}
+
+// mustCreateEndpoint registers an endpoint or fails the test.
+func mustCreateEndpoint(t testing.TB, e *Engine, in EndpointInput) *Endpoint {
+	t.Helper()
+	ep, err := e.CreateEndpoint(context.Background(), in)
+	if err != nil {
+		t.Fatalf("CreateEndpoint(%s): %v", in.URL, err)
+	}
+	return ep
+}
+
+// mustEnqueue enqueues a message that must be new, or fails the test.
+func mustEnqueue(t testing.TB, e *Engine, in MessageInput) *Message {
+	t.Helper()
+	if in.Data == nil {
+		in.Data = []byte(`{}`)
+	}
+	m, created, err := e.Enqueue(context.Background(), in)
+	if err != nil || !created {
+		t.Fatalf("Enqueue(%s) = created %v, %v", in.Type, created, err)
+	}
+	return m
+}
+
+// waitRequests polls until rc has received at least n requests and returns
+// them.
+func waitRequests(t testing.TB, rc *receiver, n int) []received {
+	t.Helper()
+	waitFor(t, 20*time.Second, "receiver to get requests", func() bool { return rc.count() >= n })
+	return rc.requests()
+}
+
+// waitDelivery polls a message until its delivery to url satisfies cond,
+// and returns that delivery.
+func waitDelivery(t testing.TB, e *Engine, msgID, url, what string, cond func(*Delivery) bool) *Delivery {
+	t.Helper()
+	var found *Delivery
+	waitFor(t, 20*time.Second, what, func() bool {
+		m, err := e.Message(context.Background(), msgID)
+		if err != nil {
+			t.Fatalf("Message(%s): %v", msgID, err)
+		}
+		for i := range m.Deliveries {
+			if d := &m.Deliveries[i]; d.URL == url && cond(d) {
+				found = d
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// newHangingReceiver returns a receiver whose handler blocks until the test
+// ends (or the client gives up), then answers 200. The release is
+// registered after the server's own cleanup, so it runs first and the
+// server's Close does not wait on blocked handlers.
+func newHangingReceiver(t testing.TB) *receiver {
+	release := make(chan struct{})
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(release) })
+	return rc
+}
+
+// attemptLog collects Config.OnAttempt events.
+type attemptLog struct {
+	mu     sync.Mutex
+	events []AttemptEvent
+}
+
+func (l *attemptLog) record(ev AttemptEvent) {
+	l.mu.Lock()
+	l.events = append(l.events, ev)
+	l.mu.Unlock()
+}
+
+func (l *attemptLog) get() []AttemptEvent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]AttemptEvent(nil), l.events...)
+}

@@ -193,6 +193,9 @@ func draft(now time.Time, typ string, data, metadata json.RawMessage) (store.Enq
 
 // Message returns a message with its deliveries and their attempts.
 func (e *Engine) Message(ctx context.Context, id string) (*Message, error) {
+	if err := e.syncRead(ctx); err != nil {
+		return nil, err
+	}
 	m, ds, err := e.store.Message(id)
 	if err != nil {
 		return nil, fromCluster(err)
@@ -223,6 +226,9 @@ func (e *Engine) ListMessages(ctx context.Context, opts ListOptions) (msgs []Mes
 		opts.Limit = defaultLimit
 	case opts.Limit < 0 || opts.Limit > maxListLimit:
 		return nil, "", invalid("limit", "must be between 1 and %d", maxListLimit)
+	}
+	if err := e.syncRead(ctx); err != nil {
+		return nil, "", err
 	}
 	ms, err := e.store.ListMessages(opts.Status, opts.Limit+1, opts.After)
 	if err != nil {

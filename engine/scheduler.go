@@ -39,8 +39,8 @@ func newScheduler(now func() time.Time) *scheduler {
 	return &scheduler{now: now, wake: make(chan struct{}, 1)}
 }
 
-// observe is the store's OnScheduled hook: deliveries committed with a new
-// due time. It never blocks the apply path.
+// observe takes deliveries committed with a new due time, from the store's
+// apply hook. It never blocks the apply path.
 func (s *scheduler) observe(dues []store.Due) {
 	s.mu.Lock()
 	if s.active {

@@ -28,6 +28,7 @@ func (s *Store) Apply(entries []Entry) ([][]Result, error) {
 	}
 	results := make([][]Result, len(entries))
 	var scheduled []Due
+	var last uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		t := newTxn(tx)
 		defer func() { scheduled = t.scheduled }()
@@ -51,6 +52,7 @@ func (s *Store) Apply(entries []Entry) ([][]Result, error) {
 				if err != nil {
 					return fmt.Errorf("entry %d command %d: %w", e.Index, j, err)
 				}
+				r.Index = e.Index
 				rs[j] = r
 			}
 			results[i] = rs
@@ -58,13 +60,14 @@ func (s *Store) Apply(entries []Entry) ([][]Result, error) {
 		if err := t.flush(); err != nil {
 			return err
 		}
+		last = applied
 		return tx.Bucket(bMeta).Put(kApplied, be64(int64(applied)))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: apply: %w", err)
 	}
-	if len(scheduled) > 0 && s.onScheduled != nil {
-		s.onScheduled(scheduled)
+	if s.onApplied != nil && last > 0 {
+		s.onApplied(last, scheduled)
 	}
 	return results, nil
 }

@@ -135,6 +135,8 @@ type Result struct {
 	Count int
 	// Err is a deterministic rejection (for example ErrNotFound).
 	Err error
+	// Index is the Raft index of the entry that carried the command.
+	Index uint64
 }
 
 // Errors a command can be rejected with.

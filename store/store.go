@@ -46,7 +46,7 @@ type Store struct {
 	mu          sync.RWMutex
 	db          *bolt.DB
 	noSync      bool
-	onScheduled func([]Due)
+	onApplied   func(uint64, []Due)
 }
 
 // Options tune how the file is opened.
@@ -54,11 +54,12 @@ type Options struct {
 	// NoSync skips fsync on commit. Only for tests and benchmarks of the
 	// store itself; Herald's durability relies on it being false.
 	NoSync bool
-	// OnScheduled, if set, is called after each Apply that left deliveries
-	// pending with a new next-attempt time, with those deliveries. The
-	// leader's scheduler learns of new work this way. It runs on the apply
-	// path and must not block.
-	OnScheduled func([]Due)
+	// OnApplied, if set, is called after each Apply with the last applied
+	// index and the deliveries left pending with a new next-attempt time
+	// (the leader's scheduler learns of new work this way; followers wait
+	// for their writes to arrive). It runs on the apply path and must not
+	// block.
+	OnApplied func(index uint64, scheduled []Due)
 }
 
 // Open opens or creates the store file at path.
@@ -66,7 +67,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	s := &Store{path: path, noSync: opts.NoSync, onScheduled: opts.OnScheduled}
+	s := &Store{path: path, noSync: opts.NoSync, onApplied: opts.OnApplied}
 	if err := s.open(); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,599 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// t0 is the time every test scenario starts at (Unix ns, millisecond
+// aligned, so ids made at it decode back to it exactly).
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()
+
+// ms is n milliseconds in Unix nanoseconds.
+func ms(n int64) int64 { return n * int64(time.Millisecond) }
+
+func ptr[T any](v T) *T { return &v }
+
+// openTest opens a fresh store in its own temporary directory. Tests of
+// logic skip fsync; durability is bbolt's business and the benchmarks keep
+// it on.
+func openTest(t testing.TB) *Store {
+	t.Helper()
+	return openPath(t, filepath.Join(t.TempDir(), "state.db"))
+}
+
+// openPath opens the store at path and closes it when the test ends.
+func openPath(t testing.TB, path string) *Store {
+	t.Helper()
+	s, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// ids makes ULIDs from a seeded stream, so a test's ids are the same on
+// every run.
+type ids struct{ r io.Reader }
+
+func newIDs(seed uint64) *ids {
+	var s [32]byte
+	s[0] = byte(seed)
+	s[1] = byte(seed >> 8)
+	return &ids{r: rand.NewChaCha8(s)}
+}
+
+func (g *ids) next(t testing.TB, prefix string, at int64) string {
+	t.Helper()
+	id, err := NewID(prefix, time.Unix(0, at), g.r)
+	if err != nil {
+		t.Fatalf("NewID: %v", err)
+	}
+	return id
+}
+
+// entry encodes cmds as the log entry at index.
+func entry(t testing.TB, index uint64, cmds ...Command) Entry {
+	t.Helper()
+	data, err := EncodeBatch(cmds)
+	if err != nil {
+		t.Fatalf("EncodeBatch: %v", err)
+	}
+	return Entry{Index: index, Data: data}
+}
+
+// run applies cmds as the next log entry, checks the store's invariants,
+// and returns the per-command results.
+func run(t testing.TB, s *Store, cmds ...Command) []Result {
+	t.Helper()
+	idx, err := s.AppliedIndex()
+	if err != nil {
+		t.Fatalf("AppliedIndex: %v", err)
+	}
+	res, err := s.Apply([]Entry{entry(t, idx+1, cmds...)})
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	mustCheck(t, s)
+	if len(res) != 1 || len(res[0]) != len(cmds) {
+		t.Fatalf("Apply returned %d results for one entry of %d commands: %+v", len(res), len(cmds), res)
+	}
+	return res[0]
+}
+
+// runOK is run for commands that must all be accepted.
+func runOK(t testing.TB, s *Store, cmds ...Command) []Result {
+	t.Helper()
+	res := run(t, s, cmds...)
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("command %d (%s) rejected: %v", i, kindOf(&cmds[i]), r.Err)
+		}
+	}
+	return res
+}
+
+func mustCheck(t testing.TB, s *Store) {
+	t.Helper()
+	if err := s.Check(); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+}
+
+func mustDump(t testing.TB, s *Store) map[string]map[string]string {
+	t.Helper()
+	d, err := s.Dump()
+	if err != nil {
+		t.Fatalf("Dump: %v", err)
+	}
+	return d
+}
+
+// diffDumps describes how two dumps differ (at most a few lines), or
+// returns "" when they are identical.
+func diffDumps(a, b map[string]map[string]string) string {
+	var out []string
+	names := map[string]bool{}
+	for n := range a {
+		names[n] = true
+	}
+	for n := range b {
+		names[n] = true
+	}
+	for _, n := range slices.Sorted(maps.Keys(names)) {
+		ba, bb := a[n], b[n]
+		keys := map[string]bool{}
+		for k := range ba {
+			keys[k] = true
+		}
+		for k := range bb {
+			keys[k] = true
+		}
+		for k := range keys {
+			va, oka := ba[k]
+			vb, okb := bb[k]
+			switch {
+			case !oka:
+				out = append(out, fmt.Sprintf("%s[%q]: only in second: %s", n, k, vb))
+			case !okb:
+				out = append(out, fmt.Sprintf("%s[%q]: only in first: %s", n, k, va))
+			case va != vb:
+				out = append(out, fmt.Sprintf("%s[%q]:\n\tfirst:  %s\n\tsecond: %s", n, k, va, vb))
+			}
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	slices.Sort(out)
+	if len(out) > 8 {
+		out = append(out[:8], fmt.Sprintf("… and %d more", len(out)-8))
+	}
+	return strings.Join(out, "\n")
+}
+
+func sameDump(t testing.TB, want, got *Store, what string) {
+	t.Helper()
+	if d := diffDumps(mustDump(t, want), mustDump(t, got)); d != "" {
+		t.Fatalf("%s: dumps differ:\n%s", what, d)
+	}
+}
+
+// getMessage reads a message and its deliveries, failing the test if absent.
+func getMessage(t testing.TB, s *Store, id string) (*Message, []Delivery) {
+	t.Helper()
+	m, ds, err := s.Message(id)
+	if err != nil {
+		t.Fatalf("Message(%s): %v", id, err)
+	}
+	return m, ds
+}
+
+// getDelivery reads one delivery record straight from the file.
+func getDelivery(t testing.TB, s *Store, id string) *Delivery {
+	t.Helper()
+	var d Delivery
+	err := s.view(func(tx *bolt.Tx) error {
+		ok, err := getJSON(tx.Bucket(bDeliveries), id, &d)
+		if err == nil && !ok {
+			err = ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("delivery %s: %v", id, err)
+	}
+	return &d
+}
+
+func getEndpoint(t testing.TB, s *Store, id string) *Endpoint {
+	t.Helper()
+	ep, err := s.Endpoint(id)
+	if err != nil {
+		t.Fatalf("Endpoint(%s): %v", id, err)
+	}
+	return ep
+}
+
+// allDue pages through the whole due index.
+func allDue(t testing.TB, s *Store) []Due {
+	t.Helper()
+	var all []Due
+	var after Due
+	for {
+		page, err := s.DuePage(after, 100)
+		if err != nil {
+			t.Fatalf("DuePage: %v", err)
+		}
+		if len(page) == 0 {
+			return all
+		}
+		all = append(all, page...)
+		after = page[len(page)-1]
+	}
+}
+
+// Command constructors.
+
+func createEndpoint(id, url string, at int64, types ...string) Command {
+	return Command{CreateEndpoint: &CreateEndpoint{Endpoint: Endpoint{
+		ID: id, URL: url, EventTypes: types, State: StateEnabled,
+		Secrets: []Secret{{Key: "whsec_" + id}}, CreatedAt: at, UpdatedAt: at,
+	}}}
+}
+
+// envelope is a small, valid envelope in the compact form json.Marshal
+// produces (so it survives EncodeBatch byte for byte).
+func envelope(typ string, at int64, n int) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{"type":%q,"version":"v1","timestamp":%q,"data":{"n":%d}}`,
+		typ, time.Unix(0, at).UTC().Format(time.RFC3339), n))
+}
+
+// fanOut enqueues a message to every subscribed endpoint.
+func fanOut(id, typ string, at int64) Command {
+	return Command{Enqueue: &Enqueue{ID: id, Type: typ, CreatedAt: at, Envelope: envelope(typ, at, 0)}}
+}
+
+func override(id, typ string, at int64, uris ...string) Command {
+	c := fanOut(id, typ, at)
+	c.Enqueue.URIs = uris
+	return c
+}
+
+func ping(id string, at int64, endpointIDs ...string) Command {
+	c := fanOut(id, "webhook.ping", at)
+	c.Enqueue.EndpointIDs = endpointIDs
+	return c
+}
+
+func withKey(c Command, key string, expiresAt int64) Command {
+	c.Enqueue.IdempotencyKey = key
+	c.Enqueue.IdempotencyExpiresAt = expiresAt
+	return c
+}
+
+func outcome(dlv string, attempt int, at int64, result string, code int, next int64) Command {
+	o := &Outcome{DeliveryID: dlv, Attempt: attempt, At: at, DurationMS: 12, StatusCode: code, Result: result, NextAttemptAt: next}
+	if code == 0 || code >= 300 {
+		o.Error = fmt.Sprintf("attempt %d: status %d", attempt, code)
+	}
+	return Command{Outcome: o}
+}
+
+func kindOf(c *Command) string {
+	switch {
+	case c.Enqueue != nil:
+		return "enqueue"
+	case c.Outcome != nil:
+		return "outcome:" + c.Outcome.Result
+	case c.CreateEndpoint != nil:
+		return "create_endpoint"
+	case c.UpdateEndpoint != nil:
+		return "update_endpoint"
+	case c.DeleteEndpoint != nil:
+		return "delete_endpoint"
+	case c.RotateSecret != nil:
+		return "rotate_secret"
+	case c.Requeue != nil:
+		if c.Requeue.MessageID != "" {
+			return "requeue:message"
+		}
+		return "requeue:window"
+	case c.AddSigningKey != nil:
+		return "add_signing_key"
+	case c.Sweep != nil:
+		return "sweep"
+	case c.PutNode != nil:
+		return "put_node"
+	}
+	return "empty"
+}
+
+// logGen writes a realistic command log the way a leader would: it looks
+// at the state so far (a reference store that applies each entry as it is
+// written) to choose outcomes with the right attempt numbers, requeues of
+// messages that failed, and so on. Randomness is seeded, so a log is the
+// same on every run.
+type logGen struct {
+	t       testing.TB
+	rng     *rand.Rand
+	ids     *ids
+	ref     *Store
+	entries []Entry
+	now     int64
+
+	endpoints []string // every id ever created, deleted ones included
+	messages  []string // every id ever enqueued
+	keys      []string // idempotency keys used so far
+	nEP, nKey int
+	kinds     map[string]int // commands written, by kind
+}
+
+func newLogGen(t testing.TB, seed uint64) *logGen {
+	return &logGen{
+		t:     t,
+		rng:   rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		ids:   newIDs(seed),
+		ref:   openTest(t),
+		now:   t0,
+		kinds: map[string]int{},
+	}
+}
+
+var eventTypes = []string{"batch.succeeded", "batch.failed", "invoice.paid", "video.rendered"}
+
+// commit appends cmds as the next entry and applies it to the reference.
+func (g *logGen) commit(cmds ...Command) []Result {
+	g.t.Helper()
+	e := entry(g.t, uint64(len(g.entries)+1), cmds...)
+	if len(cmds) == 0 {
+		e.Data = nil // a Raft configuration entry: no commands
+	}
+	g.entries = append(g.entries, e)
+	res, err := g.ref.Apply([]Entry{e})
+	if err != nil {
+		g.t.Fatalf("reference Apply of entry %d: %v", e.Index, err)
+	}
+	for i := range cmds {
+		g.kinds[kindOf(&cmds[i])]++
+	}
+	return res[0]
+}
+
+func (g *logGen) tick() { g.now += ms(1 + g.rng.Int64N(4000)) }
+
+func (g *logGen) newEndpoint() Command {
+	g.nEP++
+	id := fmt.Sprintf("ep_%03d", g.nEP)
+	g.endpoints = append(g.endpoints, id)
+	var types []string
+	for _, et := range eventTypes {
+		if g.rng.IntN(3) == 0 {
+			types = append(types, et)
+		}
+	}
+	return createEndpoint(id, fmt.Sprintf("https://recv%d.example/hook", g.nEP), g.now, types...)
+}
+
+func (g *logGen) pick(list []string) string { return list[g.rng.IntN(len(list))] }
+
+func (g *logGen) enqueue() Command {
+	typ := g.pick(eventTypes)
+	var c Command
+	if len(g.messages) > 0 && g.rng.IntN(25) == 0 {
+		// A retried command whose first try was committed.
+		c = fanOut(g.pick(g.messages), typ, g.now)
+		return c
+	}
+	id := g.ids.next(g.t, "msg", g.now)
+	g.messages = append(g.messages, id)
+	switch r := g.rng.IntN(10); {
+	case r < 6:
+		c = fanOut(id, typ, g.now)
+	case r < 8:
+		uris := []string{"https://override.example/a"}
+		if g.rng.IntN(2) == 0 {
+			uris = append(uris, "https://override.example/b")
+		}
+		c = override(id, typ, g.now, uris...)
+	default:
+		c = ping(id, g.now, g.pick(g.endpoints))
+	}
+	c.Enqueue.Envelope = envelope(typ, g.now, len(g.messages))
+	if g.rng.IntN(3) == 0 {
+		var key string
+		if len(g.keys) > 0 && g.rng.IntN(3) == 0 {
+			key = g.pick(g.keys)
+		} else {
+			g.nKey++
+			key = fmt.Sprintf("idem-%d", g.nKey)
+			g.keys = append(g.keys, key)
+		}
+		c = withKey(c, key, g.now+ms(5*60*1000))
+	}
+	return c
+}
+
+// outcomes makes up to n outcomes for distinct pending deliveries.
+func (g *logGen) outcomes(n int) []Command {
+	due, err := g.ref.DuePage(Due{}, 200)
+	if err != nil {
+		g.t.Fatalf("DuePage: %v", err)
+	}
+	g.rng.Shuffle(len(due), func(i, j int) { due[i], due[j] = due[j], due[i] })
+	var cmds []Command
+	for _, d := range due[:min(n, len(due))] {
+		dl := getDelivery(g.t, g.ref, d.DeliveryID)
+		attempt := dl.AttemptCount + 1
+		if g.rng.IntN(12) == 0 {
+			attempt = dl.AttemptCount // a duplicate report of the last attempt
+		}
+		at := max(g.now, d.At)
+		switch r := g.rng.IntN(100); {
+		case r < 40:
+			cmds = append(cmds, outcome(dl.ID, attempt, at, ResultSucceeded, 200, 0))
+		case r < 75:
+			code := []int{500, 503, 302, 0}[g.rng.IntN(4)]
+			cmds = append(cmds, outcome(dl.ID, attempt, at, ResultRetry, code, at+ms(1+g.rng.Int64N(60_000))))
+		case r < 87:
+			cmds = append(cmds, outcome(dl.ID, attempt, at, ResultFailed, 500, 0))
+		case r < 92:
+			cmds = append(cmds, outcome(dl.ID, attempt, at, ResultGone, 410, 0))
+		default:
+			cmds = append(cmds, outcome(dl.ID, attempt, at, ResultCancelled, 0, 0))
+		}
+	}
+	return cmds
+}
+
+func (g *logGen) updateEndpoint() Command {
+	u := &UpdateEndpoint{ID: g.pick(g.endpoints), At: g.now}
+	switch g.rng.IntN(6) {
+	case 0:
+		u.State = ptr(StateDisabled)
+	case 1:
+		u.State = ptr(StateEnabled)
+	case 2:
+		u.URL = ptr(fmt.Sprintf("https://moved%d.example/hook", g.rng.IntN(1000)))
+	case 3:
+		u.EventTypes = ptr([]string{g.pick(eventTypes)})
+	case 4:
+		u.EventTypes = ptr([]string{})
+		u.Name = ptr("renamed")
+	default:
+		u.RateLimitPerS = ptr(g.rng.IntN(100))
+		u.URL = ptr(fmt.Sprintf("https://moved%d.example/hook", g.rng.IntN(1000)))
+		u.State = ptr(StateEnabled)
+	}
+	return Command{UpdateEndpoint: u}
+}
+
+func (g *logGen) requeue() Command {
+	if g.rng.IntN(2) == 0 {
+		return Command{Requeue: &Requeue{MessageID: g.pick(g.messages), At: g.now}}
+	}
+	r := &Requeue{Since: g.now - ms(20*60*1000), At: g.now}
+	if g.rng.IntN(2) == 0 {
+		r.Until = g.now - ms(2*60*1000)
+	}
+	return Command{Requeue: r}
+}
+
+func (g *logGen) sweep() Command {
+	return Command{Sweep: &Sweep{
+		At: g.now, RetainSince: g.now - ms(10*60*1000), KeysRetiredBefore: g.now - ms(5*60*1000),
+		Limit: 1 + g.rng.IntN(8),
+	}}
+}
+
+func (g *logGen) signingKey() Command {
+	alg := []string{"ed25519", "rs256"}[g.rng.IntN(2)]
+	return Command{AddSigningKey: &AddSigningKey{Key: SigningKey{
+		ID: g.ids.next(g.t, "key", g.now), Alg: alg, Private: []byte("private-" + alg), CreatedAt: g.now,
+	}}}
+}
+
+// generate writes a scripted opening that exercises every command and
+// outcome kind, then steps random batches. It returns the entries.
+func (g *logGen) generate(steps int) []Entry {
+	g.t.Helper()
+	// Opening: endpoints with and without filters, keys, nodes.
+	g.commit(
+		Command{PutNode: &Node{ID: "n1", APIAddr: "127.0.0.1:8081", RaftAddr: "127.0.0.1:9081"}},
+		createEndpoint("ep_all", "https://all.example/hook", g.now),
+		createEndpoint("ep_batch", "https://batch.example/hook", g.now, "batch.succeeded", "batch.failed"),
+		createEndpoint("ep_inv", "https://inv.example/hook", g.now, "invoice.paid"),
+		g.signingKey(),
+	)
+	g.endpoints = append(g.endpoints, "ep_all", "ep_batch", "ep_inv")
+	g.commit() // a configuration change
+	g.tick()
+	for range 6 {
+		g.commit(g.enqueue(), g.enqueue(), g.enqueue())
+		g.tick()
+	}
+	// One of every outcome result, for certain.
+	for _, res := range []string{ResultRetry, ResultSucceeded, ResultFailed, ResultGone, ResultCancelled} {
+		if cmds := g.outcomes(1); len(cmds) > 0 {
+			cmds[0].Outcome.Result = res
+			cmds[0].Outcome.Attempt = getDelivery(g.t, g.ref, cmds[0].Outcome.DeliveryID).AttemptCount + 1
+			if res == ResultRetry {
+				cmds[0].Outcome.NextAttemptAt = g.now + ms(1000)
+			}
+			g.commit(cmds...)
+		}
+		g.tick()
+	}
+	g.commit(
+		Command{RotateSecret: &RotateSecret{EndpointID: "ep_all", Secret: "whsec_rotated", At: g.now, RevokeAt: g.now + ms(60_000)}},
+		Command{UpdateEndpoint: &UpdateEndpoint{ID: "ep_batch", At: g.now, URL: ptr("https://batch2.example/hook")}},
+		g.signingKey(),
+		Command{PutNode: &Node{ID: "n2", APIAddr: "127.0.0.1:8082", RaftAddr: "127.0.0.1:9082"}},
+	)
+	g.tick()
+	g.commit(withKey(fanOut(g.ids.next(g.t, "msg", g.now), "batch.failed", g.now), "idem-fixed", g.now+ms(1000)))
+	g.commit(withKey(fanOut(g.ids.next(g.t, "msg", g.now), "batch.failed", g.now), "idem-fixed", g.now+ms(1000)))
+	g.tick()
+
+	for range steps {
+		g.tick()
+		switch r := g.rng.IntN(100); {
+		case r < 30:
+			cmds := make([]Command, 1+g.rng.IntN(8))
+			for i := range cmds {
+				cmds[i] = g.enqueue()
+			}
+			g.commit(cmds...)
+		case r < 60:
+			if cmds := g.outcomes(1 + g.rng.IntN(10)); len(cmds) > 0 {
+				g.commit(cmds...)
+			}
+		case r < 66:
+			// The kinds of batch the leader group-commits: outcomes,
+			// enqueues and housekeeping in one entry.
+			cmds := g.outcomes(3)
+			cmds = append(cmds, g.enqueue(), g.requeue(), g.sweep())
+			g.commit(cmds...)
+		case r < 72:
+			g.commit(g.updateEndpoint())
+		case r < 74:
+			g.commit(Command{DeleteEndpoint: &DeleteEndpoint{ID: g.pick(g.endpoints), At: g.now}})
+		case r < 78:
+			g.commit(g.newEndpoint())
+		case r < 81:
+			revoke := g.now + ms(60_000)
+			if g.rng.IntN(2) == 0 {
+				revoke = g.now
+			}
+			g.commit(Command{RotateSecret: &RotateSecret{EndpointID: g.pick(g.endpoints),
+				Secret: fmt.Sprintf("whsec_%d", g.rng.Uint64()), At: g.now, RevokeAt: revoke}})
+		case r < 86:
+			g.commit(g.requeue())
+		case r < 88:
+			g.commit(g.signingKey())
+		case r < 94:
+			g.commit(g.sweep())
+		case r < 96:
+			g.commit(Command{PutNode: &Node{ID: fmt.Sprintf("n%d", 1+g.rng.IntN(3)),
+				APIAddr: fmt.Sprintf("127.0.0.1:%d", 8000+g.rng.IntN(100)), RaftAddr: "127.0.0.1:9000"}})
+		default:
+			g.commit()
+		}
+		// The leader keeps a retry schedule; move time to the next due
+		// delivery now and then so retries come round.
+		if due, _ := g.ref.DuePage(Due{}, 1); len(due) > 0 && due[0].At > g.now && g.rng.IntN(4) == 0 {
+			g.now = due[0].At
+		}
+	}
+	mustCheck(g.t, g.ref)
+	return g.entries
+}
+
+// applyInChunks applies entries to s, size entries per Apply call (size < 1
+// applies them all in one call), and returns every entry's results.
+func applyInChunks(t testing.TB, s *Store, entries []Entry, size int) [][]Result {
+	t.Helper()
+	if size < 1 {
+		size = len(entries)
+	}
+	var all [][]Result
+	for start := 0; start < len(entries); start += size {
+		res, err := s.Apply(entries[start:min(start+size, len(entries))])
+		if err != nil {
+			t.Fatalf("Apply entries from %d: %v", entries[start].Index, err)
+		}
+		all = append(all, res...)
+	}
+	return all
+}
