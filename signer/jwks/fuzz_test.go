@@ -53,7 +53,7 @@ func FuzzVerifyJWT(f *testing.F) {
 	f.Add("eyJhbGciOiJub25lIn0.e30.")
 	f.Add("..")
 	f.Fuzz(func(t *testing.T, token string) {
-		if !IsJWT(token) {
+		if !isJWT(token) {
 			return
 		}
 		err := fx.set.Verify(fx.id, fx.ts, token, fx.body, fx.cfg(fx.now))

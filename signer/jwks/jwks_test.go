@@ -175,7 +175,7 @@ func (f *fixture) cfg(now time.Time) VerifyConfig {
 func TestJWTClaims(t *testing.T) {
 	f := newFixture(t)
 	parts := strings.Split(f.token, ".")
-	if len(parts) != 3 || !IsJWT(f.token) {
+	if len(parts) != 3 || !isJWT(f.token) {
 		t.Fatalf("not a compact JWT: %s", f.token)
 	}
 	var header map[string]string

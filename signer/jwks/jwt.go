@@ -126,9 +126,9 @@ func (c VerifyConfig) withDefaults() VerifyConfig {
 	return c
 }
 
-// IsJWT reports whether a webhook-signature value is a compact JWT rather
+// isJWT reports whether a webhook-signature value is a compact JWT rather
 // than a list of version,signature tokens.
-func IsJWT(signature string) bool {
+func isJWT(signature string) bool {
 	return !strings.Contains(signature, ",") && strings.Count(signature, ".") == 2
 }
 
@@ -147,7 +147,7 @@ func (s *Set) Verify(id, timestamp, signature string, body []byte, cfg VerifyCon
 	if _, err := signer.CheckTimestamp(timestamp, now, cfg.Tolerance); err != nil {
 		return err
 	}
-	if IsJWT(signature) {
+	if isJWT(signature) {
 		return s.verifyJWT(signature, id, body, now, cfg)
 	}
 	keys := s.Ed25519Keys()
