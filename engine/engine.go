@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldhq/herald/cluster"
@@ -37,6 +38,8 @@ type Engine struct {
 	termMu    sync.Mutex // guards termStop
 	termStop  context.CancelFunc
 	termGroup sync.WaitGroup // leader-term goroutines (sweeper)
+	// delivering is true while this node leads with its schedule built.
+	delivering atomic.Bool
 }
 
 // Open starts an engine on cfg.DataDir, bootstrapping a new cluster from
@@ -163,6 +166,7 @@ func (e *Engine) lead(ctx context.Context) error {
 	if err := e.sched.activate(ctx, e.store); err != nil {
 		return fmt.Errorf("rebuild schedule: %w", err)
 	}
+	e.delivering.Store(true)
 	e.log.Info("leading: delivering", "pending", e.sched.len())
 	t := time.NewTicker(sweepInterval)
 	defer t.Stop()
@@ -214,6 +218,7 @@ func (e *Engine) publishAddr(ctx context.Context) {
 
 // endTerm stops delivering: scheduling first, then the attempts in flight.
 func (e *Engine) endTerm() {
+	e.delivering.Store(false)
 	e.sched.deactivate()
 	e.termMu.Lock()
 	if e.termStop != nil {

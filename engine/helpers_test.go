@@ -44,7 +44,7 @@ func startEngine(t testing.TB, cfg Config) *Engine {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	waitFor(t, 10*time.Second, "leadership", func() bool { return e.IsLeader() && e.Ready() })
+	waitFor(t, 10*time.Second, "leadership", func() bool { return e.IsLeader() && e.delivering.Load() })
 	return e
 }
 

@@ -1,0 +1,337 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/heraldhq/herald/cluster"
+)
+
+// testCluster is an in-process Herald cluster: real engines and Raft over
+// raft's in-memory transport (which can partition), each node serving its
+// internal API on loopback for forwarding.
+type testCluster struct {
+	t       *testing.T
+	cfgs    []Config
+	engines []*Engine
+	trans   []*raft.InmemTransport
+	sent    []*atomic.Int64 // attempts each node has sent
+	mu      sync.Mutex      // guards engines, for the HTTP handlers
+}
+
+func newTestCluster(t *testing.T, n int, modify func(*Config)) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t}
+	var peers []cluster.Peer
+	for i := range n {
+		id := fmt.Sprintf("n%d", i+1)
+		peers = append(peers, cluster.Peer{ID: id, RaftAddr: id})
+	}
+	for i := range n {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c.mu.Lock()
+			e := c.engines[i]
+			c.mu.Unlock()
+			if e == nil {
+				http.Error(w, "down", http.StatusServiceUnavailable)
+				return
+			}
+			e.InternalHandler().ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		sent := new(atomic.Int64)
+		cfg := Config{
+			DataDir:              t.TempDir(),
+			NodeID:               peers[i].ID,
+			Peers:                peers,
+			APIAddr:              srv.Listener.Addr().String(),
+			AllowPrivateNetworks: true,
+			Logger:               testLogger(t).With("node", peers[i].ID),
+			AttemptTimeout:       2 * time.Second,
+			Transport:            countingTransport{http.DefaultTransport, sent},
+		}
+		if modify != nil {
+			modify(&cfg)
+		}
+		c.cfgs = append(c.cfgs, cfg)
+		c.sent = append(c.sent, sent)
+		c.engines = append(c.engines, nil)
+		c.trans = append(c.trans, nil)
+	}
+	for i := range n {
+		c.start(i)
+	}
+	t.Cleanup(func() {
+		for i := range c.engines {
+			c.stop(i)
+		}
+	})
+	return c
+}
+
+// countingTransport counts the attempts a node sends.
+type countingTransport struct {
+	http.RoundTripper
+	n *atomic.Int64
+}
+
+func (ct countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	ct.n.Add(1)
+	return ct.RoundTripper.RoundTrip(r)
+}
+
+// start opens node i on its data dir with a fresh in-memory transport
+// connected to every other live node.
+func (c *testCluster) start(i int) {
+	c.t.Helper()
+	_, tr := raft.NewInmemTransport(raft.ServerAddress(c.cfgs[i].NodeID))
+	c.trans[i] = tr
+	for j, other := range c.trans {
+		if j != i && other != nil {
+			tr.Connect(other.LocalAddr(), other)
+			other.Connect(tr.LocalAddr(), tr)
+		}
+	}
+	cfg := c.cfgs[i]
+	cfg.Raft.Transport = tr
+	e, err := Open(context.Background(), cfg)
+	if err != nil {
+		c.t.Fatalf("open %s: %v", cfg.NodeID, err)
+	}
+	c.mu.Lock()
+	c.engines[i] = e
+	c.mu.Unlock()
+}
+
+// stop closes node i, as a crash would stop it from answering.
+func (c *testCluster) stop(i int) {
+	c.mu.Lock()
+	e := c.engines[i]
+	c.engines[i] = nil
+	c.mu.Unlock()
+	if e != nil {
+		if err := e.Close(); err != nil {
+			c.t.Errorf("close n%d: %v", i+1, err)
+		}
+	}
+	c.partition(i)
+	c.trans[i] = nil
+}
+
+// partition cuts node i's Raft traffic in both directions.
+func (c *testCluster) partition(i int) {
+	if c.trans[i] == nil {
+		return
+	}
+	c.trans[i].DisconnectAll()
+	for j, other := range c.trans {
+		if j != i && other != nil {
+			other.Disconnect(c.trans[i].LocalAddr())
+		}
+	}
+}
+
+// heal reconnects every live node to every other.
+func (c *testCluster) heal() {
+	for i, a := range c.trans {
+		for j, b := range c.trans {
+			if i != j && a != nil && b != nil {
+				a.Connect(b.LocalAddr(), b)
+			}
+		}
+	}
+}
+
+// leader waits until exactly one of the given nodes leads and delivers.
+func (c *testCluster) leader(among ...int) int {
+	c.t.Helper()
+	if len(among) == 0 {
+		for i := range c.engines {
+			among = append(among, i)
+		}
+	}
+	lead := -1
+	waitFor(c.t, 15*time.Second, "a leader", func() bool {
+		lead = -1
+		for _, i := range among {
+			if e := c.engines[i]; e != nil && e.IsLeader() && e.delivering.Load() {
+				if lead >= 0 {
+					return false
+				}
+				lead = i
+			}
+		}
+		return lead >= 0
+	})
+	return lead
+}
+
+// converge waits until every live node has applied the same index, then
+// checks that their stores hold identical contents.
+func (c *testCluster) converge() {
+	c.t.Helper()
+	var dumps []map[string]map[string]string
+	waitFor(c.t, 15*time.Second, "stores to converge", func() bool {
+		dumps = dumps[:0]
+		for _, e := range c.engines {
+			if e == nil {
+				continue
+			}
+			d, err := e.store.Dump()
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			dumps = append(dumps, d)
+		}
+		for _, d := range dumps[1:] {
+			if !reflect.DeepEqual(d, dumps[0]) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, e := range c.engines {
+		if e != nil {
+			if err := e.store.Check(); err != nil {
+				c.t.Fatal(err)
+			}
+		}
+	}
+}
+
+func enqueueN(t *testing.T, e *Engine, n int, prefix string) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		m, _, err := e.Enqueue(context.Background(), MessageInput{Type: "job.done",
+			Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)), IdempotencyKey: fmt.Sprintf("%s-%d", prefix, i)})
+		if err != nil {
+			t.Fatalf("enqueue %d: %v", i, err)
+		}
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
+// TestClusterFollowersForwardWrites checks that every node accepts writes
+// and serves reads that include them.
+func TestClusterFollowersForwardWrites(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	lead := c.leader()
+	rc := newReceiver(t, nil)
+	ctx := context.Background()
+	follower := (lead + 1) % 3
+	ep, err := c.engines[follower].CreateEndpoint(ctx, EndpointInput{URL: rc.URL})
+	if err != nil {
+		t.Fatalf("create endpoint on follower: %v", err)
+	}
+	for i := range c.engines {
+		ids := enqueueN(t, c.engines[i], 5, fmt.Sprintf("n%d", i))
+		for _, id := range ids {
+			m, err := c.engines[i].Message(ctx, id) // read-your-writes on the same node
+			if err != nil {
+				t.Fatalf("read back %s on n%d: %v", id, i+1, err)
+			}
+			if len(m.Deliveries) != 1 || m.Deliveries[0].EndpointID != ep.ID {
+				t.Fatalf("deliveries = %+v", m.Deliveries)
+			}
+		}
+	}
+	waitFor(t, 10*time.Second, "15 deliveries", func() bool { return rc.count() >= 15 })
+	for i := range c.engines {
+		if i != lead && c.sent[i].Load() != 0 {
+			t.Errorf("follower n%d sent %d attempts; only the leader delivers", i+1, c.sent[i].Load())
+		}
+	}
+	c.converge()
+}
+
+// TestClusterPartitionedLeaderStopsDelivering cuts the leader off from the
+// majority: it must stop sending once it steps down, a new leader must take
+// over the pending deliveries, the minority must accept no writes, and
+// after healing all stores must converge.
+func TestClusterPartitionedLeaderStopsDelivering(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		cfg.RetrySchedule = []time.Duration{20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond,
+			20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond,
+			20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond, time.Hour}
+	})
+	ctx := context.Background()
+	old := c.leader()
+	failing := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	if _, err := c.engines[old].CreateEndpoint(ctx, EndpointInput{URL: failing.URL}); err != nil {
+		t.Fatal(err)
+	}
+	ids := enqueueN(t, c.engines[old], 3, "before")
+	waitFor(t, 5*time.Second, "retries on the old leader", func() bool { return c.sent[old].Load() >= 6 })
+
+	c.partition(old)
+	waitFor(t, 10*time.Second, "the old leader to step down", func() bool { return !c.engines[old].IsLeader() })
+	frozen := c.sent[old].Load()
+	var majority []int
+	for i := range c.engines {
+		if i != old {
+			majority = append(majority, i)
+		}
+	}
+	lead := c.leader(majority...)
+	waitFor(t, 10*time.Second, "the new leader to retry", func() bool { return c.sent[lead].Load() >= 3 })
+	if got := c.sent[old].Load(); got != frozen {
+		t.Fatalf("deposed leader sent %d more attempts after stepping down", got-frozen)
+	}
+
+	// The minority side accepts no writes.
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	_, _, err := c.engines[old].Enqueue(wctx, MessageInput{Type: "job.done", Data: json.RawMessage(`{}`), IdempotencyKey: "minority"})
+	cancel()
+	if err == nil {
+		t.Fatal("the partitioned node accepted a write")
+	}
+	// The majority does.
+	after := enqueueN(t, c.engines[majority[1]], 3, "after")
+
+	c.heal()
+	c.converge()
+	for _, id := range append(ids, after...) {
+		if _, err := c.engines[old].Message(ctx, id); err != nil {
+			t.Fatalf("healed node lacks %s: %v", id, err)
+		}
+	}
+	if _, ok, _ := c.engines[lead].store.IdempotentMessage("minority", time.Now().UnixNano()); ok {
+		t.Fatal("the write refused by the minority was committed")
+	}
+}
+
+// TestClusterIdempotencyAcrossFailover retries a write whose answer was
+// lost, with the same key, on another node after the leader died.
+func TestClusterIdempotencyAcrossFailover(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	ctx := context.Background()
+	lead := c.leader()
+	first, created, err := c.engines[lead].Enqueue(ctx, MessageInput{Type: "job.done", Data: json.RawMessage(`{}`), IdempotencyKey: "k1"})
+	if err != nil || !created {
+		t.Fatalf("first enqueue: %v %v", created, err)
+	}
+	c.stop(lead)
+	other := (lead + 1) % 3
+	c.leader((lead+1)%3, (lead+2)%3)
+	again, created, err := c.engines[other].Enqueue(ctx, MessageInput{Type: "job.done", Data: json.RawMessage(`{}`), IdempotencyKey: "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created || again.ID != first.ID {
+		t.Fatalf("retry after failover: created=%v id=%s, want the first id %s", created, again.ID, first.ID)
+	}
+	// The dead node comes back and catches up.
+	c.start(lead)
+	c.converge()
+}
