@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// defaultServer is where the client commands send requests by default.
+const defaultServer = "http://127.0.0.1:8080"
+
+// clientTimeout bounds one API call from the client commands.
+const clientTimeout = 60 * time.Second
+
+// clientFlags are the flags every client command takes.
+type clientFlags struct {
+	server string
+	token  string
+}
+
+// addClientFlags registers --server and --api-token, defaulting to
+// HERALD_SERVER and HERALD_API_TOKEN.
+func addClientFlags(fs *flag.FlagSet) *clientFlags {
+	cf := &clientFlags{}
+	server := defaultServer
+	if v := os.Getenv("HERALD_SERVER"); v != "" {
+		server = v
+	}
+	fs.StringVar(&cf.server, "server", server, "Herald API base `URL` (env HERALD_SERVER)")
+	fs.StringVar(&cf.token, "api-token", os.Getenv("HERALD_API_TOKEN"), "bearer `token` for the API (env HERALD_API_TOKEN)")
+	return cf
+}
+
+// client returns an API client for the flags, or a usage error for a bad
+// --server.
+func (cf *clientFlags) client() (*apiClient, error) {
+	u, err := url.Parse(strings.TrimRight(cf.server, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usagef("--server %q is not an http:// or https:// URL", cf.server)
+	}
+	return &apiClient{base: u.String(), token: cf.token, http: &http.Client{Timeout: clientTimeout}}, nil
+}
+
+// apiClient calls the Herald HTTP API.
+type apiClient struct {
+	base  string // without a trailing slash
+	token string
+	http  *http.Client
+}
+
+// apiCallError is an error answer from the API.
+type apiCallError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *apiCallError) Error() string { return e.Code + ": " + e.Message }
+
+// do sends one request (body, if not nil, as JSON) and returns the answer's
+// body for a 2xx, or an *apiCallError.
+func (c *apiClient) do(ctx context.Context, method, path string, body any, header http.Header) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "herald-cli")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("cannot reach %s: %w", c.base, unwrapNetErr(err))
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer from %s: %w", c.base, unwrapNetErr(err))
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return data, nil
+	}
+	var eb errorBody
+	if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
+		return nil, &apiCallError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+	}
+	msg := strings.TrimSpace(firstLine(string(data)))
+	if msg == "" {
+		msg = http.StatusText(resp.StatusCode)
+	}
+	return nil, &apiCallError{Status: resp.StatusCode, Code: fmt.Sprintf("HTTP %d", resp.StatusCode), Message: msg}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	if len(line) > 200 {
+		line = line[:200] + "…"
+	}
+	return line
+}
+
+// unwrapNetErr reduces a network error to its cause, e.g. "connection
+// refused", without Go's layers of operation and address.
+func unwrapNetErr(err error) error {
+	var dnsErr *net.DNSError
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return errors.New("connection refused")
+	case errors.Is(err, syscall.ECONNRESET):
+		return errors.New("connection reset")
+	case errors.Is(err, syscall.EADDRINUSE):
+		return errors.New("address already in use")
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return errors.New("address not available")
+	case errors.Is(err, syscall.EACCES):
+		return errors.New("permission denied")
+	case errors.As(err, &dnsErr):
+		return dnsErr
+	case errors.As(err, &ne) && ne.Timeout():
+		return errors.New("timed out")
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		err = oe.Err
+	}
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		err = se.Err
+	}
+	return err
+}
+
+// printJSON writes a JSON answer indented, with a final newline.
+func printJSON(w io.Writer, data []byte) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, bytes.TrimSpace(data), "", "  "); err != nil {
+		// Not JSON: print it as it came.
+		buf.Reset()
+		buf.Write(bytes.TrimSpace(data))
+	}
+	buf.WriteByte('\n')
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// parseInterleaved parses flags that may come before or after positional
+// arguments ("messages get ID --server U") and returns the positionals.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		// A "--" ends the flags: everything after it is positional.
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// subcommand is one action of a command group (endpoints, messages, cluster).
+type subcommand struct {
+	synopsis string
+	summary  string
+	run      func(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error
+}
+
+// runGroup dispatches "herald <group> <sub> ...".
+func runGroup(ctx context.Context, group string, subs map[string]subcommand, order []string, args []string, stdout, stderr io.Writer) error {
+	usage := func() {
+		fmt.Fprintf(stderr, "usage: herald %s <command> [flags]\n\ncommands:\n", group)
+		for _, name := range order {
+			fmt.Fprintf(stderr, "  %-14s %s\n", name, subs[name].summary)
+		}
+	}
+	if len(args) == 0 {
+		usage()
+		return usagef("%s: no command given (one of %s)", group, strings.Join(order, ", "))
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage()
+		return flag.ErrHelp
+	}
+	sub, ok := subs[args[0]]
+	if !ok {
+		usage()
+		return usagef("%s: unknown command %q", group, args[0])
+	}
+	return sub.run(ctx, group+" "+args[0], args[1:], stdout, stderr)
+}
+
+// exactArgs checks the number of positional arguments.
+func exactArgs(cmd string, got []string, names ...string) error {
+	if len(got) == len(names) {
+		return nil
+	}
+	if len(got) < len(names) {
+		return usagef("%s: missing %s", cmd, strings.Join(names[len(got):], " "))
+	}
+	return usagef("%s: unexpected argument %q", cmd, got[len(names)])
+}
+
+// pathEscape escapes an id for use as one path segment.
+func pathEscape(id string) string { return url.PathEscape(id) }

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+func init() {
+	commands["messages"] = command{summary: "show, list, retry and recover messages", run: runMessages}
+}
+
+var messageCommands = map[string]subcommand{
+	"get":     {summary: "show a message with its deliveries and attempts", run: runMessagesGet},
+	"list":    {summary: "list messages, newest first", run: runMessagesList},
+	"retry":   {summary: "re-queue a message's failed deliveries now", run: runMessagesRetry},
+	"recover": {summary: "re-queue every failed delivery in a time window", run: runMessagesRecover},
+}
+
+var messageOrder = []string{"get", "list", "retry", "recover"}
+
+func runMessages(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runGroup(ctx, "messages", messageCommands, messageOrder, args, stdout, stderr)
+}
+
+func runMessagesGet(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
+	return messageAction(ctx, name, args, stdout, stderr, http.MethodGet, "")
+}
+
+func runMessagesRetry(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
+	return messageAction(ctx, name, args, stdout, stderr, http.MethodPost, "/retry")
+}
+
+func messageAction(ctx context.Context, name string, args []string, stdout, stderr io.Writer, method, suffix string) error {
+	fs := newFlagSet(name, "ID", stderr)
+	cf := addClientFlags(fs)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(name, pos, "ID"); err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	return callAndPrint(ctx, c, method, "/v1/messages/"+pathEscape(pos[0])+suffix, nil, stdout)
+}
+
+func runMessagesList(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(name, "[--status S] [--limit N] [--after CURSOR]", stderr)
+	cf := addClientFlags(fs)
+	status := fs.String("status", "", "only messages with this `status`: pending, succeeded or failed")
+	limit := fs.Int("limit", 0, "at most `N` messages (default 50, at most 250)")
+	after := fs.String("after", "", "the next_cursor of the previous page")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(name, pos); err != nil {
+		return err
+	}
+	if *limit < 0 {
+		return usagef("%s: --limit must be positive", name)
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	if *status != "" {
+		q.Set("status", *status)
+	}
+	if *limit > 0 {
+		q.Set("limit", strconv.Itoa(*limit))
+	}
+	if *after != "" {
+		q.Set("after", *after)
+	}
+	path := "/v1/messages"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return callAndPrint(ctx, c, http.MethodGet, path, nil, stdout)
+}
+
+func runMessagesRecover(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(name, "--since TIME [--until TIME]", stderr)
+	cf := addClientFlags(fs)
+	since := fs.String("since", "", "re-queue failed deliveries of messages created from this RFC 3339 `time` (required)")
+	until := fs.String("until", "", "… up to this RFC 3339 `time` (default now)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(name, pos); err != nil {
+		return err
+	}
+	if *since == "" {
+		return usagef("%s: --since is required", name)
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	return callAndPrint(ctx, c, http.MethodPost, "/v1/messages/recover", recoverRequest{Since: *since, Until: *until}, stdout)
+}

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/cluster"
+	"github.com/heraldhq/herald/engine"
+)
+
+func init() {
+	commands["serve"] = command{summary: "run a Herald node (API, Raft, delivery)", run: runServe}
+}
+
+// serveConfig is what the serve command's flags and environment produce.
+type serveConfig struct {
+	dataDir           string
+	httpAddr          string
+	raftAddr          string
+	nodeID            string
+	peers             []cluster.Peer
+	apiToken          string
+	allowPrivate      bool
+	retrySchedule     []time.Duration
+	attemptTimeout    time.Duration
+	overrideSignature string
+	publicURL         string
+	logFormat         string
+}
+
+// Environment variables that serve reads when the matching flag is absent.
+var serveEnv = map[string]string{
+	"data-dir":  "HERALD_DATA_DIR",
+	"http-addr": "HERALD_HTTP_ADDR",
+	"raft-addr": "HERALD_RAFT_ADDR",
+	"node-id":   "HERALD_NODE_ID",
+	"peers":     "HERALD_PEERS",
+	"api-token": "HERALD_API_TOKEN",
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseServeFlags(args, os.LookupEnv, stderr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, stderr)
+}
+
+// parseServeFlags reads the serve flags; a flag beats its environment
+// variable, which beats the default. Every mistake is a usage error.
+func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (*serveConfig, error) {
+	fs := newFlagSet("serve", "[flags]\n\nRuns one Herald node. With no flags: a single-node deployment with data in\n"+
+		"./herald-data, the API on 127.0.0.1:8080 and Raft on 127.0.0.1:8090.", stderr)
+	dataDir := fs.String("data-dir", "./herald-data", "`dir` for the state machine, Raft log and snapshots (env HERALD_DATA_DIR)")
+	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "API listen `address` (env HERALD_HTTP_ADDR)")
+	raftAddr := fs.String("raft-addr", "127.0.0.1:8090", "Raft listen and advertise `address` (env HERALD_RAFT_ADDR)")
+	nodeID := fs.String("node-id", "node1", "this node's Raft server `ID` (env HERALD_NODE_ID)")
+	peers := fs.String("peers", "", "initial voters `id=addr,...`, the same on every node; used only to bootstrap (env HERALD_PEERS; default: this node alone)")
+	apiToken := fs.String("api-token", "", "bearer `token` required on /v1/* (env HERALD_API_TOKEN); without one only a loopback --http-addr is allowed")
+	allowPrivate := fs.Bool("allow-private-networks", false, "let endpoints resolve to loopback, private and link-local addresses")
+	retrySchedule := fs.String("retry-schedule", "", "comma-separated `delays` between attempts, e.g. 1s,2s,5s (default: growing delays over 24h with jitter)")
+	attemptTimeout := fs.Duration("attempt-timeout", 15*time.Second, "per-attempt HTTP `timeout`")
+	overrideSig := fs.String("override-signature", engine.SignatureEd25519, "how override deliveries are signed: `v1a` (Ed25519) or jwt (RS256)")
+	publicURL := fs.String("public-url", "", "this deployment's public base `URL`, the JWT iss (default http:// + --http-addr)")
+	logFormat := fs.String("log-format", "text", "log `format` on stderr: text or json")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("serve takes no arguments, got %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for name, env := range serveEnv {
+		if set[name] {
+			continue
+		}
+		if v, ok := lookupEnv(env); ok && v != "" {
+			fs.Lookup(name).Value.Set(v) // string flags: Set cannot fail
+		}
+	}
+
+	cfg := &serveConfig{
+		dataDir: *dataDir, httpAddr: *httpAddr, raftAddr: *raftAddr, nodeID: *nodeID, apiToken: *apiToken,
+		allowPrivate: *allowPrivate, attemptTimeout: *attemptTimeout, overrideSignature: *overrideSig,
+		publicURL: *publicURL, logFormat: *logFormat,
+	}
+	if cfg.dataDir == "" {
+		return nil, usagef("--data-dir must not be empty")
+	}
+	if cfg.nodeID == "" {
+		return nil, usagef("--node-id must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(cfg.httpAddr); err != nil {
+		return nil, usagef("--http-addr %q is not host:port", cfg.httpAddr)
+	}
+	if _, _, err := net.SplitHostPort(cfg.raftAddr); err != nil {
+		return nil, usagef("--raft-addr %q is not host:port", cfg.raftAddr)
+	}
+	if *peers != "" {
+		p, err := cluster.ParsePeers(*peers)
+		if err != nil {
+			return nil, usagef("--peers: %s", strings.TrimPrefix(err.Error(), "cluster: "))
+		}
+		if !hasPeer(p, cfg.nodeID) {
+			return nil, usagef("--peers does not list this node (--node-id %s)", cfg.nodeID)
+		}
+		cfg.peers = p
+	}
+	if *retrySchedule != "" {
+		for _, s := range strings.Split(*retrySchedule, ",") {
+			d, err := time.ParseDuration(strings.TrimSpace(s))
+			if err != nil || d <= 0 {
+				return nil, usagef("--retry-schedule: %q is not a positive duration like 5s or 1m", strings.TrimSpace(s))
+			}
+			cfg.retrySchedule = append(cfg.retrySchedule, d)
+		}
+	}
+	if cfg.attemptTimeout <= 0 {
+		return nil, usagef("--attempt-timeout must be positive")
+	}
+	if cfg.overrideSignature != engine.SignatureEd25519 && cfg.overrideSignature != engine.SignatureJWT {
+		return nil, usagef("--override-signature must be v1a or jwt, got %q", cfg.overrideSignature)
+	}
+	if cfg.publicURL != "" && !strings.HasPrefix(cfg.publicURL, "http://") && !strings.HasPrefix(cfg.publicURL, "https://") {
+		return nil, usagef("--public-url %q must be an http:// or https:// URL", cfg.publicURL)
+	}
+	if cfg.logFormat != "text" && cfg.logFormat != "json" {
+		return nil, usagef("--log-format must be text or json, got %q", cfg.logFormat)
+	}
+	// The token rule: an API without a token may only listen on loopback.
+	if cfg.apiToken == "" && !isLoopback(cfg.httpAddr) {
+		return nil, usagef("refusing to serve the API on %s without --api-token (or HERALD_API_TOKEN); set a token or use a loopback --http-addr", cfg.httpAddr)
+	}
+	return cfg, nil
+}
+
+func hasPeer(peers []cluster.Peer, id string) bool {
+	for _, p := range peers {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// isLoopback reports whether addr (host:port) listens only on loopback. An
+// empty host listens on every interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func newLogger(format string, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve runs a node until ctx ends, then shuts it down gracefully: the API
+// stops accepting, attempts in flight finish or time out, and leadership
+// is handed over.
+func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
+	log := newLogger(cfg.logFormat, stderr)
+
+	// Listen first, so the engine can publish the real address (also with
+	// port 0) and a taken port fails before anything is opened.
+	ln, err := net.Listen("tcp", cfg.httpAddr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on --http-addr %s: %w", cfg.httpAddr, unwrapNetErr(err))
+	}
+	defer ln.Close()
+	apiAddr := ln.Addr().String()
+
+	m := newMetrics()
+	e, err := engine.Open(ctx, engine.Config{
+		DataDir:              cfg.dataDir,
+		NodeID:               cfg.nodeID,
+		RaftAddr:             cfg.raftAddr,
+		APIAddr:              apiAddr,
+		Peers:                cfg.peers,
+		AllowPrivateNetworks: cfg.allowPrivate,
+		RetrySchedule:        cfg.retrySchedule,
+		AttemptTimeout:       cfg.attemptTimeout,
+		OverrideSignature:    cfg.overrideSignature,
+		PublicURL:            cfg.publicURL,
+		Logger:               log,
+		OnAttempt:            m.observeAttempt,
+	})
+	if err != nil {
+		return fmt.Errorf("cannot start: %w", err)
+	}
+	m.watch(e)
+
+	srv := &http.Server{
+		Handler:           newAPI(e, cfg.apiToken, log, m),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      requestTimeout + 15*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("listening", "http_addr", apiAddr, "raft_addr", raftAddrOf(ctx, e, cfg), "node_id", cfg.nodeID,
+		"data_dir", cfg.dataDir, "auth", cfg.apiToken != "")
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case serveErr = <-served:
+		log.Error("API server failed", "error", serveErr)
+	}
+
+	// Let requests in flight and attempts in flight finish, within a bound.
+	grace := cfg.attemptTimeout + 5*time.Second
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("API shutdown incomplete", "error", err)
+		srv.Close()
+	}
+	ectx, cancel2 := context.WithTimeout(context.Background(), grace)
+	defer cancel2()
+	if err := e.Stop(ectx); err != nil && serveErr == nil {
+		return fmt.Errorf("stopping the engine: %w", err)
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("API server: %w", serveErr)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// raftAddrOf returns the Raft address this node advertises, which differs
+// from the flag when it asked for port 0.
+func raftAddrOf(ctx context.Context, e *engine.Engine, cfg *serveConfig) string {
+	st, err := e.ClusterStatus(ctx)
+	if err == nil {
+		for _, n := range st.Nodes {
+			if n.ID == cfg.nodeID && n.RaftAddr != "" {
+				return n.RaftAddr
+			}
+		}
+	}
+	return cfg.raftAddr
+}
