@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -334,4 +336,45 @@ func TestClusterIdempotencyAcrossFailover(t *testing.T) {
 	// The dead node comes back and catches up.
 	c.start(lead)
 	c.converge()
+}
+
+// TestClusterLaggingFollowerCatchesUpFromSnapshot stops a follower while
+// the leader writes enough to snapshot and truncate its log, then restarts
+// it: it can only catch up by installing the snapshot, which replaces its
+// bbolt file.
+func TestClusterLaggingFollowerCatchesUpFromSnapshot(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		cfg.Raft.SnapshotThreshold = 16
+		cfg.Raft.TrailingLogs = 4
+		cfg.Raft.SnapshotInterval = 50 * time.Millisecond
+	})
+	lead := c.leader()
+	lag := (lead + 1) % 3
+	c.stop(lag)
+	ids := enqueueN(t, c.engines[lead], 60, "lag")
+	snapDir := filepath.Join(c.cfgs[lead].DataDir, "snapshots")
+	waitFor(t, 10*time.Second, "the leader to snapshot", func() bool {
+		entries, _ := os.ReadDir(snapDir)
+		return len(entries) > 0
+	})
+	enqueueN(t, c.engines[lead], 20, "lag-more") // entries past the snapshot too
+	statePath := c.cfgs[lag].statePath()
+	before, err := os.Stat(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.start(lag)
+	c.converge()
+	after, err := os.Stat(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.SameFile(before, after) {
+		t.Fatal("the follower caught up without installing a snapshot (its state file was not replaced)")
+	}
+	for _, id := range ids {
+		if _, _, err := c.engines[lag].store.Message(id); err != nil {
+			t.Fatalf("follower lacks %s after catching up: %v", id, err)
+		}
+	}
 }

@@ -82,8 +82,12 @@ type RaftConfig struct {
 	// HeartbeatTimeout and ElectionTimeout default to 300ms.
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
-	// SnapshotThreshold defaults to 8192 log entries.
+	// SnapshotThreshold defaults to 8192 log entries, TrailingLogs (kept
+	// after a snapshot for slow followers) to 10240, and SnapshotInterval
+	// (how often the threshold is checked) to 30s.
 	SnapshotThreshold uint64
+	TrailingLogs      uint64
+	SnapshotInterval  time.Duration
 	// Transport replaces TCP, for in-process cluster tests.
 	Transport raft.Transport
 }

@@ -85,6 +85,8 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		HeartbeatTimeout:  cfg.Raft.HeartbeatTimeout,
 		ElectionTimeout:   cfg.Raft.ElectionTimeout,
 		SnapshotThreshold: cfg.Raft.SnapshotThreshold,
+		TrailingLogs:      cfg.Raft.TrailingLogs,
+		SnapshotInterval:  cfg.Raft.SnapshotInterval,
 		Transport:         cfg.Raft.Transport,
 		Logger:            cfg.Logger,
 	})

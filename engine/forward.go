@@ -17,9 +17,9 @@ import (
 // Any node accepts every call. A follower sends each write, as an encoded
 // command, to the leader's internal endpoint, then waits until its own
 // store has applied the entry, so a read on the same node sees the write.
-// Reads on a follower first learn the leader's commit index (a Raft
-// "read index") and wait to apply up to it, so they are as current as the
-// leader's.
+// Reads on a follower first learn the leader's applied index (a Raft
+// "read index", confirmed with a quorum) and wait to apply up to it, so they
+// are as current as the leader's.
 
 // Internal API paths, served by InternalHandler.
 const (
@@ -96,7 +96,14 @@ func (e *Engine) serveReadIndex(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fromCluster(err).Error(), http.StatusServiceUnavailable)
 		return
 	}
-	writeInternalJSON(w, forwardReply{Index: e.node.Status().CommitIndex})
+	// The index of the last entry applied to the leader's store covers every
+	// write acknowledged so far (the leader answers only after applying).
+	// Raft's commit index would not do: it can point at a no-op entry that
+	// never reaches a store, and a follower would wait for it in vain.
+	e.appliedMu.Lock()
+	index := e.appliedIndex
+	e.appliedMu.Unlock()
+	writeInternalJSON(w, forwardReply{Index: index})
 }
 
 func writeInternalJSON(w http.ResponseWriter, v any) {
@@ -147,7 +154,7 @@ func (e *Engine) forward(ctx context.Context, cmd store.Command) (store.Result, 
 }
 
 // syncRead makes a read on this node as current as the leader: a follower
-// waits until it has applied the leader's commit index.
+// waits until it has applied what the leader had applied.
 func (e *Engine) syncRead(ctx context.Context) error {
 	if e.IsLeader() {
 		return nil
