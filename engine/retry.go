@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"errors"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -53,8 +55,11 @@ func (p retryPolicy) next(d *store.Delivery, at time.Time, retryAfter time.Durat
 		first = time.Unix(0, d.FirstAttemptAt)
 	}
 	nextAt = at.Add(delay)
-	if deadline := first.Add(p.window); nextAt.After(deadline) {
-		nextAt = deadline // the window closes a fixed time after the first attempt
+	// The window closes a fixed time after the first attempt, and the last
+	// retry is made then, however jitter moved the ones before it.
+	deadline := first.Add(p.window)
+	if nextAt.After(deadline) || (n == len(p.schedule)-1 && retryAfter == 0) {
+		nextAt = deadline
 	}
 	return store.ResultRetry, nextAt
 }
@@ -65,8 +70,12 @@ func parseRetryAfter(h http.Header, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if s <= 0 {
+			return 0
+		}
+		// Cap before converting: a huge value would overflow Duration.
+		return time.Duration(min(s, math.MaxInt64/int64(time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
 		return t.Sub(now)
