@@ -128,7 +128,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			a.metrics.observeRequest(r.Method, pattern, sw.status(), time.Since(start))
 		}
 	}()
-	if strings.HasPrefix(r.URL.Path, "/v1/") && !a.authorized(r) {
+	if needsAuth(r.URL.Path) && !a.authorized(r) {
 		sw.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
 		writeError(sw, http.StatusUnauthorized, codeUnauthorized, "missing or invalid bearer token")
 		return
@@ -138,6 +138,12 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.mux.ServeHTTP(sw, r)
+}
+
+// needsAuth reports whether a path requires the bearer token: the public
+// API and the node-to-node API that followers forward writes through.
+func needsAuth(path string) bool {
+	return strings.HasPrefix(path, "/v1/") || path == "/v1" || strings.HasPrefix(path, "/internal/")
 }
 
 // unrouted answers a request that matched no route. The mux's handler for
