@@ -499,6 +499,11 @@ func (t *txn) requeue(c *Requeue) (Result, error) {
 		// Message ids begin with their creation time, so the window is a
 		// key range; but ids stamped by different nodes' clocks may be
 		// slightly out of order, so the record's own time decides.
+		// Scan what earlier commands of this batch wrote, not the stale
+		// records, or the result would depend on how entries were batched.
+		if err := t.flush(); err != nil {
+			return Result{}, err
+		}
 		cur := t.messages.Cursor()
 		for k, v := cur.First(); k != nil; k, v = cur.Next() {
 			var m Message
@@ -596,7 +601,13 @@ func (t *txn) sweep(c *Sweep) (Result, error) {
 		n++
 	}
 
-	// Finished messages created before the retention cutoff.
+	// Finished messages created before the retention cutoff. Flush first:
+	// the scan must see counters changed earlier in this batch (a message
+	// requeued by an earlier command is pending again, and one enqueued in
+	// it is not in the bucket yet).
+	if err := t.flush(); err != nil {
+		return Result{}, err
+	}
 	var old []string
 	mc := t.messages.Cursor()
 	for k, v := mc.First(); k != nil && len(old) < c.Limit; k, v = mc.Next() {
