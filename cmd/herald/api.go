@@ -101,6 +101,8 @@ func (a *api) routes() {
 	handle("GET /v1/cluster", a.clusterStatus)
 
 	handle("GET /.well-known/jwks.json", a.jwks)
+	// Followers forward writes and read-index requests here.
+	a.mux.Handle("/internal/", a.e.InternalHandler())
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusOK, "ok")
 	})

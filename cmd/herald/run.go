@@ -34,7 +34,7 @@ var commands = map[string]command{}
 // printed to stderr as one line prefixed "herald: " before it is returned.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	err := dispatch(ctx, args, stdout, stderr)
-	if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errReported) {
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(stderr, "herald: %v\n", err)
 	}
 	if errors.Is(err, flag.ErrHelp) {
@@ -42,9 +42,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	return err
 }
-
-// errReported wraps an error whose explanation the command already printed.
-var errReported = errors.New("herald: reported")
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
@@ -90,14 +87,21 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args into fs; flag errors become usage errors (the flag
-// package has already printed the message and usage).
+// parseFlags parses args into fs. A bad flag or value becomes one usage
+// line naming the command's help; -h prints the usage.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %w", &usageError{msg: "invalid arguments"}, errReported)
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard) // the flag package would print the error and the whole usage
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		usage()
+		return err
+	case err != nil:
+		return usagef("%v (see '%s -h')", err, fs.Name())
 	}
 	return nil
 }

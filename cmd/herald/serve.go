@@ -188,7 +188,7 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		return fmt.Errorf("cannot listen on --http-addr %s: %w", cfg.httpAddr, unwrapNetErr(err))
 	}
 	defer ln.Close()
-	apiAddr := ln.Addr().String()
+	apiAddr := advertisedAPIAddr(ln.Addr().String(), cfg.raftAddr)
 
 	m := newMetrics()
 	e, err := engine.Open(ctx, engine.Config{
@@ -196,6 +196,7 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		NodeID:               cfg.nodeID,
 		RaftAddr:             cfg.raftAddr,
 		APIAddr:              apiAddr,
+		ClusterToken:         cfg.apiToken,
 		Peers:                cfg.peers,
 		AllowPrivateNetworks: cfg.allowPrivate,
 		RetrySchedule:        cfg.retrySchedule,
@@ -264,4 +265,21 @@ func raftAddrOf(ctx context.Context, e *engine.Engine, cfg *serveConfig) string 
 		}
 	}
 	return cfg.raftAddr
+}
+
+// advertisedAPIAddr is the API address the other nodes forward to. A
+// wildcard listen address (0.0.0.0, ::) is not dialable, so the host of the
+// Raft address, which the peers already reach, stands in for it.
+func advertisedAPIAddr(listen, raftAddr string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+		return listen
+	}
+	if rhost, _, err := net.SplitHostPort(raftAddr); err == nil && rhost != "" {
+		return net.JoinHostPort(rhost, port)
+	}
+	return listen
 }

@@ -1,0 +1,291 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldhq/herald/signer"
+)
+
+// Scenarios that Run knows.
+var Scenarios = []string{"steady", "retry", "slow-endpoint", "failover"}
+
+// Config is one benchmark run.
+type Config struct {
+	// Scenario is one of Scenarios.
+	Scenario string
+	// Binary is the herald executable to run as servers.
+	Binary string
+	// Nodes is 1 or 3. Defaults to 1, and to 3 for failover.
+	Nodes int
+	// Messages to send. Defaults to 20000.
+	Messages int
+	// Concurrency is the number of concurrent clients. Defaults to 48.
+	Concurrency int
+	// Size is the approximate message body size in bytes. Defaults to 1024.
+	Size int
+	// Dir holds the servers' data. Defaults to a temporary directory,
+	// removed afterwards.
+	Dir string
+	// Progress, if set, receives a progress line while the run goes on.
+	Progress io.Writer
+}
+
+func (c Config) withDefaults() Config {
+	if c.Nodes == 0 {
+		c.Nodes = 1
+		if c.Scenario == "failover" {
+			c.Nodes = 3
+		}
+	}
+	if c.Messages == 0 {
+		c.Messages = 20000
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 48
+	}
+	if c.Size == 0 {
+		c.Size = 1024
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case !slices.Contains(Scenarios, c.Scenario):
+		return fmt.Errorf("bench: unknown scenario %q (want one of %s)", c.Scenario, strings.Join(Scenarios, ", "))
+	case c.Nodes != 1 && c.Nodes != 3:
+		return fmt.Errorf("bench: nodes must be 1 or 3, got %d", c.Nodes)
+	case c.Scenario == "failover" && c.Nodes != 3:
+		return errors.New("bench: the failover scenario needs 3 nodes")
+	case c.Messages < 1 || c.Concurrency < 1 || c.Size < 64:
+		return errors.New("bench: messages and concurrency must be positive, size at least 64")
+	case c.Binary == "":
+		return errors.New("bench: Binary is required")
+	}
+	return nil
+}
+
+// Result holds a run's figures. Rates are per second, latencies in ms.
+type Result struct {
+	Scenario    string `json:"scenario"`
+	Nodes       int    `json:"nodes"`
+	Messages    int    `json:"messages"`
+	Concurrency int    `json:"concurrency"`
+	SizeBytes   int    `json:"size_bytes"`
+
+	BaselinePerS  float64 `json:"baseline_per_s"`
+	AcceptedPerS  float64 `json:"accepted_per_s"`
+	DeliveredPerS float64 `json:"delivered_per_s"`
+	// DeliveredRatio is DeliveredPerS / BaselinePerS.
+	DeliveredRatio float64 `json:"delivered_ratio"`
+
+	E2EP50   float64 `json:"e2e_p50_ms"`
+	E2EP99   float64 `json:"e2e_p99_ms"`
+	E2EMax   float64 `json:"e2e_max_ms"`
+	EnqP50   float64 `json:"enqueue_p50_ms"`
+	EnqP99   float64 `json:"enqueue_p99_ms"`
+	EnqMax   float64 `json:"enqueue_max_ms"`
+	Lost     int     `json:"lost"`
+	Dups     int     `json:"duplicates"`
+	BadSigs  int     `json:"bad_signatures"`
+	Requests int     `json:"receiver_requests"`
+
+	// FailoverMS is the time from the leader's SIGKILL to the first
+	// delivery after it; ElectionMS to a new leader being reported.
+	FailoverMS float64 `json:"failover_ms,omitempty"`
+	ElectionMS float64 `json:"election_ms,omitempty"`
+
+	CPUSeconds float64 `json:"server_cpu_seconds"`
+	PeakRSSMB  float64 `json:"server_peak_rss_mb"`
+}
+
+// Run runs one scenario: the raw baseline first, then Herald.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Dir == "" {
+		dir, err := os.MkdirTemp("", "herald-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		cfg.Dir = dir
+	}
+	res := &Result{Scenario: cfg.Scenario, Nodes: cfg.Nodes, Messages: cfg.Messages, Concurrency: cfg.Concurrency, SizeBytes: cfg.Size}
+	r := &run{cfg: cfg, res: res, payload: payload(cfg.Size)}
+	var err error
+	if r.rc, err = NewReceiver(ReceiverConfig{Respond: r.respond()}); err != nil {
+		return nil, err
+	}
+	defer r.rc.Close()
+	if res.BaselinePerS, err = r.baseline(ctx); err != nil {
+		return nil, fmt.Errorf("bench: baseline: %w", err)
+	}
+	if err := r.herald(ctx); err != nil {
+		return nil, err
+	}
+	if res.BaselinePerS > 0 {
+		res.DeliveredRatio = res.DeliveredPerS / res.BaselinePerS
+	}
+	return res, nil
+}
+
+type run struct {
+	cfg     Config
+	res     *Result
+	payload []byte
+	rc      *Receiver
+}
+
+// payload returns a message body of about size bytes.
+func payload(size int) []byte {
+	const overhead = len(`{"type":"bench.done","data":{"pad":""}}`)
+	return fmt.Appendf(nil, `{"type":"bench.done","data":{"pad":"%s"}}`, strings.Repeat("x", max(size-overhead, 0)))
+}
+
+// failShare is the share of messages whose first attempt is answered 503 in
+// the retry scenario.
+const failShare = 5 // one in five
+
+// respond returns the main receiver's behaviour for the scenario.
+func (r *run) respond() func(id string, n int) int {
+	if r.cfg.Scenario != "retry" {
+		return nil
+	}
+	return func(id string, n int) int {
+		h := fnv.New32a()
+		h.Write([]byte(id))
+		if n == 0 && h.Sum32()%failShare == 0 && !strings.HasPrefix(id, "base-") {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	}
+}
+
+// baseline posts the same bodies straight to the receiver with a plain Go
+// client at the same concurrency.
+func (r *run) baseline(ctx context.Context) (float64, error) {
+	client := NewClient([]string{r.rc.URL()}, "", r.cfg.Concurrency).HTTP
+	var next atomic.Int64
+	var failed atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range r.cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				n := next.Add(1)
+				if n > int64(r.cfg.Messages) {
+					return
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, r.rc.URL(), bytes.NewReader(r.payload))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("webhook-id", fmt.Sprintf("base-%d", n))
+				resp, err := client.Do(req)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if n := failed.Load(); n > 0 {
+		return 0, fmt.Errorf("%d baseline requests failed", n)
+	}
+	return float64(r.cfg.Messages) / time.Since(start).Seconds(), nil
+}
+
+// herald starts the servers, drives the load and measures it.
+func (r *run) herald(ctx context.Context) error {
+	args := []string{}
+	switch r.cfg.Scenario {
+	case "retry":
+		args = append(args, "--retry-schedule", "100ms,200ms,500ms,1s,2s")
+	case "slow-endpoint":
+		args = append(args, "--attempt-timeout", "2s", "--retry-schedule", "1s,1s,1s,1s,1s")
+	}
+	cl, err := StartCluster(ctx, ClusterConfig{Binary: r.cfg.Binary, Nodes: r.cfg.Nodes, Dir: r.cfg.Dir, Args: args})
+	if err != nil {
+		return err
+	}
+	defer cl.Stop()
+	var urls []string
+	for _, n := range cl.Nodes {
+		urls = append(urls, n.URL())
+	}
+	client := NewClient(urls, "", r.cfg.Concurrency)
+	_, secret, err := client.CreateEndpoint(ctx, r.rc.URL())
+	if err != nil {
+		return fmt.Errorf("bench: create endpoint: %w", err)
+	}
+	v, err := signer.NewVerifier(signer.VerifierConfig{Secrets: []string{secret}})
+	if err != nil {
+		return err
+	}
+	r.rc.SetVerifier(v, 97) // check a sample: verifying costs the receiver CPU
+	if r.cfg.Scenario == "slow-endpoint" {
+		hang, err := NewReceiver(ReceiverConfig{Respond: func(string, int) int { return 0 }})
+		if err != nil {
+			return err
+		}
+		defer hang.Close()
+		if _, _, err := client.CreateEndpoint(ctx, hang.URL()); err != nil {
+			return err
+		}
+	}
+
+	l := newLoad(r.cfg, client, r.payload)
+	var kill killer
+	if r.cfg.Scenario == "failover" {
+		kill = killer{cl: cl, at: int64(r.cfg.Messages / 3)}
+	}
+	stats := make([]ProcStats, len(cl.Nodes))
+	var statsMu sync.Mutex
+	collect := func(i int) {
+		if st, err := readProcStats(cl.Pid(i)); err == nil {
+			statsMu.Lock()
+			stats[i].CPUSeconds += st.CPUSeconds
+			stats[i].PeakRSSMB = max(stats[i].PeakRSSMB, st.PeakRSSMB)
+			statsMu.Unlock()
+		}
+	}
+	kill.collect = collect
+	if err := l.run(ctx, r.rc, &kill); err != nil {
+		return err
+	}
+	for i := range cl.Nodes {
+		if cl.Running(i) {
+			collect(i)
+		}
+	}
+	r.res.fill(l, r.rc, &kill)
+	for _, st := range stats {
+		r.res.CPUSeconds += st.CPUSeconds
+		r.res.PeakRSSMB = max(r.res.PeakRSSMB, st.PeakRSSMB)
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// deliveryDeadline bounds the wait for deliveries after the last message
+// was acknowledged; what has not arrived by then counts as lost.
+const deliveryDeadline = 2 * time.Minute
+
+// load is the load generator: Concurrency clients each posting messages
+// with their own idempotency keys, moving to another node on errors.
+type load struct {
+	cfg     Config
+	client  *Client
+	payload []byte
+
+	acked atomic.Int64
+	mu    sync.Mutex // guards the fields below
+	start time.Time
+	sent  map[string]time.Time // message id → when its POST began
+	enq   []time.Duration
+	last  time.Time // last acknowledgement
+}
+
+func newLoad(cfg Config, client *Client, payload []byte) *load {
+	return &load{cfg: cfg, client: client, payload: payload, sent: make(map[string]time.Time, cfg.Messages),
+		enq: make([]time.Duration, 0, cfg.Messages)}
+}
+
+// killer SIGKILLs the leader once `at` messages are acknowledged (failover
+// scenario only: cl is nil otherwise).
+type killer struct {
+	cl      *Cluster
+	at      int64
+	collect func(i int) // records a node's resource figures before it dies
+	once    sync.Once
+	killed  time.Time
+	elected time.Duration
+	err     error
+	done    chan struct{}
+}
+
+func (k *killer) maybeKill(ctx context.Context, acked int64) {
+	if k.cl == nil || acked < k.at {
+		return
+	}
+	k.once.Do(func() {
+		k.done = make(chan struct{})
+		go func() {
+			defer close(k.done)
+			lead, err := k.cl.Leader(ctx)
+			if err != nil {
+				k.err = err
+				return
+			}
+			k.collect(lead)
+			k.killed = time.Now()
+			if k.err = k.cl.Kill(lead); k.err != nil {
+				return
+			}
+			if _, k.err = k.cl.Leader(ctx); k.err == nil {
+				k.elected = time.Since(k.killed)
+			}
+		}()
+	})
+}
+
+// run sends every message, then waits for the receiver to get them all.
+func (l *load) run(ctx context.Context, rc *Receiver, kill *killer) error {
+	var next atomic.Int64
+	errs := make(chan error, l.cfg.Concurrency)
+	stopProgress := l.progress(rc)
+	defer stopProgress()
+	l.start = time.Now()
+	var wg sync.WaitGroup
+	for w := range l.cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				n := next.Add(1)
+				if n > int64(l.cfg.Messages) {
+					return
+				}
+				t0 := time.Now()
+				id, err := l.client.Send(ctx, w, fmt.Sprintf("bench-%d", n), l.payload)
+				if err != nil {
+					errs <- err
+					return
+				}
+				now := time.Now()
+				l.mu.Lock()
+				l.sent[id] = t0
+				l.enq = append(l.enq, now.Sub(t0))
+				l.last = now
+				l.mu.Unlock()
+				kill.maybeKill(ctx, l.acked.Add(1))
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return fmt.Errorf("bench: enqueue: %w", err)
+	}
+	if kill.done != nil {
+		<-kill.done
+		if kill.err != nil {
+			return fmt.Errorf("bench: killing the leader: %w", kill.err)
+		}
+	}
+	deadline := time.Now().Add(deliveryDeadline)
+	for ctx.Err() == nil && time.Now().Before(deadline) && l.undelivered(rc) > 0 {
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	return ctx.Err()
+}
+
+func (l *load) undelivered(rc *Receiver) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for id := range l.sent {
+		if _, ok := rc.Delivered(id); !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// progress prints a progress line every half second until stopped.
+func (l *load) progress(rc *Receiver) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				delivered, _, _, _ := rc.Counts()
+				fmt.Fprintf(l.cfg.Progress, "\r%s: %d/%d acknowledged, %d delivered   ", l.cfg.Scenario, l.acked.Load(), l.cfg.Messages, delivered)
+			case <-done:
+				fmt.Fprint(l.cfg.Progress, "\r\033[K")
+				return
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// fill computes the result's figures from the run.
+func (res *Result) fill(l *load, rc *Receiver, kill *killer) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	acked := len(l.sent)
+	if d := l.last.Sub(l.start); d > 0 {
+		res.AcceptedPerS = float64(acked) / d.Seconds()
+	}
+	var e2e []time.Duration
+	var lastDelivery time.Time
+	firstAfterKill := time.Time{}
+	for id, t0 := range l.sent {
+		at, ok := rc.Delivered(id)
+		if !ok {
+			res.Lost++
+			continue
+		}
+		e2e = append(e2e, at.Sub(t0))
+		if at.After(lastDelivery) {
+			lastDelivery = at
+		}
+		if !kill.killed.IsZero() && at.After(kill.killed) && (firstAfterKill.IsZero() || at.Before(firstAfterKill)) {
+			firstAfterKill = at
+		}
+	}
+	if d := lastDelivery.Sub(l.start); d > 0 {
+		res.DeliveredPerS = float64(len(e2e)) / d.Seconds()
+	}
+	res.E2EP50, res.E2EP99, res.E2EMax = percentiles(e2e)
+	res.EnqP50, res.EnqP99, res.EnqMax = percentiles(l.enq)
+	_, res.Requests, res.Dups, res.BadSigs = rc.Counts()
+	if !firstAfterKill.IsZero() {
+		res.FailoverMS = ms(firstAfterKill.Sub(kill.killed))
+		res.ElectionMS = ms(kill.elected)
+	}
+}
+
+func percentiles(ds []time.Duration) (p50, p99, maxv float64) {
+	if len(ds) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(ds)
+	at := func(q float64) float64 { return ms(ds[min(int(q*float64(len(ds))), len(ds)-1)]) }
+	return at(0.50), at(0.99), ms(ds[len(ds)-1])
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/heraldhq/herald/bench"
+)
+
+func init() {
+	commands["bench"] = command{summary: "run a load benchmark against real herald serve processes", run: runBench}
+}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench", "[--scenario S] [--nodes N] [--messages N] [--concurrency N] [--size BYTES] [--json FILE]", stderr)
+	scenario := fs.String("scenario", "steady", "one of "+strings.Join(bench.Scenarios, ", ")+", or all")
+	nodes := fs.Int("nodes", 0, "herald serve processes: 1 or 3 (default 1; 3 for failover)")
+	messages := fs.Int("messages", 20000, "messages to send")
+	concurrency := fs.Int("concurrency", 48, "concurrent clients")
+	size := fs.Int("size", 1024, "message body size in bytes")
+	jsonPath := fs.String("json", "", "also write the figures to this file as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("bench takes no arguments, got %q", fs.Arg(0))
+	}
+	binary, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("cannot find the herald binary to run: %w", err)
+	}
+	scenarios := []string{*scenario}
+	if *scenario == "all" {
+		scenarios = bench.Scenarios
+	}
+	var results []*bench.Result
+	for _, s := range scenarios {
+		res, err := bench.Run(ctx, bench.Config{Scenario: s, Binary: binary, Nodes: *nodes, Messages: *messages,
+			Concurrency: *concurrency, Size: *size, Progress: stderr})
+		if err != nil {
+			return err
+		}
+		results = append(results, res)
+	}
+	if err := bench.WriteTable(stdout, results); err != nil {
+		return err
+	}
+	if *jsonPath == "" {
+		return nil
+	}
+	var out any = results
+	if len(results) == 1 {
+		out = results[0]
+	}
+	raw, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(*jsonPath, append(raw, '\n'), 0o644)
+}
