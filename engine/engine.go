@@ -305,14 +305,18 @@ func (e *Engine) Close() error {
 }
 
 // Ready reports whether a leader is known and this node has applied all it
-// knows to be committed.
+// knows to be committed; a leader is ready once it delivers (its schedule
+// is rebuilt and its signing key exists).
 func (e *Engine) Ready() bool {
 	select {
 	case <-e.stopping:
 		return false
 	default:
-		return e.node.Ready()
 	}
+	if e.IsLeader() && !e.delivering.Load() {
+		return false
+	}
+	return e.node.Ready()
 }
 
 // IsLeader reports whether this node currently leads.
