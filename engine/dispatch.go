@@ -17,11 +17,15 @@ type dispatcher struct {
 	e      *Engine
 	client *http.Client
 
-	mu       sync.Mutex // guards ctx, queues, inflight
-	ctx      context.Context
-	cancel   context.CancelFunc
-	queues   map[string]*queue
-	inflight map[string]bool // delivery ids queued or being attempted
+	mu     sync.Mutex // guards ctx, queues, inflight
+	ctx    context.Context
+	cancel context.CancelFunc
+	queues map[string]*queue
+	// inflight holds the dues queued or being attempted. It is keyed by
+	// due time as well as delivery: a retry committed by an attempt is due
+	// again while that attempt's worker is still finishing, and must not be
+	// dropped as a duplicate of it.
+	inflight map[store.Due]bool
 	workers  sync.WaitGroup
 }
 
@@ -45,7 +49,7 @@ func (d *dispatcher) start(ctx context.Context) {
 	defer d.mu.Unlock()
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	d.queues = map[string]*queue{}
-	d.inflight = map[string]bool{}
+	d.inflight = map[store.Due]bool{}
 }
 
 // stop cancels every attempt in flight and drops the queues. The schedule
@@ -66,7 +70,7 @@ func (d *dispatcher) drain(ctx context.Context) {
 	d.mu.Lock()
 	for _, q := range d.queues {
 		for _, due := range q.ids {
-			delete(d.inflight, due.DeliveryID)
+			delete(d.inflight, due)
 		}
 		q.ids = nil
 	}
@@ -83,10 +87,10 @@ func (d *dispatcher) drain(ctx context.Context) {
 func (d *dispatcher) submit(due store.Due) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.ctx == nil || d.inflight[due.DeliveryID] {
+	if d.ctx == nil || d.inflight[due] {
 		return
 	}
-	d.inflight[due.DeliveryID] = true
+	d.inflight[due] = true
 	q := d.queues[due.Queue]
 	if q == nil {
 		q = &queue{key: due.Queue}
@@ -111,7 +115,7 @@ func (d *dispatcher) work(ctx context.Context, q *queue) {
 		d.e.attempt(ctx, due, func(limit int) time.Duration { return d.reserve(q, limit) })
 		d.mu.Lock()
 		if d.inflight != nil {
-			delete(d.inflight, due.DeliveryID)
+			delete(d.inflight, due)
 		}
 		d.mu.Unlock()
 	}
