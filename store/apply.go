@@ -106,6 +106,13 @@ func (t *txn) apply(c *Command) (Result, error) {
 	case c.Enqueue != nil:
 		return t.enqueue(c.Enqueue)
 	case c.Outcome != nil:
+		switch c.Outcome.Result {
+		case ResultSucceeded, ResultRetry, ResultFailed, ResultGone, ResultCancelled:
+		default:
+			// Rejected, not fatal: an error here would stop every
+			// replica at this entry for good.
+			return Result{Err: fmt.Errorf("store: unknown outcome result %q", c.Outcome.Result)}, nil
+		}
 		return Result{}, t.outcome(c.Outcome)
 	case c.CreateEndpoint != nil:
 		return t.createEndpoint(c.CreateEndpoint)
@@ -474,6 +481,11 @@ func (t *txn) rotateSecret(c *RotateSecret) (Result, error) {
 	if err != nil || ep == nil {
 		return Result{Err: ErrNotFound}, err
 	}
+	for _, s := range ep.Secrets {
+		if s.Key == c.Secret {
+			return Result{}, nil // already applied (a retried command)
+		}
+	}
 	secrets := []Secret{{Key: c.Secret}}
 	for _, s := range ep.Secrets {
 		if s.ExpiresAt == 0 || s.ExpiresAt > c.RevokeAt {
@@ -648,7 +660,7 @@ func (t *txn) sweep(c *Sweep) (Result, error) {
 	// Signing keys retired long enough ago to have left the JWKS.
 	var retired []string
 	kc := t.keys.Cursor()
-	for k, v := kc.First(); k != nil; k, v = kc.Next() {
+	for k, v := kc.First(); k != nil && len(retired) < c.Limit; k, v = kc.Next() {
 		var key SigningKey
 		if err := jsonUnmarshal(v, &key); err != nil {
 			return Result{}, err
