@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"strconv"
+	"time"
 
 	"github.com/heraldhq/herald/signer"
 	"github.com/heraldhq/herald/store"
@@ -34,20 +35,20 @@ type EndpointUpdate struct {
 // Endpoint is an endpoint as the API shows it. Secret is complete only
 // when the endpoint is created; elsewhere it is truncated.
 type Endpoint struct {
-	ID            string   `json:"id"`
-	URL           string   `json:"url"`
-	Name          string   `json:"name,omitempty"`
-	EventTypes    []string `json:"event_types"`
-	State         string   `json:"state"`
-	RateLimitPerS int      `json:"rate_limit_per_s,omitempty"`
-	Secret        string   `json:"secret"`
-	CreatedAt     string   `json:"created_at"`
-	UpdatedAt     string   `json:"updated_at"`
+	ID            string    `json:"id"`
+	URL           string    `json:"url"`
+	Name          string    `json:"name,omitempty"`
+	EventTypes    []string  `json:"event_types"`
+	State         string    `json:"state"`
+	RateLimitPerS int       `json:"rate_limit_per_s,omitempty"`
+	Secret        string    `json:"secret"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 func endpointView(ep *store.Endpoint, fullSecret bool) *Endpoint {
 	v := &Endpoint{ID: ep.ID, URL: ep.URL, Name: ep.Name, EventTypes: ep.EventTypes, State: ep.State,
-		RateLimitPerS: ep.RateLimitPerS, CreatedAt: rfc3339(ep.CreatedAt), UpdatedAt: rfc3339(ep.UpdatedAt)}
+		RateLimitPerS: ep.RateLimitPerS, CreatedAt: utc(ep.CreatedAt), UpdatedAt: utc(ep.UpdatedAt)}
 	if v.EventTypes == nil {
 		v.EventTypes = []string{}
 	}
@@ -59,8 +60,6 @@ func endpointView(ep *store.Endpoint, fullSecret bool) *Endpoint {
 	}
 	return v
 }
-
-func rfc3339(nanos int64) string { return utc(nanos).Format("2006-01-02T15:04:05.000Z07:00") }
 
 // truncateSecret keeps enough of a secret to tell secrets apart.
 func truncateSecret(s string) string {
