@@ -75,7 +75,9 @@ type Config struct {
 	// the node.
 	Store *store.Store
 	// Peers are the initial voters, used only to bootstrap a node that has
-	// no Raft state yet. Defaults to this node alone.
+	// no Raft state yet. Defaults to this node alone. A node that is not
+	// among its peers does not bootstrap: it waits to be added to the
+	// running cluster (see AddVoter).
 	Peers []Peer
 	// HeartbeatTimeout and ElectionTimeout default to 300ms: a new leader
 	// within about a second of the old one's death. LeaderLeaseTimeout
@@ -141,15 +143,17 @@ func (c Config) validate() error {
 	case c.Store == nil:
 		return errors.New("cluster: Store is required")
 	}
-	if len(c.Peers) == 0 {
-		return nil
-	}
+	return nil
+}
+
+// bootstraps reports whether this node is among the initial voters.
+func (c Config) bootstraps() bool {
 	for _, p := range c.Peers {
 		if p.ID == c.NodeID {
-			return nil
+			return true
 		}
 	}
-	return fmt.Errorf("cluster: node %q is not among the peers", c.NodeID)
+	return false
 }
 
 // Node is one member of a Herald cluster.
@@ -247,7 +251,7 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return fail(fmt.Errorf("cluster: %w", err))
 	}
-	if !existing {
+	if !existing && cfg.bootstraps() {
 		var servers []raft.Server
 		for _, p := range cfg.Peers {
 			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.RaftAddr)})
@@ -404,6 +408,18 @@ func (n *Node) Ready() bool {
 	}
 	st := n.Status()
 	return st.AppliedIndex >= st.CommitIndex
+}
+
+// AddVoter adds a server to the cluster as a voter, or updates its
+// address. Only the leader can; others return ErrNotLeader.
+func (n *Node) AddVoter(ctx context.Context, id, raftAddr string) error {
+	return n.wait(ctx, n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, timeoutOf(ctx)))
+}
+
+// RemoveServer removes a server from the cluster. Only the leader can;
+// others return ErrNotLeader.
+func (n *Node) RemoveServer(ctx context.Context, id string) error {
+	return n.wait(ctx, n.raft.RemoveServer(raft.ServerID(id), 0, timeoutOf(ctx)))
 }
 
 // Stop hands leadership to another voter if this node leads (so deliveries

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -39,35 +40,7 @@ func newTestCluster(t *testing.T, n int, modify func(*Config)) *testCluster {
 		peers = append(peers, cluster.Peer{ID: id, RaftAddr: id})
 	}
 	for i := range n {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c.mu.Lock()
-			e := c.engines[i]
-			c.mu.Unlock()
-			if e == nil {
-				http.Error(w, "down", http.StatusServiceUnavailable)
-				return
-			}
-			e.InternalHandler().ServeHTTP(w, r)
-		}))
-		t.Cleanup(srv.Close)
-		sent := new(atomic.Int64)
-		cfg := Config{
-			DataDir:              t.TempDir(),
-			NodeID:               peers[i].ID,
-			Peers:                peers,
-			APIAddr:              srv.Listener.Addr().String(),
-			AllowPrivateNetworks: true,
-			Logger:               testLogger(t).With("node", peers[i].ID),
-			AttemptTimeout:       2 * time.Second,
-			Transport:            countingTransport{http.DefaultTransport, sent},
-		}
-		if modify != nil {
-			modify(&cfg)
-		}
-		c.cfgs = append(c.cfgs, cfg)
-		c.sent = append(c.sent, sent)
-		c.engines = append(c.engines, nil)
-		c.trans = append(c.trans, nil)
+		c.addConfig(peers[i].ID, peers, modify)
 	}
 	for i := range n {
 		c.start(i)
@@ -78,6 +51,44 @@ func newTestCluster(t *testing.T, n int, modify func(*Config)) *testCluster {
 		}
 	})
 	return c
+}
+
+// addConfig prepares a node with the given initial peers (a node not among
+// them waits to be added) and returns its index; start runs it.
+func (c *testCluster) addConfig(id string, peers []cluster.Peer, modify func(*Config)) int {
+	i := len(c.cfgs)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		e := c.engines[i]
+		c.mu.Unlock()
+		if e == nil {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		e.InternalHandler().ServeHTTP(w, r)
+	}))
+	c.t.Cleanup(srv.Close)
+	sent := new(atomic.Int64)
+	cfg := Config{
+		DataDir:              c.t.TempDir(),
+		NodeID:               id,
+		Peers:                peers,
+		APIAddr:              srv.Listener.Addr().String(),
+		AllowPrivateNetworks: true,
+		Logger:               testLogger(c.t).With("node", id),
+		AttemptTimeout:       2 * time.Second,
+		Transport:            countingTransport{http.DefaultTransport, sent},
+	}
+	if modify != nil {
+		modify(&cfg)
+	}
+	c.mu.Lock()
+	c.cfgs = append(c.cfgs, cfg)
+	c.sent = append(c.sent, sent)
+	c.engines = append(c.engines, nil)
+	c.trans = append(c.trans, nil)
+	c.mu.Unlock()
+	return i
 }
 
 // countingTransport counts the attempts a node sends.
@@ -377,4 +388,48 @@ func TestClusterLaggingFollowerCatchesUpFromSnapshot(t *testing.T) {
 			t.Fatalf("follower lacks %s after catching up: %v", id, err)
 		}
 	}
+}
+
+// TestClusterAddAndRemoveNode replaces a member the way an operator would:
+// a fourth node started with the original peers (so it does not bootstrap)
+// is added through a follower, catches up, and another node is removed.
+func TestClusterAddAndRemoveNode(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	ctx := context.Background()
+	lead := c.leader()
+	ids := enqueueN(t, c.engines[lead], 10, "before-join")
+	peers := c.cfgs[0].Peers
+	n4 := c.addConfig("n4", peers, nil)
+	c.start(n4)
+	if c.engines[n4].IsLeader() {
+		t.Fatal("a node outside its peers bootstrapped itself")
+	}
+	follower := (lead + 1) % 3
+	if err := c.engines[follower].AddNode(ctx, "n4", "n4"); err != nil {
+		t.Fatalf("AddNode through a follower: %v", err)
+	}
+	c.converge()
+	for _, id := range ids {
+		if _, _, err := c.engines[n4].store.Message(id); err != nil {
+			t.Fatalf("the new node lacks %s: %v", id, err)
+		}
+	}
+	victim := (lead + 2) % 3
+	if err := c.engines[n4].RemoveNode(ctx, c.cfgs[victim].NodeID); err != nil {
+		t.Fatalf("RemoveNode through the new node: %v", err)
+	}
+	c.stop(victim)
+	st, err := c.engines[lead].ClusterStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var members []string
+	for _, n := range st.Nodes {
+		members = append(members, n.ID)
+	}
+	if len(members) != 3 || slices.Contains(members, c.cfgs[victim].NodeID) || !slices.Contains(members, "n4") {
+		t.Fatalf("members after the swap = %v", members)
+	}
+	enqueueN(t, c.engines[n4], 5, "after-swap") // a quorum of the new membership commits
+	c.converge()
 }

@@ -25,6 +25,7 @@ import (
 const (
 	internalApplyPath     = "/internal/v1/apply"
 	internalReadIndexPath = "/internal/v1/read-index"
+	internalMembersPath   = "/internal/v1/members"
 	maxInternalBody       = 4 << 20
 	forwardTimeout        = 10 * time.Second
 	readIndexTimeout      = 3 * time.Second
@@ -65,6 +66,7 @@ func (e *Engine) InternalHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+internalApplyPath, e.serveApply)
 	mux.HandleFunc("GET "+internalReadIndexPath, e.serveReadIndex)
+	mux.HandleFunc("POST "+internalMembersPath, e.serveMembership)
 	return mux
 }
 
@@ -104,6 +106,26 @@ func (e *Engine) serveReadIndex(w http.ResponseWriter, r *http.Request) {
 	index := e.appliedIndex
 	e.appliedMu.Unlock()
 	writeInternalJSON(w, forwardReply{Index: index})
+}
+
+// membershipChange is a forwarded AddNode or RemoveNode.
+type membershipChange struct {
+	Remove   bool   `json:"remove,omitempty"`
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr,omitempty"`
+}
+
+func (e *Engine) serveMembership(w http.ResponseWriter, r *http.Request) {
+	var c membershipChange
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxInternalBody)).Decode(&c); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := e.changeMembership(r.Context(), c); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	writeInternalJSON(w, forwardReply{})
 }
 
 func writeInternalJSON(w http.ResponseWriter, v any) {
@@ -176,7 +198,7 @@ func (e *Engine) callLeader(ctx context.Context, timeout time.Duration, method, 
 	backoff := 10 * time.Millisecond
 	var last error
 	for {
-		if e.IsLeader() && path == internalApplyPath {
+		if e.IsLeader() && method == http.MethodPost {
 			return ErrNotLeader // became leader meanwhile: the caller applies locally
 		}
 		base := e.leaderAPI()

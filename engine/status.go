@@ -2,10 +2,15 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/heraldhq/herald/cluster"
 )
 
 // ClusterStatus is this node's view of the cluster.
@@ -77,4 +82,49 @@ func dialable(ctx context.Context, addr string) bool {
 	}
 	c.Close()
 	return true
+}
+
+// AddNode adds a voter to the cluster: a node started with peers that do
+// not include itself, which waits to be added. Any node may be asked.
+func (e *Engine) AddNode(ctx context.Context, id, raftAddr string) error {
+	if id == "" {
+		return invalid("id", "is required")
+	}
+	if raftAddr == "" {
+		return invalid("raft_addr", "is required")
+	}
+	return e.changeMembership(ctx, membershipChange{ID: id, RaftAddr: raftAddr})
+}
+
+// RemoveNode removes a node from the cluster, for replacing a dead
+// machine. Any node may be asked.
+func (e *Engine) RemoveNode(ctx context.Context, id string) error {
+	if id == "" {
+		return invalid("id", "is required")
+	}
+	return e.changeMembership(ctx, membershipChange{Remove: true, ID: id})
+}
+
+// changeMembership applies c on the leader, forwarding it there if needed.
+func (e *Engine) changeMembership(ctx context.Context, c membershipChange) error {
+	for attempt := 0; ; attempt++ {
+		var err error
+		if c.Remove {
+			err = e.node.RemoveServer(ctx, c.ID)
+		} else {
+			err = e.node.AddVoter(ctx, c.ID, c.RaftAddr)
+		}
+		if !errors.Is(err, cluster.ErrNotLeader) {
+			return fromCluster(err)
+		}
+		body, jerr := json.Marshal(c)
+		if jerr != nil {
+			return jerr
+		}
+		err = e.callLeader(ctx, forwardTimeout, http.MethodPost, internalMembersPath, body, &forwardReply{})
+		if errors.Is(err, ErrNotLeader) && e.IsLeader() && attempt < 3 {
+			continue // this node was elected meanwhile
+		}
+		return err
+	}
 }

@@ -99,6 +99,8 @@ func (a *api) routes() {
 
 	handle("POST /v1/signing-keys/rotate", a.rotateSigningKey)
 	handle("GET /v1/cluster", a.clusterStatus)
+	handle("POST /v1/cluster/nodes", a.addNode)
+	handle("DELETE /v1/cluster/nodes/{id}", a.removeNode)
 
 	handle("GET /.well-known/jwks.json", a.jwks)
 	// Followers forward writes and read-index requests here.

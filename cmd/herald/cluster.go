@@ -4,18 +4,21 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 )
 
 func init() {
-	commands["cluster"] = command{summary: "show the cluster's leader and members", run: runCluster}
+	commands["cluster"] = command{summary: "show the cluster's members; add or remove nodes", run: runCluster}
 }
 
 var clusterCommands = map[string]subcommand{
 	"status": {summary: "print GET /v1/cluster: leader, nodes, term and indexes", run: runClusterStatus},
+	"join":   {summary: "add a node (started with --peers that do not list it) as a voter", run: runClusterJoin},
+	"remove": {summary: "remove a node from the cluster, e.g. a dead machine", run: runClusterRemove},
 }
 
 func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return runGroup(ctx, "cluster", clusterCommands, []string{"status"}, args, stdout, stderr)
+	return runGroup(ctx, "cluster", clusterCommands, []string{"status", "join", "remove"}, args, stdout, stderr)
 }
 
 func runClusterStatus(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
@@ -33,4 +36,43 @@ func runClusterStatus(ctx context.Context, name string, args []string, stdout, s
 		return err
 	}
 	return callAndPrint(ctx, c, http.MethodGet, "/v1/cluster", nil, stdout)
+}
+
+func runClusterJoin(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(name, "--id ID --raft-addr HOST:PORT", stderr)
+	cf := addClientFlags(fs)
+	id := fs.String("id", "", "the new node's --node-id (required)")
+	raftAddr := fs.String("raft-addr", "", "the new node's --raft-addr (required)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(name, pos); err != nil {
+		return err
+	}
+	if *id == "" || *raftAddr == "" {
+		return usagef("%s: --id and --raft-addr are required", name)
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	return callAndPrint(ctx, c, http.MethodPost, "/v1/cluster/nodes", addNodeRequest{ID: *id, RaftAddr: *raftAddr}, stdout)
+}
+
+func runClusterRemove(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(name, "ID", stderr)
+	cf := addClientFlags(fs)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(name, pos, "ID"); err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	return callAndPrint(ctx, c, http.MethodDelete, "/v1/cluster/nodes/"+url.PathEscape(pos[0]), nil, stdout)
 }
