@@ -17,7 +17,7 @@ type dispatcher struct {
 	e      *Engine
 	client *http.Client
 
-	mu     sync.Mutex // guards ctx, queues, inflight
+	mu     sync.Mutex // guards ctx, queues, inflight, slots
 	ctx    context.Context
 	cancel context.CancelFunc
 	queues map[string]*queue
@@ -26,7 +26,11 @@ type dispatcher struct {
 	// again while that attempt's worker is still finishing, and must not be
 	// dropped as a duplicate of it.
 	inflight map[store.Due]bool
-	workers  sync.WaitGroup
+	// slots holds, per rate-limited destination, the earliest time its
+	// next attempt may start. It outlives the queues, which are dropped
+	// whenever they drain: a steady trickle must be limited too.
+	slots   map[string]time.Time
+	workers sync.WaitGroup
 }
 
 // queue is one destination's backlog.
@@ -34,9 +38,6 @@ type queue struct {
 	key     string
 	ids     []store.Due
 	workers int
-	// next is the earliest time the next attempt may start under the
-	// endpoint's rate limit.
-	next time.Time
 }
 
 func newDispatcher(e *Engine, client *http.Client) *dispatcher {
@@ -50,6 +51,7 @@ func (d *dispatcher) start(ctx context.Context) {
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	d.queues = map[string]*queue{}
 	d.inflight = map[store.Due]bool{}
+	d.slots = map[string]time.Time{}
 }
 
 // stop cancels every attempt in flight and drops the queues. The schedule
@@ -59,7 +61,7 @@ func (d *dispatcher) stop() {
 	if d.cancel != nil {
 		d.cancel()
 	}
-	d.ctx, d.cancel, d.queues, d.inflight = nil, nil, nil, nil
+	d.ctx, d.cancel, d.queues, d.inflight, d.slots = nil, nil, nil, nil, nil
 	d.mu.Unlock()
 	d.workers.Wait()
 }
@@ -146,10 +148,13 @@ func (d *dispatcher) reserve(q *queue, perSecond int) time.Duration {
 	now := d.e.cfg.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	slot := q.next
+	if d.slots == nil {
+		return 0 // the term ended; the attempt is being cancelled
+	}
+	slot := d.slots[q.key]
 	if slot.Before(now) {
 		slot = now
 	}
-	q.next = slot.Add(time.Second / time.Duration(perSecond))
+	d.slots[q.key] = slot.Add(time.Second / time.Duration(perSecond))
 	return slot.Sub(now)
 }

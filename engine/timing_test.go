@@ -295,6 +295,33 @@ func TestRateLimitSpacesAttempts(t *testing.T) {
 	})
 }
 
+// A steady trickle must be limited too, not only a backlog: each message
+// here arrives after the previous one was sent, to an empty queue.
+func TestRateLimitHoldsForASteadyStream(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ft := &fakeTransport{}
+		e := openBubbleEngine(t, ft, nil)
+		mustCreateEndpoint(t, e, EndpointInput{URL: "https://limited.example/hook", RateLimitPerS: 2})
+		const n = 6
+		for range n {
+			mustEnqueue(t, e, MessageInput{Type: "job.done"})
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		reqs := ft.requests()
+		if len(reqs) != n {
+			t.Fatalf("%d requests, want %d", len(reqs), n)
+		}
+		for i := 1; i < n; i++ {
+			if gap := reqs[i].At.Sub(reqs[i-1].At); gap < 500*time.Millisecond {
+				t.Errorf("requests %d and %d only %v apart, want at most 2/s", i, i+1, gap)
+			}
+		}
+	})
+}
+
 // A retry is committed (and scheduled) by the attempt before it, while
 // that attempt's worker is still finishing. If the retry falls due in that
 // moment it must still be dispatched. (The dispatcher once deduplicated by
