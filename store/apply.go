@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -231,6 +232,11 @@ func (t *txn) transition(d *Delivery, status string) error {
 }
 
 func (t *txn) enqueue(c *Enqueue) (Result, error) {
+	if !strings.HasPrefix(c.ID, "msg_") {
+		// DeliveryID drops the prefix: without it, one message's ids
+		// could name another's deliveries ("AB" and "msg_AB").
+		return Result{Err: fmt.Errorf("store: message id %q lacks the msg_ prefix", c.ID)}, nil
+	}
 	if m, err := t.message(c.ID); err != nil || m != nil {
 		return Result{MessageID: c.ID, Duplicate: true}, err
 	}

@@ -1145,3 +1145,22 @@ func TestApplyReportsIndexAndSchedule(t *testing.T) {
 		t.Fatalf("OnApplied called after a failed Apply: %+v", calls[n:])
 	}
 }
+
+// TestEnqueueRejectsUnprefixedID: delivery ids are the message id without
+// its "msg_" prefix plus a counter, so a message id without the prefix
+// could name another message's deliveries ("AB" and "msg_AB" both make
+// dlv_AB0000) and take them over.
+func TestEnqueueRejectsUnprefixedID(t *testing.T) {
+	s := openTest(t)
+	runOK(t, s, override("msg_AB", "x", t0, "https://o.example"))
+	for _, id := range []string{"AB", "", "dlv_AB", "MSG_AB"} {
+		r := run(t, s, override(id, "x", t0, "https://p.example"))
+		if r[0].Err == nil {
+			t.Errorf("enqueue of message id %q accepted", id)
+		}
+	}
+	runOK(t, s, outcome(DeliveryID("msg_AB", 0), 1, t0, ResultSucceeded, 200, 0))
+	if m, ds := getMessage(t, s, "msg_AB"); m.Status() != StatusSucceeded || ds[0].MessageID != "msg_AB" || ds[0].URL != "https://o.example" {
+		t.Fatalf("message %+v, deliveries %+v", m, ds)
+	}
+}
