@@ -259,10 +259,6 @@ func (r *run) herald(ctx context.Context) error {
 	}
 
 	l := newLoad(r.cfg, client, r.payload)
-	var kill killer
-	if r.cfg.Scenario == "failover" {
-		kill = killer{cl: cl, at: int64(r.cfg.Messages / 3)}
-	}
 	stats := make([]ProcStats, len(cl.Nodes))
 	var statsMu sync.Mutex
 	collect := func(i int) {
@@ -273,8 +269,16 @@ func (r *run) herald(ctx context.Context) error {
 			statsMu.Unlock()
 		}
 	}
-	kill.collect = collect
-	if err := l.run(ctx, r.rc, &kill); err != nil {
+	var kill *killer
+	var onAck func(int64)
+	if r.cfg.Scenario == "failover" {
+		kill = &killer{cl: cl, at: int64(r.cfg.Messages / 3), collect: collect}
+		onAck = func(n int64) { kill.maybeKill(ctx, n) }
+	}
+	if err := l.run(ctx, r.rc, onAck); err != nil {
+		return err
+	}
+	if err := kill.wait(); err != nil {
 		return err
 	}
 	for i := range cl.Nodes {
@@ -282,7 +286,7 @@ func (r *run) herald(ctx context.Context) error {
 			collect(i)
 		}
 	}
-	r.res.fill(l, r.rc, &kill)
+	r.res.fill(l, r.rc, kill)
 	for _, st := range stats {
 		r.res.CPUSeconds += st.CPUSeconds
 		r.res.PeakRSSMB = max(r.res.PeakRSSMB, st.PeakRSSMB)

@@ -2,19 +2,70 @@ package bench
 
 import (
 	"context"
-	"fmt"
-	"sync"
-	"sync/atomic"
+	"io"
 	"testing"
 	"time"
 )
+
+// chaosAt returns an onAck hook for load.run that runs act(i) on its own
+// goroutine once the i-th threshold of acknowledged messages is reached, in
+// order, and a wait func that returns act's first error.
+func chaosAt(thresholds []int64, act func(i int) error) (onAck func(int64), wait func() error) {
+	reached := make(chan struct{}, len(thresholds))
+	done := make(chan error, 1)
+	go func() {
+		for i := range thresholds {
+			<-reached
+			if err := act(i); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	onAck = func(n int64) {
+		for _, t := range thresholds {
+			if n == t {
+				reached <- struct{}{}
+			}
+		}
+	}
+	return onAck, func() error { return <-done }
+}
+
+// runLoad sends total messages through client with workers concurrent
+// clients, calling onAck, then waits for the receiver to get them all (and
+// for wait, if set); it fails the test if any acknowledged message was not
+// delivered. Idempotency keys are the test's name and a number.
+func runLoad(t *testing.T, ctx context.Context, client *Client, rc *Receiver, total, workers int, onAck func(int64), wait func() error) *load {
+	t.Helper()
+	l := newLoad(Config{Scenario: t.Name(), Messages: total, Concurrency: workers, Progress: io.Discard},
+		client, []byte(`{"type":"job.done","data":{"ok":true}}`))
+	if err := l.run(ctx, rc, onAck); err != nil {
+		t.Fatal(err)
+	}
+	if wait != nil {
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(l.sent) != total {
+		t.Fatalf("%d distinct message ids acknowledged for %d idempotency keys", len(l.sent), total)
+	}
+	if n := l.undelivered(rc); n > 0 {
+		t.Fatalf("%d of %d acknowledged messages were never delivered", n, total)
+	}
+	_, requests, dups, _ := rc.Counts()
+	t.Logf("all %d acknowledged messages delivered; %d requests, %d ids delivered more than once", total, requests, dups)
+	return l
+}
 
 // TestCrashLosesNoAcknowledgedMessage runs a real herald serve under
 // concurrent enqueue load, SIGKILLs it twice mid-load, restarts it on the
 // same data dir each time, and checks that every message that got a 2xx is
 // delivered.
 func TestCrashLosesNoAcknowledgedMessage(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rc, err := NewReceiver(ReceiverConfig{})
 	if err != nil {
@@ -31,80 +82,15 @@ func TestCrashLosesNoAcknowledgedMessage(t *testing.T) {
 	if _, _, err := client.CreateEndpoint(ctx, rc.URL()); err != nil {
 		t.Fatal(err)
 	}
-
-	const total, workers = 600, 8
-	var next, acked atomic.Int64
-	var mu sync.Mutex
-	ackedIDs := map[string]bool{}
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				n := next.Add(1)
-				if n > total {
-					return
-				}
-				body := fmt.Appendf(nil, `{"type":"job.done","data":{"n":%d}}`, n)
-				id, err := client.Send(ctx, 0, fmt.Sprintf("crash-%d", n), body)
-				if err != nil {
-					errs <- err
-					return
-				}
-				mu.Lock()
-				ackedIDs[id] = true
-				mu.Unlock()
-				acked.Add(1)
-			}
-		}()
-	}
-	for _, killAt := range []int64{150, 400} {
-		for acked.Load() < killAt {
-			select {
-			case err := <-errs:
-				t.Fatal(err)
-			case <-ctx.Done():
-				t.Fatal("load stalled before the kill")
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
+	onAck, wait := chaosAt([]int64{150, 400}, func(int) error {
 		if err := c.Kill(0); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		t.Logf("SIGKILL after %d acknowledged", acked.Load())
+		t.Logf("SIGKILL mid-load; restarting")
 		if err := c.Start(0); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if err := c.WaitReady(ctx, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	if len(ackedIDs) != total {
-		t.Fatalf("%d distinct message ids acknowledged for %d idempotency keys", len(ackedIDs), total)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		missing := 0
-		for id := range ackedIDs {
-			if _, ok := rc.Delivered(id); !ok {
-				missing++
-			}
-		}
-		if missing == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d acknowledged messages never delivered", missing, total)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
-	_, requests, dups, _ := rc.Counts()
-	t.Logf("all %d acknowledged messages delivered; %d requests, %d ids delivered more than once", total, requests, dups)
+		return c.WaitReady(ctx, 0)
+	})
+	runLoad(t, ctx, client, rc, 600, 8, onAck, wait)
 }

@@ -33,8 +33,7 @@ func newLoad(cfg Config, client *Client, payload []byte) *load {
 		enq: make([]time.Duration, 0, cfg.Messages)}
 }
 
-// killer SIGKILLs the leader once `at` messages are acknowledged (failover
-// scenario only: cl is nil otherwise).
+// killer SIGKILLs the leader once `at` messages are acknowledged.
 type killer struct {
 	cl      *Cluster
 	at      int64
@@ -47,7 +46,10 @@ type killer struct {
 }
 
 func (k *killer) maybeKill(ctx context.Context, acked int64) {
-	if k.cl == nil || acked < k.at {
+	if k == nil {
+		return
+	}
+	if acked < k.at {
 		return
 	}
 	k.once.Do(func() {
@@ -71,8 +73,9 @@ func (k *killer) maybeKill(ctx context.Context, acked int64) {
 	})
 }
 
-// run sends every message, then waits for the receiver to get them all.
-func (l *load) run(ctx context.Context, rc *Receiver, kill *killer) error {
+// run sends every message, calling onAck (if set) with the running count
+// of acknowledgements, then waits for the receiver to get them all.
+func (l *load) run(ctx context.Context, rc *Receiver, onAck func(acked int64)) error {
 	var next atomic.Int64
 	errs := make(chan error, l.cfg.Concurrency)
 	stopProgress := l.progress(rc)
@@ -89,7 +92,7 @@ func (l *load) run(ctx context.Context, rc *Receiver, kill *killer) error {
 					return
 				}
 				t0 := time.Now()
-				id, err := l.client.Send(ctx, w, fmt.Sprintf("bench-%d", n), l.payload)
+				id, err := l.client.Send(ctx, w, fmt.Sprintf("%s-%d", l.cfg.Scenario, n), l.payload)
 				if err != nil {
 					errs <- err
 					return
@@ -100,7 +103,9 @@ func (l *load) run(ctx context.Context, rc *Receiver, kill *killer) error {
 				l.enq = append(l.enq, now.Sub(t0))
 				l.last = now
 				l.mu.Unlock()
-				kill.maybeKill(ctx, l.acked.Add(1))
+				if n := l.acked.Add(1); onAck != nil {
+					onAck(n)
+				}
 			}
 		}()
 	}
@@ -109,12 +114,6 @@ func (l *load) run(ctx context.Context, rc *Receiver, kill *killer) error {
 	if err := <-errs; err != nil {
 		return fmt.Errorf("bench: enqueue: %w", err)
 	}
-	if kill.done != nil {
-		<-kill.done
-		if kill.err != nil {
-			return fmt.Errorf("bench: killing the leader: %w", kill.err)
-		}
-	}
 	deadline := time.Now().Add(deliveryDeadline)
 	for ctx.Err() == nil && time.Now().Before(deadline) && l.undelivered(rc) > 0 {
 		time.Sleep(20 * time.Millisecond) // polling interval
@@ -122,6 +121,19 @@ func (l *load) run(ctx context.Context, rc *Receiver, kill *killer) error {
 	return ctx.Err()
 }
 
+// wait waits for the killer's goroutine and reports its error.
+func (k *killer) wait() error {
+	if k == nil || k.done == nil {
+		return nil
+	}
+	<-k.done
+	if k.err != nil {
+		return fmt.Errorf("bench: killing the leader: %w", k.err)
+	}
+	return nil
+}
+
+// undelivered counts acknowledged messages the receiver has not had.
 func (l *load) undelivered(rc *Receiver) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -178,7 +190,7 @@ func (res *Result) fill(l *load, rc *Receiver, kill *killer) {
 		if at.After(lastDelivery) {
 			lastDelivery = at
 		}
-		if !kill.killed.IsZero() && at.After(kill.killed) && (firstAfterKill.IsZero() || at.Before(firstAfterKill)) {
+		if kill != nil && !kill.killed.IsZero() && at.After(kill.killed) && (firstAfterKill.IsZero() || at.Before(firstAfterKill)) {
 			firstAfterKill = at
 		}
 	}
@@ -188,7 +200,7 @@ func (res *Result) fill(l *load, rc *Receiver, kill *killer) {
 	res.E2EP50, res.E2EP99, res.E2EMax = percentiles(e2e)
 	res.EnqP50, res.EnqP99, res.EnqMax = percentiles(l.enq)
 	_, res.Requests, res.Dups, res.BadSigs = rc.Counts()
-	if !firstAfterKill.IsZero() {
+	if kill != nil && !firstAfterKill.IsZero() {
 		res.FailoverMS = ms(firstAfterKill.Sub(kill.killed))
 		res.ElectionMS = ms(kill.elected)
 	}
