@@ -468,3 +468,49 @@ func TestRecoverRequeuesFailedDeliveriesInWindow(t *testing.T) {
 		t.Fatalf("Recover(since after until) error = %v, want *InvalidError", err)
 	}
 }
+
+// The webhook headers go on the wire lowercase, exactly as the Standard
+// Webhooks spec writes them (a Go server would canonicalise them, so this
+// receiver reads the raw request).
+func TestWebhookHeadersAreLowercaseOnTheWire(t *testing.T) {
+	t.Parallel()
+	e := openEngine(t, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	head := make(chan string, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(20 * time.Second))
+		var buf []byte
+		chunk := make([]byte, 4096)
+		for !bytes.Contains(buf, []byte("\r\n\r\n")) {
+			n, err := conn.Read(chunk)
+			buf = append(buf, chunk[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		head <- string(buf)
+		conn.Write([]byte("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"))
+	}()
+	mustCreateEndpoint(t, e, EndpointInput{URL: "http://" + ln.Addr().String() + "/hook"})
+	msg := mustEnqueue(t, e, MessageInput{Type: "job.done"})
+	waitStatus(t, e, msg.ID, "succeeded")
+	h := <-head
+	for _, want := range []string{"POST /hook HTTP/1.1\r\n", "\r\nwebhook-id: " + msg.ID + "\r\n", "\r\nwebhook-timestamp: ",
+		"\r\nwebhook-signature: v1,", "\r\nContent-Type: application/json\r\n"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("request head lacks %q:\n%s", want, h)
+		}
+	}
+	if strings.Contains(h, "Webhook-") {
+		t.Errorf("request head has canonicalised webhook headers:\n%s", h)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/heraldhq/herald/signer"
 )
 
 // A whole Engine runs inside a synctest bubble: Raft on its in-memory
@@ -29,19 +31,29 @@ type fakeTransport struct {
 }
 
 type fakeRequest struct {
-	URL string
-	At  time.Time
-	ID  string // webhook-id
+	URL    string
+	At     time.Time
+	ID     string // webhook-id
+	Header http.Header
+	Body   []byte
 }
 
 func (f *fakeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	var body []byte
 	if r.Body != nil {
-		io.Copy(io.Discard, r.Body)
+		body, _ = io.ReadAll(r.Body)
 		r.Body.Close()
+	}
+	// Canonical keys, as a server would parse them (Herald sends the
+	// webhook headers lowercase).
+	header := http.Header{}
+	for k, v := range r.Header {
+		header[http.CanonicalHeaderKey(k)] = slices.Clone(v)
 	}
 	f.mu.Lock()
 	n := len(f.reqs)
-	f.reqs = append(f.reqs, fakeRequest{URL: r.URL.String(), At: time.Now(), ID: r.Header.Get("webhook-id")})
+	f.reqs = append(f.reqs, fakeRequest{URL: r.URL.String(), At: time.Now(), ID: header.Get("webhook-id"),
+		Header: header, Body: body})
 	f.mu.Unlock()
 	if f.respond == nil {
 		return response(r, http.StatusOK, nil), nil
@@ -115,7 +127,7 @@ func TestDefaultScheduleRetriesForADayThenFails(t *testing.T) {
 			return response(r, http.StatusInternalServerError, nil), nil
 		}}
 		e := openBubbleEngine(t, ft, nil)
-		mustCreateEndpoint(t, e, EndpointInput{URL: "https://receiver.example/hook"})
+		ep := mustCreateEndpoint(t, e, EndpointInput{URL: "https://receiver.example/hook"})
 		msg := mustEnqueue(t, e, MessageInput{Type: "job.done"})
 
 		time.Sleep(24*time.Hour - time.Second)
@@ -152,6 +164,23 @@ func TestDefaultScheduleRetriesForADayThenFails(t *testing.T) {
 		for i, a := range d.Attempts {
 			if !a.At.Equal(reqs[i].At) || a.StatusCode != 500 {
 				t.Errorf("attempt %d recorded %+v, sent at %v", i+1, a, reqs[i].At)
+			}
+		}
+		// Every attempt is signed afresh: its own timestamp, verifying at
+		// the time it was sent, over the same body and webhook-id.
+		for i, r := range reqs {
+			if got, want := r.Header.Get("webhook-timestamp"), strconv.FormatInt(r.At.Unix(), 10); got != want {
+				t.Errorf("attempt %d: webhook-timestamp %s, want %s", i+1, got, want)
+			}
+			v, err := signer.NewVerifier(signer.VerifierConfig{Secrets: []string{ep.Secret}, Now: func() time.Time { return r.At }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := v.Verify(r.Header, r.Body); err != nil {
+				t.Errorf("attempt %d: signature: %v", i+1, err)
+			}
+			if r.ID != msg.ID || string(r.Body) != string(reqs[0].Body) {
+				t.Errorf("attempt %d: webhook-id %s and body differ from the first attempt's", i+1, r.ID)
 			}
 		}
 	})
