@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -67,34 +68,43 @@ func TestLogCoversEveryCommand(t *testing.T) {
 // different replicas), and requires identical files.
 func TestApplyDeterministic(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3} {
-		g := newLogGen(t, seed)
-		entries := g.generate(250)
-		want := mustDump(t, g.ref)
-		for _, size := range []int{1, 2, 7, 64, 0} {
-			s := openTest(t)
-			applyInChunks(t, s, entries, size)
-			mustCheck(t, s)
-			if d := diffDumps(want, mustDump(t, s)); d != "" {
-				t.Fatalf("seed %d, %d entries per Apply: state differs from one entry per Apply:\n%s", seed, size, d)
-			}
-			if idx, _ := s.AppliedIndex(); idx != uint64(len(entries)) {
-				t.Fatalf("AppliedIndex = %d, want %d", idx, len(entries))
-			}
-		}
-		// Random split points.
-		rng := rand.New(rand.NewPCG(seed, 7))
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			t.Parallel()
+			applyDeterministic(t, seed)
+		})
+	}
+}
+
+func applyDeterministic(t *testing.T, seed uint64) {
+	// The reference applied one entry per Apply call.
+	g := newLogGen(t, seed)
+	entries := g.generate(160)
+	want := mustDump(t, g.ref)
+	for _, size := range []int{2, 7, 64, 0} {
 		s := openTest(t)
-		for start := 0; start < len(entries); {
-			end := min(len(entries), start+1+rng.IntN(20))
-			if _, err := s.Apply(entries[start:end]); err != nil {
-				t.Fatal(err)
-			}
-			start = end
-		}
+		applyInChunks(t, s, entries, size)
 		mustCheck(t, s)
+		checkOwnership(t, s)
 		if d := diffDumps(want, mustDump(t, s)); d != "" {
-			t.Fatalf("seed %d, random split: state differs:\n%s", seed, d)
+			t.Fatalf("seed %d, %d entries per Apply: state differs from one entry per Apply:\n%s", seed, size, d)
 		}
+		if idx, _ := s.AppliedIndex(); idx != uint64(len(entries)) {
+			t.Fatalf("AppliedIndex = %d, want %d", idx, len(entries))
+		}
+	}
+	// Random split points.
+	rng := rand.New(rand.NewPCG(seed, 7))
+	s := openTest(t)
+	for start := 0; start < len(entries); {
+		end := min(len(entries), start+1+rng.IntN(20))
+		if _, err := s.Apply(entries[start:end]); err != nil {
+			t.Fatal(err)
+		}
+		start = end
+	}
+	mustCheck(t, s)
+	if d := diffDumps(want, mustDump(t, s)); d != "" {
+		t.Fatalf("seed %d, random split: state differs:\n%s", seed, d)
 	}
 }
 

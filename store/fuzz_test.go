@@ -80,11 +80,13 @@ func FuzzDecodeBatch(f *testing.F) {
 		if err := s.Check(); err != nil {
 			t.Fatalf("after applying %s: %v", data, err)
 		}
+		checkOwnership(t, s)
 		// The same batch again (a retried command) keeps the invariants.
 		if _, err := s.Apply([]Entry{{Index: 3, Data: data}}); err == nil {
 			if err := s.Check(); err != nil {
 				t.Fatalf("after applying %s twice: %v", data, err)
 			}
+			checkOwnership(t, s)
 		}
 	})
 }

@@ -597,3 +597,32 @@ func applyInChunks(t testing.TB, s *Store, entries []Entry, size int) [][]Result
 	}
 	return all
 }
+
+// checkOwnership checks what Check does not: every delivery belongs to
+// exactly the message that lists it, and nothing else lists it.
+func checkOwnership(t testing.TB, s *Store) {
+	t.Helper()
+	d := mustDump(t, s)
+	owner := map[string]string{}
+	for id, raw := range d["messages"] {
+		var m Message
+		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+			t.Fatalf("message %s: %v", id, err)
+		}
+		for _, dl := range m.Deliveries {
+			if prev, ok := owner[dl]; ok {
+				t.Fatalf("delivery %s listed by %s and %s", dl, prev, id)
+			}
+			owner[dl] = id
+		}
+	}
+	for id, raw := range d["deliveries"] {
+		var dl Delivery
+		if err := json.Unmarshal([]byte(raw), &dl); err != nil {
+			t.Fatalf("delivery %s: %v", id, err)
+		}
+		if o, ok := owner[id]; ok && o != dl.MessageID {
+			t.Fatalf("delivery %s of message %s is listed by %s", id, dl.MessageID, o)
+		}
+	}
+}
