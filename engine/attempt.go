@@ -37,19 +37,26 @@ type AttemptEvent struct {
 	NextAttemptAt time.Time
 }
 
-// attempt makes one attempt of a due delivery and commits its outcome.
-// reserve claims a rate-limit slot for the endpoint's limit.
-func (e *Engine) attempt(ctx context.Context, due store.Due, reserve func(limit int) time.Duration) {
+// attemptResult is an attempt's outcome, to be committed by record.
+type attemptResult struct {
+	out   store.Outcome
+	event AttemptEvent
+}
+
+// attempt makes one attempt of a due delivery and returns its outcome, or
+// nil when there is nothing to record (the delivery moved on, or the term
+// ended). reserve claims a rate-limit slot for the endpoint's limit.
+func (e *Engine) attempt(ctx context.Context, due store.Due, reserve func(limit int) time.Duration) *attemptResult {
 	v, err := e.store.ForAttempt(due.DeliveryID)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			e.log.Error("read delivery", "delivery_id", due.DeliveryID, "error", err)
 		}
-		return
+		return nil
 	}
 	d := &v.Delivery
 	if d.Status != store.StatusPending || d.NextAttemptAt != due.At {
-		return // finished or rescheduled since it was queued
+		return nil // finished or rescheduled since it was queued
 	}
 	out := store.Outcome{DeliveryID: d.ID, Attempt: d.AttemptCount + 1}
 	var sig signer.Signer
@@ -60,7 +67,7 @@ func (e *Engine) attempt(ctx context.Context, due store.Due, reserve func(limit 
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return
+				return nil
 			}
 		}
 	}
@@ -83,7 +90,7 @@ func (e *Engine) attempt(ctx context.Context, due store.Due, reserve func(limit 
 	if out.Result == "" && err == nil {
 		out.StatusCode, header, out.Error = e.send(ctx, d, v.Envelope, sig, now)
 		if ctx.Err() != nil {
-			return // the term ended mid-attempt; the next leader sends again
+			return nil // the term ended mid-attempt; the next leader sends again
 		}
 	}
 	out.At = now.UnixNano()
@@ -105,19 +112,26 @@ func (e *Engine) attempt(ctx context.Context, due store.Due, reserve func(limit 
 			out.NextAttemptAt = nextAt.UnixNano()
 		}
 	}
-	if _, err := e.node.Apply(ctx, store.Command{Outcome: &out}); err != nil {
+	return &attemptResult{out: out, event: AttemptEvent{
+		MessageID: d.MessageID, DeliveryID: d.ID, EndpointID: d.EndpointID, URL: d.URL,
+		Attempt: out.Attempt, StatusCode: out.StatusCode, Error: out.Error,
+		Duration: time.Duration(out.DurationMS) * time.Millisecond,
+		Status:   statusAfter(out.Result), NextAttemptAt: nextAt,
+	}}
+}
+
+// record commits an attempt's outcome (group-committed with others) and
+// reports it to Config.OnAttempt. If the commit fails, the delivery stays
+// due at its old time and the next leader attempts it again.
+func (e *Engine) record(ctx context.Context, r *attemptResult) {
+	if _, err := e.node.Apply(ctx, store.Command{Outcome: &r.out}); err != nil {
 		if ctx.Err() == nil {
-			e.log.Warn("commit attempt outcome", "delivery_id", d.ID, "error", err)
+			e.log.Warn("commit attempt outcome", "delivery_id", r.out.DeliveryID, "error", err)
 		}
 		return
 	}
 	if e.cfg.OnAttempt != nil {
-		e.cfg.OnAttempt(AttemptEvent{
-			MessageID: d.MessageID, DeliveryID: d.ID, EndpointID: d.EndpointID, URL: d.URL,
-			Attempt: out.Attempt, StatusCode: out.StatusCode, Error: out.Error,
-			Duration: time.Duration(out.DurationMS) * time.Millisecond,
-			Status:   statusAfter(out.Result), NextAttemptAt: nextAt,
-		})
+		e.cfg.OnAttempt(r.event)
 	}
 }
 

@@ -31,6 +31,7 @@ type dispatcher struct {
 	// whenever they drain: a steady trickle must be limited too.
 	slots   map[string]time.Time
 	workers sync.WaitGroup
+	commits sync.WaitGroup // outcomes being committed
 }
 
 // queue is one destination's backlog.
@@ -63,7 +64,7 @@ func (d *dispatcher) stop() {
 	}
 	d.ctx, d.cancel, d.queues, d.inflight, d.slots = nil, nil, nil, nil, nil
 	d.mu.Unlock()
-	d.workers.Wait()
+	d.wait()
 }
 
 // drain stops taking new work and waits, until ctx ends, for queued and
@@ -78,7 +79,7 @@ func (d *dispatcher) drain(ctx context.Context) {
 	}
 	d.mu.Unlock()
 	done := make(chan struct{})
-	go func() { d.workers.Wait(); close(done) }()
+	go func() { d.wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -114,13 +115,42 @@ func (d *dispatcher) work(ctx context.Context, q *queue) {
 		if !ok {
 			return
 		}
-		d.e.attempt(ctx, due, func(limit int) time.Duration { return d.reserve(q, limit) })
-		d.mu.Lock()
-		if d.inflight != nil {
-			delete(d.inflight, due)
+		res := d.e.attempt(ctx, due, func(limit int) time.Duration { return d.reserve(q, limit) })
+		if res == nil || res.out.Result == store.ResultGone {
+			// A 410 disables the endpoint: commit that before taking the
+			// endpoint's next delivery, so nothing more is sent to it.
+			if res != nil {
+				d.e.record(ctx, res)
+			}
+			d.release(due)
+			continue
 		}
-		d.mu.Unlock()
+		// The worker moves on while the outcome commits: a Raft round per
+		// attempt would otherwise cap each destination at
+		// EndpointConcurrency attempts per commit latency. The due stays in
+		// flight until its outcome is applied, so it is not sent twice.
+		d.commits.Add(1)
+		go func() {
+			defer d.commits.Done()
+			d.e.record(ctx, res)
+			d.release(due)
+		}()
 	}
+}
+
+// release ends a due's time in flight.
+func (d *dispatcher) release(due store.Due) {
+	d.mu.Lock()
+	if d.inflight != nil {
+		delete(d.inflight, due)
+	}
+	d.mu.Unlock()
+}
+
+// wait waits for the workers and the commits of their outcomes.
+func (d *dispatcher) wait() {
+	d.workers.Wait()
+	d.commits.Wait()
 }
 
 func (d *dispatcher) take(ctx context.Context, q *queue) (store.Due, bool) {
