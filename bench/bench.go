@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -40,6 +41,9 @@ type Config struct {
 	Dir string
 	// Progress, if set, receives a progress line while the run goes on.
 	Progress io.Writer
+	// ProfileDir, if set, receives a CPU profile of the leader taken while
+	// the load runs (cpu-<scenario>-<nodes>.prof), for `go tool pprof`.
+	ProfileDir string
 }
 
 func (c Config) withDefaults() Config {
@@ -228,7 +232,8 @@ func (r *run) herald(ctx context.Context) error {
 	case "slow-endpoint":
 		args = append(args, "--attempt-timeout", "2s", "--retry-schedule", "1s,1s,1s,1s,1s")
 	}
-	cl, err := StartCluster(ctx, ClusterConfig{Binary: r.cfg.Binary, Nodes: r.cfg.Nodes, Dir: r.cfg.Dir, Args: args})
+	cl, err := StartCluster(ctx, ClusterConfig{Binary: r.cfg.Binary, Nodes: r.cfg.Nodes, Dir: r.cfg.Dir, Args: args,
+		Debug: r.cfg.ProfileDir != ""})
 	if err != nil {
 		return err
 	}
@@ -275,6 +280,13 @@ func (r *run) herald(ctx context.Context) error {
 		kill = &killer{cl: cl, at: int64(r.cfg.Messages / 3), collect: collect}
 		onAck = func(n int64) { kill.maybeKill(ctx, n) }
 	}
+	if r.cfg.ProfileDir != "" {
+		stop, err := r.profile(ctx, cl)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if err := l.run(ctx, r.rc, onAck); err != nil {
 		return err
 	}
@@ -292,4 +304,33 @@ func (r *run) herald(ctx context.Context) error {
 		r.res.PeakRSSMB = max(r.res.PeakRSSMB, st.PeakRSSMB)
 	}
 	return nil
+}
+
+// profile starts a CPU profile of the leader in the background; stop waits
+// for it and writes it to ProfileDir.
+func (r *run) profile(ctx context.Context, cl *Cluster) (stop func(), err error) {
+	lead, err := cl.Leader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(r.cfg.ProfileDir, fmt.Sprintf("cpu-%s-%d.prof", r.cfg.Scenario, r.cfg.Nodes))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		url := "http://" + cl.Nodes[lead].DebugAddr + "/debug/pprof/profile?seconds=5"
+		resp, err := http.Get(url)
+		if err != nil {
+			fmt.Fprintf(r.cfg.Progress, "profile: %v\n", err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(path)
+		if err != nil {
+			fmt.Fprintf(r.cfg.Progress, "profile: %v\n", err)
+			return
+		}
+		defer f.Close()
+		io.Copy(f, resp.Body)
+	}()
+	return func() { <-done }, nil
 }

@@ -29,6 +29,8 @@ type ClusterConfig struct {
 	Args []string
 	// Token, if set, is passed as --api-token.
 	Token string
+	// Debug gives every node a --debug-addr (pprof) on a free port.
+	Debug bool
 }
 
 // Node is one herald serve process.
@@ -38,6 +40,8 @@ type Node struct {
 	RaftAddr string
 	DataDir  string
 	LogPath  string
+	// DebugAddr serves pprof when ClusterConfig.Debug is set.
+	DebugAddr string
 
 	mu   sync.Mutex // guards cmd, done
 	cmd  *exec.Cmd
@@ -73,6 +77,11 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		id := fmt.Sprintf("n%d", i+1)
 		n := &Node{ID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr,
 			DataDir: filepath.Join(cfg.Dir, id), LogPath: filepath.Join(cfg.Dir, id+".log")}
+		if cfg.Debug {
+			if n.DebugAddr, err = freeAddr(); err != nil {
+				return nil, err
+			}
+		}
 		c.Nodes = append(c.Nodes, n)
 		peers = append(peers, id+"="+raftAddr)
 	}
@@ -109,6 +118,9 @@ func (c *Cluster) Start(i int) error {
 		"--raft-addr", n.RaftAddr, "--peers", c.peers, "--allow-private-networks", "--log-format", "json"}
 	if c.cfg.Token != "" {
 		args = append(args, "--api-token", c.cfg.Token)
+	}
+	if n.DebugAddr != "" {
+		args = append(args, "--debug-addr", n.DebugAddr)
 	}
 	args = append(args, c.cfg.Args...)
 	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)

@@ -23,6 +23,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	concurrency := fs.Int("concurrency", 48, "concurrent clients")
 	size := fs.Int("size", 1024, "message body size in bytes")
 	jsonPath := fs.String("json", "", "also write the figures to this file as JSON")
+	profileDir := fs.String("profile", "", "write a 5s CPU profile of the leader under load to this `dir`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -40,7 +41,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var results []*bench.Result
 	for _, s := range scenarios {
 		res, err := bench.Run(ctx, bench.Config{Scenario: s, Binary: binary, Nodes: *nodes, Messages: *messages,
-			Concurrency: *concurrency, Size: *size, Progress: stderr})
+			Concurrency: *concurrency, Size: *size, Progress: stderr, ProfileDir: *profileDir})
 		if err != nil {
 			return err
 		}

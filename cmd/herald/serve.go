@@ -35,6 +35,7 @@ type serveConfig struct {
 	overrideSignature string
 	publicURL         string
 	logFormat         string
+	debugAddr         string
 }
 
 // Environment variables that serve reads when the matching flag is absent.
@@ -72,6 +73,7 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	overrideSig := fs.String("override-signature", engine.SignatureEd25519, "how override deliveries are signed: `v1a` (Ed25519) or jwt (RS256)")
 	publicURL := fs.String("public-url", "", "this deployment's public base `URL`, the JWT iss (default http:// + --http-addr)")
 	logFormat := fs.String("log-format", "text", "log `format` on stderr: text or json")
+	debugAddr := fs.String("debug-addr", "", "serve Go's pprof profiles on this loopback `address` (default: off)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -92,7 +94,10 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	cfg := &serveConfig{
 		dataDir: *dataDir, httpAddr: *httpAddr, raftAddr: *raftAddr, nodeID: *nodeID, apiToken: *apiToken,
 		allowPrivate: *allowPrivate, attemptTimeout: *attemptTimeout, overrideSignature: *overrideSig,
-		publicURL: *publicURL, logFormat: *logFormat,
+		publicURL: *publicURL, logFormat: *logFormat, debugAddr: *debugAddr,
+	}
+	if cfg.debugAddr != "" && !isLoopback(cfg.debugAddr) {
+		return nil, usagef("--debug-addr must be a loopback address, got %q", cfg.debugAddr)
 	}
 	if cfg.dataDir == "" {
 		return nil, usagef("--data-dir must not be empty")
@@ -210,6 +215,14 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		return fmt.Errorf("cannot start: %w", err)
 	}
 	m.watch(e)
+	if cfg.debugAddr != "" {
+		stopDebug, err := serveDebug(cfg.debugAddr, log)
+		if err != nil {
+			e.Close()
+			return err
+		}
+		defer stopDebug()
+	}
 
 	srv := &http.Server{
 		Handler:           newAPI(e, cfg.apiToken, log, m),
