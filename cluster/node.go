@@ -163,7 +163,10 @@ type Node struct {
 	trans     raft.Transport
 	logs      *raftboltdb.BoltStore
 	proposals chan proposal
-	inflight  chan struct{} // bounds entries awaiting commit
+	// inflight bounds the entries awaiting commit. Two keep Raft's disk
+	// and the FSM busy at once; more only splits the queued commands into
+	// smaller entries (measured: 2 gave ~30 % more messages/s than 32).
+	inflight  chan struct{}
 	closed    chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -209,7 +212,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: open raft log: %w", err)
 	}
 	n := &Node{cfg: cfg, logs: logs, closed: make(chan struct{}), changed: make(chan struct{}),
-		proposals: make(chan proposal, 4*cfg.MaxBatch), inflight: make(chan struct{}, 32)}
+		proposals: make(chan proposal, 4*cfg.MaxBatch), inflight: make(chan struct{}, 2)}
 	fail := func(err error) (*Node, error) {
 		if n.trans != nil {
 			if c, ok := n.trans.(interface{ Close() error }); ok {
