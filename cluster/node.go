@@ -200,9 +200,6 @@ func Open(cfg Config) (*Node, error) {
 	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.MaxAppendEntries = 256
 	rc.BatchApplyCh = true
-	// The bbolt state machine is durable and knows its applied index, so a
-	// restart resumes from the file instead of reloading a snapshot.
-	rc.NoSnapshotRestoreOnStart = true
 	rc.Logger = hlog
 	notify := make(chan bool, 64)
 	rc.NotifyCh = notify
@@ -263,6 +260,14 @@ func Open(cfg Config) (*Node, error) {
 			return fail(fmt.Errorf("cluster: bootstrap: %w", err))
 		}
 	}
+	// The bbolt state machine knows its applied index, so a restart
+	// normally resumes from the file instead of reloading a snapshot. Not
+	// when the file was rebuilt empty, or is older than the newest snapshot
+	// (the log before that may be gone): then Raft restores the snapshot
+	// and replays the log after it.
+	if rc.NoSnapshotRestoreOnStart, err = resumable(cfg.Store, snaps); err != nil {
+		return fail(err)
+	}
 	n.raft, err = raft.NewRaft(rc, &fsm{st: cfg.Store}, cache, logs, snaps, n.trans)
 	if err != nil {
 		return fail(fmt.Errorf("cluster: start raft: %w", err))
@@ -271,6 +276,23 @@ func Open(cfg Config) (*Node, error) {
 	go n.relayLeadership(notify)
 	go n.commitLoop()
 	return n, nil
+}
+
+// resumable reports whether the store's own state can be resumed, rather
+// than restored from the newest snapshot.
+func resumable(st *store.Store, snaps raft.SnapshotStore) (bool, error) {
+	if st.Rebuilt() {
+		return false, nil
+	}
+	list, err := snaps.List()
+	if err != nil {
+		return false, fmt.Errorf("cluster: list snapshots: %w", err)
+	}
+	applied, err := st.AppliedIndex()
+	if err != nil {
+		return false, err
+	}
+	return len(list) == 0 || applied >= list[0].Index, nil
 }
 
 // relayLeadership drains NotifyCh promptly, so Raft never blocks on it, and

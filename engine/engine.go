@@ -54,7 +54,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		appliedCh: make(chan struct{}), peerClient: &http.Client{Timeout: forwardTimeout}}
 	e.policy = newRetryPolicy(cfg.RetrySchedule)
 	e.sched = newScheduler(cfg.Now)
-	st, err := store.Open(cfg.statePath(), store.Options{OnApplied: e.onApplied})
+	st, err := store.Open(cfg.statePath(), store.Options{OnApplied: e.onApplied, NoSync: true})
 	if err != nil {
 		return nil, err
 	}

@@ -43,17 +43,25 @@ type Store struct {
 	path string
 	// mu guards db: Restore swaps the file under a write lock while reads
 	// and Apply hold it for reading.
-	mu          sync.RWMutex
-	db          *bolt.DB
-	noSync      bool
-	onApplied   func(uint64, []Due)
+	mu        sync.RWMutex
+	db        *bolt.DB
+	noSync    bool
+	rebuilt   bool
+	onApplied func(uint64, []Due)
 }
 
 // Options tune how the file is opened.
 type Options struct {
-	// NoSync skips fsync on commit. Only for tests and benchmarks of the
-	// store itself; Herald's durability relies on it being false.
+	// NoSync skips fsync on commit, for a store whose changes are also in
+	// a durable log (Herald's Raft log). A process crash loses nothing; a
+	// file that was open when the machine itself went down is set aside
+	// at the next Open, which starts empty and reports Rebuilt, so that
+	// the caller replays it from its log. Close syncs the file.
 	NoSync bool
+	// BootID identifies the running kernel boot, to tell a process crash
+	// from a machine crash. Defaults to Linux's
+	// /proc/sys/kernel/random/boot_id; tests inject one.
+	BootID func() (string, error)
 	// OnApplied, if set, is called after each Apply with the last applied
 	// index and the deliveries left pending with a new next-attempt time
 	// (the leader's scheduler learns of new work this way; followers wait
@@ -68,11 +76,31 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	s := &Store{path: path, noSync: opts.NoSync, onApplied: opts.OnApplied}
+	if opts.NoSync {
+		if opts.BootID == nil {
+			opts.BootID = readBootID
+		}
+		trusted, err := s.trustFile(opts.BootID)
+		if err != nil {
+			return nil, err
+		}
+		if !trusted {
+			if err := s.setAside(); err != nil {
+				return nil, err
+			}
+			s.rebuilt = true
+		}
+	}
 	if err := s.open(); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
+
+// Rebuilt reports that Open found a file it could not trust and started
+// empty: the caller must restore the state (a snapshot, then the log after
+// it) instead of resuming from the file's applied index.
+func (s *Store) Rebuilt() bool { return s.rebuilt }
 
 func (s *Store) open() error {
 	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: s.noSync})
@@ -102,8 +130,14 @@ func (s *Store) Close() error {
 	if s.db == nil {
 		return nil
 	}
-	err := s.db.Close()
+	err := s.db.Sync()
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
 	s.db = nil
+	if err == nil && s.noSync {
+		err = s.markClean()
+	}
 	return err
 }
 
