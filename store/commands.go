@@ -33,8 +33,8 @@ type Enqueue struct {
 	Type      string `json:"type"`
 	CreatedAt int64  `json:"created_at"`
 	// Envelope is the exact body every attempt will send.
-	Envelope       json.RawMessage `json:"envelope"`
-	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	Envelope       []byte `json:"envelope"` // base64 in JSON: cheaper than re-validating JSON, and byte-exact
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
 	// IdempotencyExpiresAt is when the key may be reused.
 	IdempotencyExpiresAt int64    `json:"idempotency_expires_at,omitempty"`
 	URIs                 []string `json:"uris,omitempty"`
