@@ -130,7 +130,7 @@ func (t *txn) apply(c *Command) (Result, error) {
 	case c.Sweep != nil:
 		return t.sweep(c.Sweep)
 	case c.PutNode != nil:
-		return Result{}, putJSON(t.nodes, c.PutNode.ID, c.PutNode)
+		return Result{}, putRecord(t.nodes, c.PutNode.ID, c.PutNode)
 	}
 	return Result{Err: fmt.Errorf("store: empty command")}, nil
 }
@@ -140,7 +140,7 @@ func (t *txn) message(id string) (*Message, error) {
 		return m, nil
 	}
 	m := new(Message)
-	ok, err := getJSON(t.messages, id, m)
+	ok, err := getRecord(t.messages, id, m)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func (t *txn) message(id string) (*Message, error) {
 
 func (t *txn) flush() error {
 	for id, m := range t.dirty {
-		if err := putJSON(t.messages, id, m); err != nil {
+		if err := putRecord(t.messages, id, m); err != nil {
 			return err
 		}
 	}
@@ -159,7 +159,7 @@ func (t *txn) flush() error {
 
 func (t *txn) delivery(id string) (*Delivery, error) {
 	d := new(Delivery)
-	ok, err := getJSON(t.deliveries, id, d)
+	ok, err := getRecord(t.deliveries, id, d)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -168,7 +168,7 @@ func (t *txn) delivery(id string) (*Delivery, error) {
 
 func (t *txn) endpoint(id string) (*Endpoint, error) {
 	ep := new(Endpoint)
-	ok, err := getJSON(t.endpoints, id, ep)
+	ok, err := getRecord(t.endpoints, id, ep)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -211,7 +211,7 @@ func (t *txn) putDelivery(prev, d *Delivery) error {
 	} else {
 		d.NextAttemptAt = 0
 	}
-	return putJSON(t.deliveries, d.ID, d)
+	return putRecord(t.deliveries, d.ID, d)
 }
 
 // transition moves d to status and updates its message's counters.
@@ -242,7 +242,7 @@ func (t *txn) enqueue(c *Enqueue) (Result, error) {
 	}
 	if c.IdempotencyKey != "" {
 		var rec idempotencyRecord
-		ok, err := getJSON(t.idempotency, c.IdempotencyKey, &rec)
+		ok, err := getRecord(t.idempotency, c.IdempotencyKey, &rec)
 		if err != nil {
 			return Result{}, err
 		}
@@ -255,7 +255,7 @@ func (t *txn) enqueue(c *Enqueue) (Result, error) {
 			}
 		}
 		rec = idempotencyRecord{MessageID: c.ID, ExpiresAt: c.IdempotencyExpiresAt}
-		if err := putJSON(t.idempotency, c.IdempotencyKey, &rec); err != nil {
+		if err := putRecord(t.idempotency, c.IdempotencyKey, &rec); err != nil {
 			return Result{}, err
 		}
 		if err := t.idemExpiry.Put(append(be64(rec.ExpiresAt), c.IdempotencyKey...), nil); err != nil {
@@ -309,7 +309,7 @@ func (t *txn) fanOut(c *Enqueue) ([]target, error) {
 	}
 	err := t.endpoints.ForEach(func(k, v []byte) error {
 		var ep Endpoint
-		if err := jsonUnmarshal(v, &ep); err != nil {
+		if err := decode(v, &ep); err != nil {
 			return err
 		}
 		if ep.State == StateEnabled && ep.Subscribed(c.Type) {
@@ -373,7 +373,7 @@ func (t *txn) disableEndpoint(id, state string, at int64) error {
 	}
 	ep.State = state
 	ep.UpdatedAt = at
-	if err := putJSON(t.endpoints, id, ep); err != nil {
+	if err := putRecord(t.endpoints, id, ep); err != nil {
 		return err
 	}
 	status, reason := StatusCancelled, "endpoint disabled"
@@ -415,7 +415,7 @@ func (t *txn) createEndpoint(c *CreateEndpoint) (Result, error) {
 	if t.endpoints.Get([]byte(c.Endpoint.ID)) != nil {
 		return Result{Err: ErrExists}, nil
 	}
-	return Result{}, putJSON(t.endpoints, c.Endpoint.ID, &c.Endpoint)
+	return Result{}, putRecord(t.endpoints, c.Endpoint.ID, &c.Endpoint)
 }
 
 func (t *txn) updateEndpoint(c *UpdateEndpoint) (Result, error) {
@@ -438,7 +438,7 @@ func (t *txn) updateEndpoint(c *UpdateEndpoint) (Result, error) {
 	ep.UpdatedAt = c.At
 	if c.State != nil && *c.State != ep.State {
 		if *c.State != StateEnabled {
-			if err := putJSON(t.endpoints, ep.ID, ep); err != nil {
+			if err := putRecord(t.endpoints, ep.ID, ep); err != nil {
 				return Result{}, err
 			}
 			return Result{}, t.disableEndpoint(ep.ID, *c.State, c.At)
@@ -451,7 +451,7 @@ func (t *txn) updateEndpoint(c *UpdateEndpoint) (Result, error) {
 			return Result{}, err
 		}
 	}
-	return Result{}, putJSON(t.endpoints, ep.ID, ep)
+	return Result{}, putRecord(t.endpoints, ep.ID, ep)
 }
 
 func (t *txn) retarget(epID, url string) error {
@@ -464,7 +464,7 @@ func (t *txn) retarget(epID, url string) error {
 		}
 		if d != nil {
 			d.URL = url
-			if err := putJSON(t.deliveries, d.ID, d); err != nil {
+			if err := putRecord(t.deliveries, d.ID, d); err != nil {
 				return err
 			}
 		}
@@ -503,7 +503,7 @@ func (t *txn) rotateSecret(c *RotateSecret) (Result, error) {
 	}
 	ep.Secrets = secrets
 	ep.UpdatedAt = c.At
-	return Result{}, putJSON(t.endpoints, ep.ID, ep)
+	return Result{}, putRecord(t.endpoints, ep.ID, ep)
 }
 
 func (t *txn) requeue(c *Requeue) (Result, error) {
@@ -525,7 +525,7 @@ func (t *txn) requeue(c *Requeue) (Result, error) {
 		cur := t.messages.Cursor()
 		for k, v := cur.First(); k != nil; k, v = cur.Next() {
 			var m Message
-			if err := jsonUnmarshal(v, &m); err != nil {
+			if err := decode(v, &m); err != nil {
 				return Result{}, err
 			}
 			if m.CreatedAt >= c.Since && (c.Until == 0 || m.CreatedAt < c.Until) && m.Failed+m.Cancelled > 0 {
@@ -577,17 +577,17 @@ func (t *txn) addSigningKey(c *AddSigningKey) error {
 	cur := t.keys.Cursor()
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
 		var key SigningKey
-		if err := jsonUnmarshal(v, &key); err != nil {
+		if err := decode(v, &key); err != nil {
 			return err
 		}
 		if key.Alg == c.Key.Alg && key.RetiredAt == 0 {
 			key.RetiredAt = c.Key.CreatedAt
-			if err := putJSON(t.keys, key.ID, &key); err != nil {
+			if err := putRecord(t.keys, key.ID, &key); err != nil {
 				return err
 			}
 		}
 	}
-	return putJSON(t.keys, c.Key.ID, &c.Key)
+	return putRecord(t.keys, c.Key.ID, &c.Key)
 }
 
 func (t *txn) sweep(c *Sweep) (Result, error) {
@@ -604,7 +604,7 @@ func (t *txn) sweep(c *Sweep) (Result, error) {
 	for _, k := range expired {
 		key := k[8:]
 		var rec idempotencyRecord
-		ok, err := getJSON(t.idempotency, string(key), &rec)
+		ok, err := getRecord(t.idempotency, string(key), &rec)
 		if err != nil {
 			return Result{}, err
 		}
@@ -630,7 +630,7 @@ func (t *txn) sweep(c *Sweep) (Result, error) {
 	mc := t.messages.Cursor()
 	for k, v := mc.First(); k != nil && len(old) < c.Limit; k, v = mc.Next() {
 		var m Message
-		if err := jsonUnmarshal(v, &m); err != nil {
+		if err := decode(v, &m); err != nil {
 			return Result{}, err
 		}
 		if m.CreatedAt >= c.RetainSince {
@@ -668,7 +668,7 @@ func (t *txn) sweep(c *Sweep) (Result, error) {
 	kc := t.keys.Cursor()
 	for k, v := kc.First(); k != nil && len(retired) < c.Limit; k, v = kc.Next() {
 		var key SigningKey
-		if err := jsonUnmarshal(v, &key); err != nil {
+		if err := decode(v, &key); err != nil {
 			return Result{}, err
 		}
 		if key.RetiredAt != 0 && key.RetiredAt < c.KeysRetiredBefore {

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -148,9 +147,9 @@ var (
 // EncodeBatch encodes commands as one log entry. The returned slice is fresh
 // and never reused, as Raft requires of the bytes it is given.
 func EncodeBatch(cmds []Command) ([]byte, error) {
-	body, err := json.Marshal(cmds)
+	body, err := encode(cmds)
 	if err != nil {
-		return nil, fmt.Errorf("store: encode batch: %w", err)
+		return nil, err
 	}
 	return append([]byte{entryVersion}, body...), nil
 }
@@ -164,8 +163,8 @@ func DecodeBatch(entry []byte) ([]Command, error) {
 		return nil, fmt.Errorf("store: unknown entry version %d", entry[0])
 	}
 	var cmds []Command
-	if err := json.Unmarshal(entry[1:], &cmds); err != nil {
-		return nil, fmt.Errorf("store: decode batch: %w", err)
+	if err := decode(entry[1:], &cmds); err != nil {
+		return nil, err
 	}
 	return cmds, nil
 }

@@ -185,7 +185,7 @@ func getDelivery(t testing.TB, s *Store, id string) *Delivery {
 	t.Helper()
 	var d Delivery
 	err := s.view(func(tx *bolt.Tx) error {
-		ok, err := getJSON(tx.Bucket(bDeliveries), id, &d)
+		ok, err := getRecord(tx.Bucket(bDeliveries), id, &d)
 		if err == nil && !ok {
 			err = ErrNotFound
 		}
@@ -606,7 +606,7 @@ func checkOwnership(t testing.TB, s *Store) {
 	owner := map[string]string{}
 	for id, raw := range d["messages"] {
 		var m Message
-		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		if err := decode([]byte(raw), &m); err != nil {
 			t.Fatalf("message %s: %v", id, err)
 		}
 		for _, dl := range m.Deliveries {
@@ -618,7 +618,7 @@ func checkOwnership(t testing.TB, s *Store) {
 	}
 	for id, raw := range d["deliveries"] {
 		var dl Delivery
-		if err := json.Unmarshal([]byte(raw), &dl); err != nil {
+		if err := decode([]byte(raw), &dl); err != nil {
 			t.Fatalf("delivery %s: %v", id, err)
 		}
 		if o, ok := owner[id]; ok && o != dl.MessageID {

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -58,11 +57,4 @@ func messageTime(id string) int64 {
 		ms = ms<<5 | uint64(d)
 	}
 	return int64(ms) * int64(time.Millisecond)
-}
-
-func jsonUnmarshal(raw []byte, v any) error {
-	if err := json.Unmarshal(raw, v); err != nil {
-		return fmt.Errorf("store: decode record: %w", err)
-	}
-	return nil
 }

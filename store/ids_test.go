@@ -158,6 +158,9 @@ func TestEncodeDecodeBatch(t *testing.T) {
 		t.Fatal("EncodeBatch reused its output buffer")
 	}
 
+	notList, _ := encode(map[string]any{"enqueue": map[string]any{}})
+	wrongType, _ := encode([]map[string]any{{"outcome": map[string]any{"attempt": "one"}}})
+	emptyList, _ := encode([]Command{})
 	bad := []struct {
 		name string
 		data []byte
@@ -165,10 +168,10 @@ func TestEncodeDecodeBatch(t *testing.T) {
 		{"nil", nil},
 		{"empty", []byte{}},
 		{"unknown version", append([]byte{entryVersion + 1}, data[1:]...)},
-		{"version zero", []byte{0, '[', ']'}},
+		{"version zero", append([]byte{0}, emptyList...)},
 		{"truncated", data[:len(data)/2]},
-		{"not a list", append([]byte{entryVersion}, `{"enqueue":{}}`...)},
-		{"wrong field type", append([]byte{entryVersion}, `[{"outcome":{"attempt":"one"}}]`...)},
+		{"not a list", append([]byte{entryVersion}, notList...)},
+		{"wrong field type", append([]byte{entryVersion}, wrongType...)},
 		{"version only", []byte{entryVersion}},
 	}
 	for _, b := range bad {
@@ -176,7 +179,7 @@ func TestEncodeDecodeBatch(t *testing.T) {
 			t.Errorf("DecodeBatch(%s) succeeded", b.name)
 		}
 	}
-	if got, err := DecodeBatch(append([]byte{entryVersion}, `[]`...)); err != nil || len(got) != 0 {
+	if got, err := DecodeBatch(append([]byte{entryVersion}, emptyList...)); err != nil || len(got) != 0 {
 		t.Errorf("empty batch: %v, %v", got, err)
 	}
 }

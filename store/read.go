@@ -16,7 +16,7 @@ func (s *Store) Message(id string) (*Message, []Delivery, error) {
 	var m Message
 	var ds []Delivery
 	err := s.view(func(tx *bolt.Tx) error {
-		ok, err := getJSON(tx.Bucket(bMessages), id, &m)
+		ok, err := getRecord(tx.Bucket(bMessages), id, &m)
 		if err != nil {
 			return err
 		}
@@ -37,7 +37,7 @@ func deliveriesOf(tx *bolt.Tx, m *Message) ([]Delivery, error) {
 	ds := make([]Delivery, 0, len(m.Deliveries))
 	for _, id := range m.Deliveries {
 		var d Delivery
-		ok, err := getJSON(b, id, &d)
+		ok, err := getRecord(b, id, &d)
 		if err != nil {
 			return nil, err
 		}
@@ -69,7 +69,7 @@ func (s *Store) ListMessages(status string, limit int, after string) ([]Message,
 		}
 		for ; k != nil && len(out) < limit; k, v = c.Prev() {
 			var m Message
-			if err := jsonUnmarshal(v, &m); err != nil {
+			if err := decode(v, &m); err != nil {
 				return err
 			}
 			if status == "" || m.Status() == status {
@@ -108,7 +108,7 @@ type AttemptView struct {
 func (s *Store) ForAttempt(deliveryID string) (*AttemptView, error) {
 	var a AttemptView
 	err := s.view(func(tx *bolt.Tx) error {
-		ok, err := getJSON(tx.Bucket(bDeliveries), deliveryID, &a.Delivery)
+		ok, err := getRecord(tx.Bucket(bDeliveries), deliveryID, &a.Delivery)
 		if err != nil {
 			return err
 		}
@@ -124,7 +124,7 @@ func (s *Store) ForAttempt(deliveryID string) (*AttemptView, error) {
 			return nil
 		}
 		a.Endpoint = new(Endpoint)
-		ok, err = getJSON(tx.Bucket(bEndpoints), a.Delivery.EndpointID, a.Endpoint)
+		ok, err = getRecord(tx.Bucket(bEndpoints), a.Delivery.EndpointID, a.Endpoint)
 		if err != nil {
 			return err
 		}
@@ -176,7 +176,7 @@ func (s *Store) DuePage(after Due, limit int) ([]Due, error) {
 func (s *Store) Endpoint(id string) (*Endpoint, error) {
 	var ep Endpoint
 	err := s.view(func(tx *bolt.Tx) error {
-		ok, err := getJSON(tx.Bucket(bEndpoints), id, &ep)
+		ok, err := getRecord(tx.Bucket(bEndpoints), id, &ep)
 		if err == nil && !ok {
 			err = ErrNotFound
 		}
@@ -194,7 +194,7 @@ func (s *Store) Endpoints() ([]Endpoint, error) {
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bEndpoints).ForEach(func(_, v []byte) error {
 			var ep Endpoint
-			if err := jsonUnmarshal(v, &ep); err != nil {
+			if err := decode(v, &ep); err != nil {
 				return err
 			}
 			out = append(out, ep)
@@ -210,7 +210,7 @@ func (s *Store) SigningKeys() ([]SigningKey, error) {
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bKeys).ForEach(func(_, v []byte) error {
 			var k SigningKey
-			if err := jsonUnmarshal(v, &k); err != nil {
+			if err := decode(v, &k); err != nil {
 				return err
 			}
 			out = append(out, k)
@@ -226,7 +226,7 @@ func (s *Store) Nodes() ([]Node, error) {
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bNodes).ForEach(func(_, v []byte) error {
 			var n Node
-			if err := jsonUnmarshal(v, &n); err != nil {
+			if err := decode(v, &n); err != nil {
 				return err
 			}
 			out = append(out, n)
@@ -243,7 +243,7 @@ func (s *Store) IdempotentMessage(key string, now int64) (string, bool, error) {
 	var ok bool
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		ok, err = getJSON(tx.Bucket(bIdempotency), key, &rec)
+		ok, err = getRecord(tx.Bucket(bIdempotency), key, &rec)
 		return err
 	})
 	if err != nil || !ok || rec.ExpiresAt <= now {
@@ -261,7 +261,7 @@ func (s *Store) Check() error {
 		wantByEp := map[string]bool{}
 		err := tx.Bucket(bMessages).ForEach(func(k, v []byte) error {
 			var m Message
-			if err := jsonUnmarshal(v, &m); err != nil {
+			if err := decode(v, &m); err != nil {
 				return err
 			}
 			ds, err := deliveriesOf(tx, &m)

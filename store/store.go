@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -276,19 +275,16 @@ func be64(v int64) []byte {
 	return b[:]
 }
 
-func getJSON(b *bolt.Bucket, key string, v any) (bool, error) {
+func getRecord(b *bolt.Bucket, key string, v any) (bool, error) {
 	raw := b.Get([]byte(key))
 	if raw == nil {
 		return false, nil
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return false, fmt.Errorf("store: decode record %q: %w", key, err)
-	}
-	return true, nil
+	return true, decode(raw, v)
 }
 
-func putJSON(b *bolt.Bucket, key string, v any) error {
-	raw, err := json.Marshal(v)
+func putRecord(b *bolt.Bucket, key string, v any) error {
+	raw, err := encode(v)
 	if err != nil {
 		return err
 	}
