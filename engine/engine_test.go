@@ -3,7 +3,9 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/signer"
 )
@@ -46,4 +48,41 @@ func TestDeliversSignedMessageToEndpoint(t *testing.T) {
 	if err := json.Unmarshal(reqs[0].Body, &env); err != nil || env.Type != "batch.succeeded" || env.Version != "v1" || string(env.Data) != `{"batch":"b1"}` {
 		t.Fatalf("envelope = %s (%v)", reqs[0].Body, err)
 	}
+}
+
+// TestEnvelopeIsTheDocumentedJSON checks the hand-assembled envelope
+// against encoding/json for payloads with whitespace, escapes and nesting.
+func TestEnvelopeIsTheDocumentedJSON(t *testing.T) {
+	at := time.Date(2026, 11, 26, 20, 41, 7, 123456789, time.UTC)
+	for _, tc := range []struct{ data, metadata string }{
+		{`{}`, ``},
+		{` {"a": [1, {"b": "\u2028é\"<>"}],` + "\n" + `"c": null} `, `{"run":"r1"}`},
+	} {
+		raw := envelope("batch.succeeded", at, json.RawMessage(tc.data), json.RawMessage(tc.metadata))
+		var got struct {
+			Type         string          `json:"type"`
+			Version      string          `json:"version"`
+			Timestamp    time.Time       `json:"timestamp"`
+			Data         json.RawMessage `json:"data"`
+			UserMetadata json.RawMessage `json:"user_metadata"`
+		}
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Fatalf("envelope %s is not JSON: %v", raw, err)
+		}
+		if got.Type != "batch.succeeded" || got.Version != "v1" || !got.Timestamp.Equal(at) {
+			t.Fatalf("envelope %s: type/version/timestamp wrong", raw)
+		}
+		if !jsonEqual(t, got.Data, tc.data) || (tc.metadata != "") != (got.UserMetadata != nil) {
+			t.Fatalf("envelope %s does not carry data %s and metadata %q", raw, tc.data, tc.metadata)
+		}
+	}
+}
+
+func jsonEqual(t *testing.T, a json.RawMessage, b string) bool {
+	t.Helper()
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
 }

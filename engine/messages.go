@@ -91,13 +91,27 @@ func messageView(m *store.Message, ds []store.Delivery) *Message {
 	return out
 }
 
-// envelope is the body every attempt of a message sends.
-type envelope struct {
-	Type         string          `json:"type"`
-	Version      string          `json:"version"`
-	Timestamp    string          `json:"timestamp"`
-	Data         json.RawMessage `json:"data"`
-	UserMetadata json.RawMessage `json:"user_metadata,omitempty"`
+// envelope returns the body every attempt of a message sends:
+//
+//	{"type", "version": "v1", "timestamp", "data", "user_metadata"?}
+//
+// It is assembled by hand: typ matches eventTypePattern and the timestamp
+// is RFC 3339, so neither needs escaping, and data and metadata are JSON
+// objects validated already. Marshalling would validate and compact the
+// payload yet again, a measurable share of enqueue's CPU.
+func envelope(typ string, at time.Time, data, metadata json.RawMessage) []byte {
+	b := make([]byte, 0, len(data)+len(metadata)+len(typ)+96)
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","version":"v1","timestamp":"`...)
+	b = at.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","data":`...)
+	b = append(b, data...)
+	if len(metadata) > 0 {
+		b = append(b, `,"user_metadata":`...)
+		b = append(b, metadata...)
+	}
+	return append(b, '}')
 }
 
 func (e *Engine) validateMessage(ctx context.Context, in *MessageInput) error {
@@ -177,18 +191,13 @@ func (e *Engine) Enqueue(ctx context.Context, in MessageInput) (msg *Message, cr
 }
 
 // draft stamps a new message with its id, creation time and the envelope
-// bytes that every attempt will send.
+// bytes that every attempt will send. typ and data must be valid already.
 func draft(now time.Time, typ string, data, metadata json.RawMessage) (store.Enqueue, error) {
 	id, err := store.NewID("msg", now, rand.Reader)
 	if err != nil {
 		return store.Enqueue{}, err
 	}
-	body, err := json.Marshal(envelope{Type: typ, Version: "v1", Timestamp: now.UTC().Format(time.RFC3339Nano),
-		Data: data, UserMetadata: metadata})
-	if err != nil {
-		return store.Enqueue{}, invalid("data", "%v", err)
-	}
-	return store.Enqueue{ID: id, Type: typ, CreatedAt: now.UnixNano(), Envelope: body}, nil
+	return store.Enqueue{ID: id, Type: typ, CreatedAt: now.UnixNano(), Envelope: envelope(typ, now, data, metadata)}, nil
 }
 
 // Message returns a message with its deliveries and their attempts.
