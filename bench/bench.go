@@ -36,6 +36,10 @@ type Config struct {
 	Concurrency int
 	// Size is the approximate message body size in bytes. Defaults to 1024.
 	Size int
+	// Rate, if set, offers messages at this many per second (spread over
+	// the clients) instead of as fast as acknowledgements allow, to measure
+	// latency below saturation.
+	Rate int
 	// Dir holds the servers' data. Defaults to a temporary directory,
 	// removed afterwards.
 	Dir string
@@ -76,8 +80,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("bench: nodes must be 1 or 3, got %d", c.Nodes)
 	case c.Scenario == "failover" && c.Nodes != 3:
 		return errors.New("bench: the failover scenario needs 3 nodes")
-	case c.Messages < 1 || c.Concurrency < 1 || c.Size < 64:
-		return errors.New("bench: messages and concurrency must be positive, size at least 64")
+	case c.Messages < 1 || c.Concurrency < 1 || c.Size < 64 || c.Rate < 0:
+		return errors.New("bench: messages and concurrency must be positive, size at least 64, rate not negative")
 	case c.Binary == "":
 		return errors.New("bench: Binary is required")
 	}
@@ -90,6 +94,7 @@ type Result struct {
 	Nodes       int    `json:"nodes"`
 	Messages    int    `json:"messages"`
 	Concurrency int    `json:"concurrency"`
+	OfferedPerS int    `json:"offered_per_s,omitempty"`
 	SizeBytes   int    `json:"size_bytes"`
 
 	BaselinePerS  float64 `json:"baseline_per_s"`
@@ -132,7 +137,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		defer os.RemoveAll(dir)
 		cfg.Dir = dir
 	}
-	res := &Result{Scenario: cfg.Scenario, Nodes: cfg.Nodes, Messages: cfg.Messages, Concurrency: cfg.Concurrency, SizeBytes: cfg.Size}
+	res := &Result{Scenario: cfg.Scenario, Nodes: cfg.Nodes, Messages: cfg.Messages, Concurrency: cfg.Concurrency,
+		SizeBytes: cfg.Size, OfferedPerS: cfg.Rate}
 	r := &run{cfg: cfg, res: res, payload: payload(cfg.Size)}
 	var err error
 	if r.rc, err = NewReceiver(ReceiverConfig{Respond: r.respond()}); err != nil {

@@ -80,6 +80,7 @@ func (l *load) run(ctx context.Context, rc *Receiver, onAck func(acked int64)) e
 	errs := make(chan error, l.cfg.Concurrency)
 	stopProgress := l.progress(rc)
 	defer stopProgress()
+	tokens := l.pace(ctx)
 	l.start = time.Now()
 	var wg sync.WaitGroup
 	for w := range l.cfg.Concurrency {
@@ -90,6 +91,13 @@ func (l *load) run(ctx context.Context, rc *Receiver, onAck func(acked int64)) e
 				n := next.Add(1)
 				if n > int64(l.cfg.Messages) {
 					return
+				}
+				if tokens != nil {
+					select {
+					case <-tokens:
+					case <-ctx.Done():
+						return
+					}
 				}
 				t0 := time.Now()
 				id, err := l.client.Send(ctx, w, fmt.Sprintf("%s-%d", l.cfg.Scenario, n), l.payload)
@@ -119,6 +127,37 @@ func (l *load) run(ctx context.Context, rc *Receiver, onAck func(acked int64)) e
 		time.Sleep(20 * time.Millisecond) // polling interval
 	}
 	return ctx.Err()
+}
+
+// pace returns a channel that yields tokens at Rate per second, or nil
+// when the load is not paced. The channel holds at most Concurrency tokens,
+// so a server that falls behind gets a bounded burst, not a flood.
+func (l *load) pace(ctx context.Context) <-chan struct{} {
+	if l.cfg.Rate <= 0 {
+		return nil
+	}
+	tokens := make(chan struct{}, l.cfg.Concurrency)
+	go func() {
+		start := time.Now()
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for sent := 0; sent < l.cfg.Messages; {
+			due := min(int(time.Since(start).Seconds()*float64(l.cfg.Rate)), l.cfg.Messages)
+			for ; sent < due; sent++ {
+				select {
+				case tokens <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+			}
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return tokens
 }
 
 // wait waits for the killer's goroutine and reports its error.

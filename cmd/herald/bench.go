@@ -22,6 +22,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	messages := fs.Int("messages", 20000, "messages to send")
 	concurrency := fs.Int("concurrency", 48, "concurrent clients")
 	size := fs.Int("size", 1024, "message body size in bytes")
+	rate := fs.Int("rate", 0, "offer this many messages per second (default: as fast as they are acknowledged)")
 	jsonPath := fs.String("json", "", "also write the figures to this file as JSON")
 	profileDir := fs.String("profile", "", "write a 5s CPU profile of the leader under load to this `dir`")
 	if err := parseFlags(fs, args); err != nil {
@@ -41,7 +42,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var results []*bench.Result
 	for _, s := range scenarios {
 		res, err := bench.Run(ctx, bench.Config{Scenario: s, Binary: binary, Nodes: *nodes, Messages: *messages,
-			Concurrency: *concurrency, Size: *size, Progress: stderr, ProfileDir: *profileDir})
+			Concurrency: *concurrency, Size: *size, Rate: *rate, Progress: stderr, ProfileDir: *profileDir})
 		if err != nil {
 			return err
 		}
