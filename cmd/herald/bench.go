@@ -41,7 +41,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var results []*bench.Result
 	for _, s := range scenarios {
-		res, err := bench.Run(ctx, bench.Config{Scenario: s, Binary: binary, Nodes: *nodes, Messages: *messages,
+		n := *nodes
+		if s == "failover" && len(scenarios) > 1 {
+			n = 0 // failover always runs three nodes
+		}
+		res, err := bench.Run(ctx, bench.Config{Scenario: s, Binary: binary, Nodes: n, Messages: *messages,
 			Concurrency: *concurrency, Size: *size, Rate: *rate, Progress: stderr, ProfileDir: *profileDir})
 		if err != nil {
 			return err
