@@ -67,21 +67,7 @@ func runLoad(t *testing.T, ctx context.Context, client *Client, rc *Receiver, to
 func TestCrashLosesNoAcknowledgedMessage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	rc, err := NewReceiver(ReceiverConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	c, err := StartCluster(ctx, ClusterConfig{Binary: heraldBin, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	logOnFailure(t, c)
-	client := NewClient([]string{c.Nodes[0].URL()}, "", 16)
-	if _, _, err := client.CreateEndpoint(ctx, rc.URL()); err != nil {
-		t.Fatal(err)
-	}
+	c, rc, client := startTestCluster(ctx, t, 1)
 	onAck, wait := chaosAt([]int64{150, 400}, func(int) error {
 		if err := c.Kill(0); err != nil {
 			return err

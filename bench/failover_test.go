@@ -14,25 +14,7 @@ import (
 func TestFailoverLosesNoAcknowledgedMessage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	rc, err := NewReceiver(ReceiverConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	c, err := StartCluster(ctx, ClusterConfig{Binary: heraldBin, Nodes: 3, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	logOnFailure(t, c)
-	var urls []string
-	for _, n := range c.Nodes {
-		urls = append(urls, n.URL())
-	}
-	client := NewClient(urls, "", 16)
-	if _, _, err := client.CreateEndpoint(ctx, rc.URL()); err != nil {
-		t.Fatal(err)
-	}
+	c, rc, client := startTestCluster(ctx, t, 3)
 	var killed time.Time
 	onAck, wait := chaosAt([]int64{300}, func(int) error {
 		lead, err := c.Leader(ctx)

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,6 +28,33 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// startTestCluster starts nodes herald serve processes and a receiver,
+// registers the receiver as an endpoint, and returns a client that spreads
+// its calls over every node. Everything stops when the test ends.
+func startTestCluster(ctx context.Context, t *testing.T, nodes int) (*Cluster, *Receiver, *Client) {
+	t.Helper()
+	rc, err := NewReceiver(ReceiverConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Close() })
+	c, err := StartCluster(ctx, ClusterConfig{Binary: heraldBin, Nodes: nodes, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	logOnFailure(t, c)
+	var urls []string
+	for _, n := range c.Nodes {
+		urls = append(urls, n.URL())
+	}
+	client := NewClient(urls, "", 16)
+	if _, _, err := client.CreateEndpoint(ctx, rc.URL()); err != nil {
+		t.Fatal(err)
+	}
+	return c, rc, client
 }
 
 // logOnFailure prints every node's log when the test fails.

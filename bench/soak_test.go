@@ -32,25 +32,7 @@ func TestSoak(t *testing.T) {
 	r := rand.New(rand.NewPCG(seed, seed))
 	ctx, cancel := context.WithTimeout(context.Background(), duration+5*time.Minute)
 	defer cancel()
-	rc, err := NewReceiver(ReceiverConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	c, err := StartCluster(ctx, ClusterConfig{Binary: heraldBin, Nodes: 3, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	logOnFailure(t, c)
-	var urls []string
-	for _, n := range c.Nodes {
-		urls = append(urls, n.URL())
-	}
-	client := NewClient(urls, "", 16)
-	if _, _, err := client.CreateEndpoint(ctx, rc.URL()); err != nil {
-		t.Fatal(err)
-	}
+	c, rc, client := startTestCluster(ctx, t, 3)
 
 	stop := time.Now().Add(duration)
 	chaos := make(chan error, 1)

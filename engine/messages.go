@@ -118,14 +118,17 @@ func (e *Engine) validateMessage(ctx context.Context, in *MessageInput) error {
 	if !eventTypePattern.MatchString(in.Type) {
 		return invalid("type", "must be 1 to 256 letters, digits, '.', '_' or '-'")
 	}
-	if !isObject(in.Data) {
-		return invalid("data", "must be a JSON object")
-	}
 	if len(in.Data)+len(in.UserMetadata) > MaxPayloadBytes {
 		return invalid("data", "larger than %d bytes", MaxPayloadBytes)
 	}
-	if len(in.UserMetadata) > 0 && !isObject(in.UserMetadata) {
-		return invalid("webhook_config.user_metadata", "must be a JSON object")
+	var ok bool
+	if in.Data, ok = compactObject(in.Data); !ok {
+		return invalid("data", "must be a JSON object")
+	}
+	if len(in.UserMetadata) > 0 {
+		if in.UserMetadata, ok = compactObject(in.UserMetadata); !ok {
+			return invalid("webhook_config.user_metadata", "must be a JSON object")
+		}
 	}
 	if len(in.URIs) > maxURIs {
 		return invalid("webhook_config.uris", "at most %d URIs", maxURIs)
@@ -144,9 +147,19 @@ func (e *Engine) validateMessage(ctx context.Context, in *MessageInput) error {
 	return nil
 }
 
-func isObject(raw json.RawMessage) bool {
+// compactObject validates that raw is a JSON object and returns it without
+// insignificant whitespace, in one pass.
+func compactObject(raw json.RawMessage) (json.RawMessage, bool) {
 	raw = bytes.TrimSpace(raw)
-	return len(raw) > 0 && raw[0] == '{' && json.Valid(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, false
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(raw))
+	if json.Compact(&buf, raw) != nil {
+		return nil, false
+	}
+	return buf.Bytes(), true
 }
 
 // Enqueue accepts a message and returns once it is committed to a Raft

@@ -189,47 +189,24 @@ func (s *Store) Endpoint(id string) (*Endpoint, error) {
 }
 
 // Endpoints returns every endpoint in id order.
-func (s *Store) Endpoints() ([]Endpoint, error) {
-	var out []Endpoint
-	err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bEndpoints).ForEach(func(_, v []byte) error {
-			var ep Endpoint
-			if err := decode(v, &ep); err != nil {
-				return err
-			}
-			out = append(out, ep)
-			return nil
-		})
-	})
-	return out, err
-}
+func (s *Store) Endpoints() ([]Endpoint, error) { return all[Endpoint](s, bEndpoints) }
 
 // SigningKeys returns every signing key, live and retired, in id order.
-func (s *Store) SigningKeys() ([]SigningKey, error) {
-	var out []SigningKey
-	err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bKeys).ForEach(func(_, v []byte) error {
-			var k SigningKey
-			if err := decode(v, &k); err != nil {
-				return err
-			}
-			out = append(out, k)
-			return nil
-		})
-	})
-	return out, err
-}
+func (s *Store) SigningKeys() ([]SigningKey, error) { return all[SigningKey](s, bKeys) }
 
-// Nodes returns the known cluster nodes.
-func (s *Store) Nodes() ([]Node, error) {
-	var out []Node
+// Nodes returns the known cluster nodes in id order.
+func (s *Store) Nodes() ([]Node, error) { return all[Node](s, bNodes) }
+
+// all decodes every record of a bucket, in key order.
+func all[T any](s *Store, bucket []byte) ([]T, error) {
+	var out []T
 	err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bNodes).ForEach(func(_, v []byte) error {
-			var n Node
-			if err := decode(v, &n); err != nil {
+		return tx.Bucket(bucket).ForEach(func(_, v []byte) error {
+			var rec T
+			if err := decode(v, &rec); err != nil {
 				return err
 			}
-			out = append(out, n)
+			out = append(out, rec)
 			return nil
 		})
 	})

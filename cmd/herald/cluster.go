@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/url"
 )
 
 func init() {
@@ -22,20 +21,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func runClusterStatus(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(name, "", stderr)
-	cf := addClientFlags(fs)
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(name, pos); err != nil {
-		return err
-	}
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	return callAndPrint(ctx, c, http.MethodGet, "/v1/cluster", nil, stdout)
+	return plainCall(ctx, name, args, stdout, stderr, http.MethodGet, func([]string) string { return "/v1/cluster" })
 }
 
 func runClusterJoin(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
@@ -61,18 +47,6 @@ func runClusterJoin(ctx context.Context, name string, args []string, stdout, std
 }
 
 func runClusterRemove(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(name, "ID", stderr)
-	cf := addClientFlags(fs)
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(name, pos, "ID"); err != nil {
-		return err
-	}
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	return callAndPrint(ctx, c, http.MethodDelete, "/v1/cluster/nodes/"+url.PathEscape(pos[0]), nil, stdout)
+	return plainCall(ctx, name, args, stdout, stderr, http.MethodDelete,
+		func(pos []string) string { return "/v1/cluster/nodes/" + pathEscape(pos[0]) }, "ID")
 }

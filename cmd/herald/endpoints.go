@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 )
 
 func init() {
@@ -52,20 +53,7 @@ func runEndpointsCreate(ctx context.Context, name string, args []string, stdout,
 }
 
 func runEndpointsList(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(name, "", stderr)
-	cf := addClientFlags(fs)
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(name, pos); err != nil {
-		return err
-	}
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	return callAndPrint(ctx, c, http.MethodGet, "/v1/endpoints", nil, stdout)
+	return plainCall(ctx, name, args, stdout, stderr, http.MethodGet, func([]string) string { return "/v1/endpoints" })
 }
 
 func runEndpointsGet(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
@@ -103,21 +91,31 @@ func runEndpointsRotate(ctx context.Context, name string, args []string, stdout,
 }
 
 // endpointAction runs a command that takes one endpoint ID and no body.
-func endpointAction(ctx context.Context, name string, args []string, stdout, stderr io.Writer, method, suffix string) error {
-	fs := newFlagSet(name, "ID", stderr)
+// plainCall runs a sub-command that takes only the client flags and one
+// positional argument per name in argNames, and prints the answer of one
+// API call to the path built from those arguments.
+func plainCall(ctx context.Context, name string, args []string, stdout, stderr io.Writer,
+	method string, path func(pos []string) string, argNames ...string) error {
+	fs := newFlagSet(name, strings.Join(argNames, " "), stderr)
 	cf := addClientFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
-	if err := exactArgs(name, pos, "ID"); err != nil {
+	if err := exactArgs(name, pos, argNames...); err != nil {
 		return err
 	}
 	c, err := cf.client()
 	if err != nil {
 		return err
 	}
-	return callAndPrint(ctx, c, method, "/v1/endpoints/"+pathEscape(pos[0])+suffix, nil, stdout)
+	return callAndPrint(ctx, c, method, path(pos), nil, stdout)
+}
+
+// endpointAction calls method on /v1/endpoints/ID + suffix.
+func endpointAction(ctx context.Context, name string, args []string, stdout, stderr io.Writer, method, suffix string) error {
+	return plainCall(ctx, name, args, stdout, stderr, method,
+		func(pos []string) string { return "/v1/endpoints/" + pathEscape(pos[0]) + suffix }, "ID")
 }
 
 // callAndPrint makes one API call and prints its JSON answer, if any.

@@ -33,21 +33,10 @@ func runMessagesRetry(ctx context.Context, name string, args []string, stdout, s
 	return messageAction(ctx, name, args, stdout, stderr, http.MethodPost, "/retry")
 }
 
+// messageAction calls method on /v1/messages/ID + suffix.
 func messageAction(ctx context.Context, name string, args []string, stdout, stderr io.Writer, method, suffix string) error {
-	fs := newFlagSet(name, "ID", stderr)
-	cf := addClientFlags(fs)
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(name, pos, "ID"); err != nil {
-		return err
-	}
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	return callAndPrint(ctx, c, method, "/v1/messages/"+pathEscape(pos[0])+suffix, nil, stdout)
+	return plainCall(ctx, name, args, stdout, stderr, method,
+		func(pos []string) string { return "/v1/messages/" + pathEscape(pos[0]) + suffix }, "ID")
 }
 
 func runMessagesList(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
