@@ -154,6 +154,8 @@ func (c Config) validate() error {
 		return errors.New("engine: AttemptTimeout must be positive")
 	case c.OverrideSignature != SignatureEd25519 && c.OverrideSignature != SignatureJWT:
 		return fmt.Errorf("engine: OverrideSignature must be %q or %q, got %q", SignatureEd25519, SignatureJWT, c.OverrideSignature)
+	case c.OverrideSignature == SignatureJWT && c.PublicURL == "":
+		return errors.New("engine: PublicURL (the JWT issuer) is required with SignatureJWT")
 	case c.Retention < 0:
 		return errors.New("engine: Retention must be positive")
 	case c.EndpointConcurrency < 0:
