@@ -58,12 +58,8 @@ func Example() {
 
 	// Writes need a leader: a fresh single node elects itself in well
 	// under a second.
-	for !e.Ready() {
-		select {
-		case <-ctx.Done():
-			log.Fatal("no leader")
-		case <-time.After(10 * time.Millisecond):
-		}
+	if err := e.WaitReady(ctx); err != nil {
+		log.Fatal(err)
 	}
 
 	ep, err := e.CreateEndpoint(ctx, engine.EndpointInput{URL: receiver.URL, EventTypes: []string{"batch.succeeded"}})
