@@ -103,6 +103,11 @@ func newTxn(tx *bolt.Tx) *txn {
 // apply applies one command. A returned error aborts the whole batch (the
 // file is unusable); rejections go in Result.Err.
 func (t *txn) apply(c *Command) (Result, error) {
+	if name := missingKey(c); name != "" {
+		// Rejected, not fatal: bbolt refuses empty keys, and an error
+		// would stop every replica at this entry for good.
+		return Result{Err: fmt.Errorf("store: %s is required", name)}, nil
+	}
 	switch {
 	case c.Enqueue != nil:
 		return t.enqueue(c.Enqueue)
@@ -133,6 +138,19 @@ func (t *txn) apply(c *Command) (Result, error) {
 		return Result{}, putRecord(t.nodes, c.PutNode.ID, c.PutNode)
 	}
 	return Result{Err: fmt.Errorf("store: empty command")}, nil
+}
+
+// missingKey names the empty id a command would store a record under.
+func missingKey(c *Command) string {
+	switch {
+	case c.CreateEndpoint != nil && c.CreateEndpoint.Endpoint.ID == "":
+		return "endpoint id"
+	case c.AddSigningKey != nil && c.AddSigningKey.Key.ID == "":
+		return "signing key id"
+	case c.PutNode != nil && c.PutNode.ID == "":
+		return "node id"
+	}
+	return ""
 }
 
 func (t *txn) message(id string) (*Message, error) {

@@ -1138,7 +1138,7 @@ func TestApplyReportsIndexAndSchedule(t *testing.T) {
 	}
 	// A failed Apply reports nothing.
 	n := len(calls)
-	if _, err := s.Apply([]Entry{entry(t, 6, createEndpoint("", "x", t0))}); err == nil {
+	if _, err := s.Apply([]Entry{failingEntry(t, s, 6)}); err == nil {
 		t.Fatal("expected an error")
 	}
 	if len(calls) != n {
@@ -1163,4 +1163,25 @@ func TestEnqueueRejectsUnprefixedID(t *testing.T) {
 	if m, ds := getMessage(t, s, "msg_AB"); m.Status() != StatusSucceeded || ds[0].MessageID != "msg_AB" || ds[0].URL != "https://o.example" {
 		t.Fatalf("message %+v, deliveries %+v", m, ds)
 	}
+}
+
+// TestEmptyIDsAreRejectedNotFatal checks that a command that would store a
+// record under an empty key is rejected in its result, and the batch
+// around it still applies (an Apply error would halt every replica).
+func TestEmptyIDsAreRejectedNotFatal(t *testing.T) {
+	s := openTest(t)
+	for i, c := range []Command{
+		{CreateEndpoint: &CreateEndpoint{Endpoint: Endpoint{URL: "https://a.example", State: StateEnabled}}},
+		{AddSigningKey: &AddSigningKey{Key: SigningKey{Alg: "ed25519", CreatedAt: t0}}},
+		{PutNode: &Node{APIAddr: "127.0.0.1:1"}},
+	} {
+		res := run(t, s, c, createEndpoint(fmt.Sprintf("ep_ok%d", i), "https://ok.example", t0))
+		if res[0].Err == nil {
+			t.Fatalf("%s: accepted", kindOf(&c))
+		}
+		if res[1].Err != nil {
+			t.Fatalf("the command after a rejected one failed: %v", res[1].Err)
+		}
+	}
+	mustCheck(t, s)
 }

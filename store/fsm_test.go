@@ -227,19 +227,20 @@ func TestApplyNilAndBadEntries(t *testing.T) {
 	mustCheck(t, s)
 }
 
-// TestApplyRollsBackOnWriteError: when a command cannot be written (here a
-// key bbolt refuses) the whole Apply call changes nothing, the applied
-// index included, so the caller can stop and a restart replays it.
+// TestApplyRollsBackOnWriteError: when a command cannot be applied (here
+// a record that does not decode) the whole Apply call changes nothing, the
+// applied index included, so the caller can stop and a restart replays it.
 func TestApplyRollsBackOnWriteError(t *testing.T) {
 	s := openTest(t)
 	runOK(t, s, createEndpoint("ep_a", "https://a.example", t0))
+	bad := failingEntry(t, s, 3)
 	before := mustDump(t, s)
 	_, err := s.Apply([]Entry{
 		entry(t, 2, createEndpoint("ep_b", "https://b.example", t0)),
-		entry(t, 3, createEndpoint("", "https://empty-id.example", t0)),
+		bad,
 	})
 	if err == nil {
-		t.Fatal("Apply of an endpoint with an empty id succeeded")
+		t.Fatal("Apply over an undecodable record succeeded")
 	}
 	if d := diffDumps(before, mustDump(t, s)); d != "" {
 		t.Fatalf("a failed Apply changed the state:\n%s", d)

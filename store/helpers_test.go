@@ -626,3 +626,16 @@ func checkOwnership(t testing.TB, s *Store) {
 		}
 	}
 }
+
+// failingEntry plants an undecodable endpoint record and returns an entry
+// whose command reads it, so that applying the entry fails to write: the
+// way a disk or a bug would make Apply fail.
+func failingEntry(t testing.TB, s *Store, index uint64) Entry {
+	t.Helper()
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bEndpoints).Put([]byte("ep_corrupt"), []byte{0xc1})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return entry(t, index, Command{UpdateEndpoint: &UpdateEndpoint{ID: "ep_corrupt", At: t0}})
+}
