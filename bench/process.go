@@ -66,24 +66,11 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	c := &Cluster{cfg: cfg}
 	var peers []string
 	for i := 0; i < cfg.Nodes; i++ {
-		httpAddr, err := freeAddr()
+		n, err := c.newNode()
 		if err != nil {
 			return nil, err
 		}
-		raftAddr, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		id := fmt.Sprintf("n%d", i+1)
-		n := &Node{ID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr,
-			DataDir: filepath.Join(cfg.Dir, id), LogPath: filepath.Join(cfg.Dir, id+".log")}
-		if cfg.Debug {
-			if n.DebugAddr, err = freeAddr(); err != nil {
-				return nil, err
-			}
-		}
-		c.Nodes = append(c.Nodes, n)
-		peers = append(peers, id+"="+raftAddr)
+		peers = append(peers, n.ID+"="+n.RaftAddr)
 	}
 	c.peers = strings.Join(peers, ",")
 	for i := range c.Nodes {
@@ -99,6 +86,39 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		}
 	}
 	return c, nil
+}
+
+// newNode adds a node with free ports to c.Nodes, without starting it.
+func (c *Cluster) newNode() (*Node, error) {
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	raftAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	id := fmt.Sprintf("n%d", len(c.Nodes)+1)
+	n := &Node{ID: id, HTTPAddr: httpAddr, RaftAddr: raftAddr,
+		DataDir: filepath.Join(c.cfg.Dir, id), LogPath: filepath.Join(c.cfg.Dir, id+".log")}
+	if c.cfg.Debug {
+		if n.DebugAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+	}
+	c.Nodes = append(c.Nodes, n)
+	return n, nil
+}
+
+// StartExtra starts one more node with the original --peers, which do not
+// list it: it does not bootstrap and waits to be added (cluster join). It
+// returns the node's index.
+func (c *Cluster) StartExtra() (int, error) {
+	if _, err := c.newNode(); err != nil {
+		return -1, err
+	}
+	i := len(c.Nodes) - 1
+	return i, c.Start(i)
 }
 
 // freeAddr returns a loopback address with a port that was free just now.

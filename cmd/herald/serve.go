@@ -116,9 +116,6 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 		if err != nil {
 			return nil, usagef("--peers: %s", strings.TrimPrefix(err.Error(), "cluster: "))
 		}
-		if !hasPeer(p, cfg.nodeID) {
-			return nil, usagef("--peers does not list this node (--node-id %s)", cfg.nodeID)
-		}
 		cfg.peers = p
 	}
 	if *retrySchedule != "" {
@@ -237,6 +234,10 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("listening", "http_addr", apiAddr, "raft_addr", raftAddrOf(ctx, e, cfg), "node_id", cfg.nodeID,
 		"data_dir", cfg.dataDir, "auth", cfg.apiToken != "")
+	if len(cfg.peers) > 0 && !hasPeer(cfg.peers, cfg.nodeID) {
+		log.Info("this node is not among --peers: it does not bootstrap, and waits to be added with `herald cluster join`",
+			"node_id", cfg.nodeID)
+	}
 
 	var serveErr error
 	select {
