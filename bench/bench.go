@@ -121,6 +121,10 @@ type Result struct {
 
 	CPUSeconds float64 `json:"server_cpu_seconds"`
 	PeakRSSMB  float64 `json:"server_peak_rss_mb"`
+	// AnonRSSMB is the largest server's anonymous memory at the end of the
+	// run; peak RSS also counts the pages of bbolt's memory-mapped files,
+	// which grow with the data and are the kernel's to reclaim.
+	AnonRSSMB float64 `json:"server_anon_rss_mb"`
 }
 
 // Run runs one scenario: the raw baseline first, then Herald.
@@ -277,6 +281,7 @@ func (r *run) herald(ctx context.Context) error {
 			statsMu.Lock()
 			stats[i].CPUSeconds += st.CPUSeconds
 			stats[i].PeakRSSMB = max(stats[i].PeakRSSMB, st.PeakRSSMB)
+			stats[i].AnonRSSMB = st.AnonRSSMB
 			statsMu.Unlock()
 		}
 	}
@@ -308,6 +313,7 @@ func (r *run) herald(ctx context.Context) error {
 	for _, st := range stats {
 		r.res.CPUSeconds += st.CPUSeconds
 		r.res.PeakRSSMB = max(r.res.PeakRSSMB, st.PeakRSSMB)
+		r.res.AnonRSSMB = max(r.res.AnonRSSMB, st.AnonRSSMB)
 	}
 	return nil
 }

@@ -14,7 +14,8 @@ const clockTicks = 100
 // ProcStats are a process's resource figures from /proc.
 type ProcStats struct {
 	CPUSeconds float64 // user + system
-	PeakRSSMB  float64 // VmHWM
+	PeakRSSMB  float64 // VmHWM: includes bbolt's memory-mapped file pages
+	AnonRSSMB  float64 // RssAnon now: the heap and stacks, without file pages
 }
 
 // readProcStats reads /proc/<pid>/stat and /proc/<pid>/status.
@@ -38,10 +39,15 @@ func readProcStats(pid int) (ProcStats, error) {
 	if err != nil {
 		return st, err
 	}
+	mb := func(v string) float64 {
+		kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+		return kb / 1024
+	}
 	for _, line := range strings.Split(string(status), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			st.PeakRSSMB = kb / 1024
+			st.PeakRSSMB = mb(v)
+		} else if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+			st.AnonRSSMB = mb(v)
 		}
 	}
 	return st, nil
