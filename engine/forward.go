@@ -28,7 +28,10 @@ const (
 	internalMembersPath   = "/internal/v1/members"
 	maxInternalBody       = 4 << 20
 	forwardTimeout        = 10 * time.Second
-	readIndexTimeout      = 3 * time.Second
+	// noLeaderWait is how long a call waits for a leader to be known before
+	// answering ErrNotLeader (503): elections take well under a second.
+	noLeaderWait     = 3 * time.Second
+	readIndexTimeout = 3 * time.Second
 )
 
 // forwardReply is the leader's answer to a forwarded command.
@@ -197,14 +200,21 @@ func (e *Engine) callLeader(ctx context.Context, timeout time.Duration, method, 
 	defer cancel()
 	backoff := 10 * time.Millisecond
 	var last error
+	var leaderless time.Time // since when no leader is known
 	for {
 		if e.IsLeader() && method == http.MethodPost {
 			return ErrNotLeader // became leader meanwhile: the caller applies locally
 		}
 		base := e.leaderAPI()
 		if base == "" {
+			if leaderless.IsZero() {
+				leaderless = time.Now()
+			} else if time.Since(leaderless) > noLeaderWait {
+				return ErrNotLeader
+			}
 			last = ErrNotLeader
 		} else {
+			leaderless = time.Time{}
 			status, err := e.post(ctx, method, base+path, body, out)
 			switch {
 			case err == nil:
