@@ -540,8 +540,13 @@ func (t *txn) requeue(c *Requeue) (Result, error) {
 		if err := t.flush(); err != nil {
 			return Result{}, err
 		}
+		// Only the window's key range is read (widened by maxClockSkew),
+		// not every message.
 		cur := t.messages.Cursor()
-		for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		for k, v := cur.Seek([]byte(timeKey("msg", c.Since-int64(maxClockSkew)))); k != nil; k, v = cur.Next() {
+			if c.Until != 0 && messageTime(string(k)) > c.Until+int64(maxClockSkew) {
+				break
+			}
 			var m Message
 			if err := decode(v, &m); err != nil {
 				return Result{}, err

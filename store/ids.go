@@ -41,6 +41,21 @@ func NewID(prefix string, at time.Time, entropy io.Reader) (string, error) {
 	return prefix + "_" + string(out[:]), nil
 }
 
+// timeKey returns the smallest id of the prefix made at or after the Unix
+// nanosecond time at: a key to seek to.
+func timeKey(prefix string, at int64) string {
+	id, _ := NewID(prefix, time.Unix(0, max(at, 0)), zeros{}) // zeros never fails
+	return id
+}
+
+// zeros reads as an endless run of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
 // messageTime returns the Unix nanosecond time encoded in an id made by
 // NewID, or 0 if the id is not of that form.
 func messageTime(id string) int64 {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	crand "crypto/rand"
 	"errors"
 	"math/rand/v2"
 	"reflect"
@@ -181,5 +182,26 @@ func TestEncodeDecodeBatch(t *testing.T) {
 	}
 	if got, err := DecodeBatch(append([]byte{entryVersion}, emptyList...)); err != nil || len(got) != 0 {
 		t.Errorf("empty batch: %v, %v", got, err)
+	}
+}
+
+// TestTimeKeyBoundsIDs checks that timeKey is a lower bound for the ids of
+// its millisecond and an upper bound for earlier ones, so seeking to it
+// starts a time window exactly.
+func TestTimeKeyBoundsIDs(t *testing.T) {
+	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	key := timeKey("msg", at.UnixNano())
+	for i := range 100 {
+		same, err := NewID("msg", at, crand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, _ := NewID("msg", at.Add(-time.Millisecond), crand.Reader)
+		if same < key || before >= key {
+			t.Fatalf("try %d: %s !<= %s or %s !< %s", i, key, same, before, key)
+		}
+	}
+	if timeKey("msg", -5) != timeKey("msg", 0) {
+		t.Fatal("a negative time does not clamp to the epoch")
 	}
 }
