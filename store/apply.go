@@ -81,6 +81,9 @@ type txn struct {
 	endpoints, keys, idempotency, idemExpiry, nodes  *bolt.Bucket
 	dirty                                            map[string]*Message
 	scheduled                                        []Due // pending deliveries given a new due time
+	// enabled caches the enabled endpoints for fan-out; nil when not loaded
+	// or after any endpoint changed.
+	enabled []Endpoint
 }
 
 func newTxn(tx *bolt.Tx) *txn {
@@ -325,17 +328,45 @@ func (t *txn) fanOut(c *Enqueue) ([]target, error) {
 		}
 		return targets, nil
 	}
-	err := t.endpoints.ForEach(func(k, v []byte) error {
+	enabled, err := t.enabledEndpoints()
+	if err != nil {
+		return nil, err
+	}
+	for _, ep := range enabled {
+		if ep.Subscribed(c.Type) {
+			targets = append(targets, target{endpointID: ep.ID, url: ep.URL})
+		}
+	}
+	return targets, nil
+}
+
+// enabledEndpoints returns the enabled endpoints in id order, decoded once
+// per transaction: a batch of enqueues fans out against the same list.
+func (t *txn) enabledEndpoints() ([]Endpoint, error) {
+	if t.enabled != nil {
+		return t.enabled, nil
+	}
+	t.enabled = []Endpoint{}
+	err := t.endpoints.ForEach(func(_, v []byte) error {
 		var ep Endpoint
 		if err := decode(v, &ep); err != nil {
 			return err
 		}
-		if ep.State == StateEnabled && ep.Subscribed(c.Type) {
-			targets = append(targets, target{endpointID: ep.ID, url: ep.URL})
+		if ep.State == StateEnabled {
+			t.enabled = append(t.enabled, ep)
 		}
 		return nil
 	})
-	return targets, err
+	if err != nil {
+		t.enabled = nil
+	}
+	return t.enabled, err
+}
+
+// putEndpoint writes an endpoint record and drops the cached list.
+func (t *txn) putEndpoint(ep *Endpoint) error {
+	t.enabled = nil
+	return putRecord(t.endpoints, ep.ID, ep)
 }
 
 func (t *txn) outcome(c *Outcome) error {
@@ -391,7 +422,7 @@ func (t *txn) disableEndpoint(id, state string, at int64) error {
 	}
 	ep.State = state
 	ep.UpdatedAt = at
-	if err := putRecord(t.endpoints, id, ep); err != nil {
+	if err := t.putEndpoint(ep); err != nil {
 		return err
 	}
 	status, reason := StatusCancelled, "endpoint disabled"
@@ -433,7 +464,7 @@ func (t *txn) createEndpoint(c *CreateEndpoint) (Result, error) {
 	if t.endpoints.Get([]byte(c.Endpoint.ID)) != nil {
 		return Result{Err: ErrExists}, nil
 	}
-	return Result{}, putRecord(t.endpoints, c.Endpoint.ID, &c.Endpoint)
+	return Result{}, t.putEndpoint(&c.Endpoint)
 }
 
 func (t *txn) updateEndpoint(c *UpdateEndpoint) (Result, error) {
@@ -456,7 +487,7 @@ func (t *txn) updateEndpoint(c *UpdateEndpoint) (Result, error) {
 	ep.UpdatedAt = c.At
 	if c.State != nil && *c.State != ep.State {
 		if *c.State != StateEnabled {
-			if err := putRecord(t.endpoints, ep.ID, ep); err != nil {
+			if err := t.putEndpoint(ep); err != nil {
 				return Result{}, err
 			}
 			return Result{}, t.disableEndpoint(ep.ID, *c.State, c.At)
@@ -469,7 +500,7 @@ func (t *txn) updateEndpoint(c *UpdateEndpoint) (Result, error) {
 			return Result{}, err
 		}
 	}
-	return Result{}, putRecord(t.endpoints, ep.ID, ep)
+	return Result{}, t.putEndpoint(ep)
 }
 
 func (t *txn) retarget(epID, url string) error {
@@ -497,6 +528,7 @@ func (t *txn) deleteEndpoint(c *DeleteEndpoint) (Result, error) {
 	if err := t.endPending(c.ID, StatusCancelled, "endpoint deleted"); err != nil {
 		return Result{}, err
 	}
+	t.enabled = nil
 	return Result{}, t.endpoints.Delete([]byte(c.ID))
 }
 
@@ -521,7 +553,7 @@ func (t *txn) rotateSecret(c *RotateSecret) (Result, error) {
 	}
 	ep.Secrets = secrets
 	ep.UpdatedAt = c.At
-	return Result{}, putRecord(t.endpoints, ep.ID, ep)
+	return Result{}, t.putEndpoint(ep)
 }
 
 func (t *txn) requeue(c *Requeue) (Result, error) {
