@@ -261,6 +261,20 @@ func TestClusterFollowersForwardWrites(t *testing.T) {
 		}
 	}
 	waitFor(t, 10*time.Second, "15 deliveries", func() bool { return rc.count() >= 15 })
+	// Every node, followers that never led included, publishes its API
+	// address, so cluster status can show it and followers can forward.
+	waitFor(t, 10*time.Second, "every node's API address", func() bool {
+		st, err := c.engines[follower].ClusterStatus(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range st.Nodes {
+			if n.APIAddr == "" {
+				return false
+			}
+		}
+		return len(st.Nodes) == 3
+	})
 	for i := range c.engines {
 		if i != lead && c.sent[i].Load() != 0 {
 			t.Errorf("follower n%d sent %d attempts; only the leader delivers", i+1, c.sent[i].Load())

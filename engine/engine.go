@@ -104,7 +104,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 // new term of delivery.
 func (e *Engine) leadershipLoop() {
 	defer close(e.loopDone)
-	var gen uint64
+	gen := ^uint64(0) // no generation yet: the first one, a follower's, starts a term too
 	for {
 		leader, g, changed := e.node.Leadership()
 		if g != gen {
