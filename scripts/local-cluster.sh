@@ -4,6 +4,8 @@
 # ./herald-cluster/n1..n3 (kept between runs: a restart rejoins the same
 # cluster). Extra arguments are passed to every node, e.g.
 #   scripts/local-cluster.sh --allow-private-networks
+# For an API token, export HERALD_API_TOKEN: the nodes and the herald
+# client commands both read it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
