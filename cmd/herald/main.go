@@ -6,16 +6,27 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(exitCode(err))
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-signals
+		cancel() // the first SIGINT or SIGTERM shuts down gracefully
+		for sig := range signals {
+			if sig == os.Interrupt { // Ctrl-C again: the user will not wait
+				fmt.Fprintln(os.Stderr, "herald: interrupted twice, exiting now")
+				os.Exit(130)
+			}
+		}
+	}()
+	os.Exit(exitCode(run(ctx, os.Args[1:], os.Stdout, os.Stderr)))
 }
 
 // exitCode maps run's error to the process exit status: 0 on success, 2 for
