@@ -138,6 +138,13 @@ func (d *dispatcher) work(ctx context.Context, q *queue) {
 	}
 }
 
+// inFlight counts the dues queued or being attempted.
+func (d *dispatcher) inFlight() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.inflight)
+}
+
 // release ends a due's time in flight.
 func (d *dispatcher) release(due store.Due) {
 	d.mu.Lock()

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"reflect"
 	"testing"
 	"time"
@@ -85,4 +86,29 @@ func jsonEqual(t *testing.T, a json.RawMessage, b string) bool {
 		return false
 	}
 	return reflect.DeepEqual(x, y)
+}
+
+// TestStatsShowTheBacklog checks that Stats counts a delivery waiting for
+// its retry, and no longer once it has succeeded.
+func TestStatsShowTheBacklog(t *testing.T) {
+	ctx := context.Background()
+	e := openEngine(t, func(c *Config) { c.RetrySchedule = []time.Duration{500 * time.Millisecond} })
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		if n == 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	if _, err := e.CreateEndpoint(ctx, EndpointInput{URL: rc.URL}); err != nil {
+		t.Fatal(err)
+	}
+	msg, _, err := e.Enqueue(ctx, MessageInput{Type: "job.done", Data: json.RawMessage(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the retry to be scheduled", func() bool { return rc.count() == 1 && e.Stats().Scheduled == 1 })
+	if st := e.Stats(); st.AppliedIndex == 0 || st.StoreBytes == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	waitStatus(t, e, msg.ID, "succeeded")
+	waitFor(t, 10*time.Second, "an empty schedule", func() bool { return e.Stats().Scheduled == 0 && e.Stats().InFlight == 0 })
 }

@@ -128,3 +128,29 @@ func (e *Engine) changeMembership(ctx context.Context, c membershipChange) error
 		return err
 	}
 }
+
+// Stats are a node's counters for monitoring.
+type Stats struct {
+	// Scheduled is the pending deliveries in the leader's schedule (zero on
+	// followers): the backlog not yet delivered.
+	Scheduled int
+	// InFlight is the deliveries queued for or in an attempt right now.
+	InFlight int
+	// AppliedIndex is the last Raft index applied to this node's store.
+	AppliedIndex uint64
+	// StoreBytes is the size of the state file.
+	StoreBytes int64
+}
+
+// Stats returns the node's current counters.
+func (e *Engine) Stats() Stats {
+	e.appliedMu.Lock()
+	applied := e.appliedIndex
+	e.appliedMu.Unlock()
+	return Stats{
+		Scheduled:    e.sched.len(),
+		InFlight:     e.disp.inFlight(),
+		AppliedIndex: applied,
+		StoreBytes:   e.store.Stats().FileBytes,
+	}
+}

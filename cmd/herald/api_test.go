@@ -557,6 +557,9 @@ func TestAPIKeysClusterHealthMetrics(t *testing.T) {
 		`herald_http_requests_total{code="202",method="POST",route="POST /v1/messages"} 1`,
 		"herald_leader 1",
 		"herald_ready 1",
+		"herald_deliveries_scheduled 0",
+		"herald_raft_applied_index ",
+		"herald_store_bytes ",
 		"go_goroutines",
 	} {
 		if !strings.Contains(string(m.body), want) {

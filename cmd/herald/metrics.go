@@ -80,6 +80,14 @@ func (m *metrics) watch(e *engine.Engine) {
 			func() float64 { return boolGauge(e.IsLeader()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_ready", Help: "1 when a leader is known and this node is caught up."},
 			func() float64 { return boolGauge(e.Ready()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_deliveries_scheduled", Help: "Pending deliveries in the leader's schedule (0 on followers)."},
+			func() float64 { return float64(e.Stats().Scheduled) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_deliveries_in_flight", Help: "Deliveries queued for or in an attempt."},
+			func() float64 { return float64(e.Stats().InFlight) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_raft_applied_index", Help: "Last Raft index applied to this node's store."},
+			func() float64 { return float64(e.Stats().AppliedIndex) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_store_bytes", Help: "Size of the state file."},
+			func() float64 { return float64(e.Stats().StoreBytes) }),
 	)
 }
 
