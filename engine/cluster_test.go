@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -450,4 +452,67 @@ func TestClusterAddAndRemoveNode(t *testing.T) {
 	}
 	enqueueN(t, c.engines[n4], 5, "after-swap") // a quorum of the new membership commits
 	c.converge()
+}
+
+// logRecorder is a slog handler that keeps every message, for tests that
+// check what a node logged.
+type logRecorder struct {
+	mu   *sync.Mutex
+	msgs *[]string
+}
+
+func newLogRecorder() logRecorder { return logRecorder{mu: new(sync.Mutex), msgs: new([]string)} }
+
+func (r logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r logRecorder) WithGroup(string) slog.Handler            { return r }
+func (r logRecorder) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	*r.msgs = append(*r.msgs, rec.Message)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r logRecorder) count(substr string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, m := range *r.msgs {
+		if strings.Contains(m, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestClusterGracefulStopHandsLeadershipOver stops the leader cleanly: it
+// must transfer leadership, so the others elect a new leader at once
+// instead of first waiting out a heartbeat timeout.
+func TestClusterGracefulStopHandsLeadershipOver(t *testing.T) {
+	recorders := map[string]logRecorder{}
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		rec := newLogRecorder()
+		recorders[cfg.NodeID] = rec
+		cfg.Logger = slog.New(rec)
+	})
+	lead := c.leader()
+	const timedOut = "heartbeat timeout reached"
+	before := map[string]int{}
+	for id, rec := range recorders {
+		before[id] = rec.count(timedOut)
+	}
+	c.stop(lead)
+	var rest []int
+	for i := range c.engines {
+		if i != lead {
+			rest = append(rest, i)
+		}
+	}
+	c.leader(rest...)
+	for _, i := range rest {
+		id := c.cfgs[i].NodeID
+		if n := recorders[id].count(timedOut) - before[id]; n > 0 {
+			t.Fatalf("%s waited for a heartbeat timeout after the leader stopped: no leadership transfer", id)
+		}
+	}
 }
