@@ -408,18 +408,18 @@ func (t *txn) outcome(c *Outcome) error {
 		return err
 	}
 	if c.Result == ResultGone && d.EndpointID != "" {
-		return t.disableEndpoint(d.EndpointID, StateDisabledFailing, c.At)
+		ep, err := t.endpoint(d.EndpointID)
+		if err != nil || ep == nil {
+			return err
+		}
+		return t.disableEndpoint(ep, StateDisabledFailing, c.At)
 	}
 	return nil
 }
 
 // disableEndpoint sets the endpoint's state and ends its pending deliveries:
 // failed when the receiver is gone, cancelled when an operator disabled it.
-func (t *txn) disableEndpoint(id, state string, at int64) error {
-	ep, err := t.endpoint(id)
-	if err != nil || ep == nil {
-		return err
-	}
+func (t *txn) disableEndpoint(ep *Endpoint, state string, at int64) error {
 	ep.State = state
 	ep.UpdatedAt = at
 	if err := t.putEndpoint(ep); err != nil {
@@ -429,18 +429,12 @@ func (t *txn) disableEndpoint(id, state string, at int64) error {
 	if state == StateDisabledFailing {
 		status, reason = StatusFailed, "endpoint answered 410 Gone"
 	}
-	return t.endPending(id, status, reason)
+	return t.endPending(ep.ID, status, reason)
 }
 
 // endPending moves every pending delivery of the endpoint to status.
 func (t *txn) endPending(epID, status, reason string) error {
-	prefix := append([]byte(epID), 0)
-	var ids []string
-	c := t.byEndpoint.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		ids = append(ids, string(k[len(prefix):]))
-	}
-	for _, id := range ids {
+	for _, id := range t.pendingOf(epID) {
 		d, err := t.delivery(id)
 		if err != nil {
 			return err
@@ -487,10 +481,7 @@ func (t *txn) updateEndpoint(c *UpdateEndpoint) (Result, error) {
 	ep.UpdatedAt = c.At
 	if c.State != nil && *c.State != ep.State {
 		if *c.State != StateEnabled {
-			if err := t.putEndpoint(ep); err != nil {
-				return Result{}, err
-			}
-			return Result{}, t.disableEndpoint(ep.ID, *c.State, c.At)
+			return Result{}, t.disableEndpoint(ep, *c.State, c.At)
 		}
 		ep.State = StateEnabled
 	}
@@ -503,11 +494,20 @@ func (t *txn) updateEndpoint(c *UpdateEndpoint) (Result, error) {
 	return Result{}, t.putEndpoint(ep)
 }
 
-func (t *txn) retarget(epID, url string) error {
+// pendingOf returns the ids of the endpoint's pending deliveries.
+func (t *txn) pendingOf(epID string) []string {
 	prefix := append([]byte(epID), 0)
+	var ids []string
 	c := t.byEndpoint.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		d, err := t.delivery(string(k[len(prefix):]))
+		ids = append(ids, string(k[len(prefix):]))
+	}
+	return ids
+}
+
+func (t *txn) retarget(epID, url string) error {
+	for _, id := range t.pendingOf(epID) {
+		d, err := t.delivery(id)
 		if err != nil {
 			return err
 		}
