@@ -403,11 +403,10 @@ type Status struct {
 // Status returns this node's view of the cluster.
 func (n *Node) Status() Status {
 	stats := n.raft.Stats()
-	num := func(k string) uint64 { v, _ := strconv.ParseUint(stats[k], 10, 64); return v }
 	st := Status{
 		State:        n.raft.State().String(),
-		Term:         num("term"),
-		CommitIndex:  num("commit_index"),
+		Term:         statNum(stats, "term"),
+		CommitIndex:  statNum(stats, "commit_index"),
 		AppliedIndex: n.raft.AppliedIndex(),
 	}
 	st.LeaderID, _ = n.Leader()
@@ -425,12 +424,16 @@ func (n *Node) Status() Status {
 // Ready reports whether a leader is known and this node has applied
 // everything it knows to be committed.
 func (n *Node) Ready() bool {
-	id, _ := n.Leader()
-	if id == "" {
+	if id, _ := n.Leader(); id == "" {
 		return false
 	}
-	st := n.Status()
-	return st.AppliedIndex >= st.CommitIndex
+	return n.raft.AppliedIndex() >= statNum(n.raft.Stats(), "commit_index")
+}
+
+// statNum reads a number from raft.Stats.
+func statNum(stats map[string]string, key string) uint64 {
+	v, _ := strconv.ParseUint(stats[key], 10, 64)
+	return v
 }
 
 // AddVoter adds a server to the cluster as a voter, or updates its
