@@ -261,13 +261,13 @@ func (e *Engine) post(ctx context.Context, method, url string, body []byte, out 
 }
 
 // onApplied is the store's hook after every applied batch.
-func (e *Engine) onApplied(index uint64, scheduled []store.Due) {
-	if len(scheduled) > 0 {
-		e.sched.observe(scheduled)
+func (e *Engine) onApplied(a store.Applied) {
+	if len(a.Scheduled) > 0 {
+		e.sched.observe(a.Scheduled)
 	}
 	e.appliedMu.Lock()
-	if index > e.appliedIndex {
-		e.appliedIndex = index
+	if a.Index > e.appliedIndex {
+		e.appliedIndex = a.Index
 		close(e.appliedCh)
 		e.appliedCh = make(chan struct{})
 	}

@@ -32,9 +32,9 @@ type schedHarness struct {
 func newSchedHarness(t *testing.T) *schedHarness {
 	h := &schedHarness{t: t, s: newScheduler(time.Now), start: time.Now(), stop: make(chan struct{}),
 		done: make(chan struct{}), fired: map[string][]time.Time{}}
-	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{NoSync: true, OnApplied: func(_ uint64, dues []store.Due) {
-		if len(dues) > 0 {
-			h.s.observe(dues)
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{NoSync: true, OnApplied: func(a store.Applied) {
+		if len(a.Scheduled) > 0 {
+			h.s.observe(a.Scheduled)
 		}
 	}})
 	if err != nil {

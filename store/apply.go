@@ -28,11 +28,10 @@ func (s *Store) Apply(entries []Entry) ([][]Result, error) {
 		return nil, ErrClosed
 	}
 	results := make([][]Result, len(entries))
-	var scheduled []Due
-	var last uint64
+	var changes Applied
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		t := newTxn(tx)
-		defer func() { scheduled = t.scheduled }()
+		defer func() { changes.Scheduled, changes.KeysChanged = t.scheduled, t.keysChanged }()
 		applied := appliedIndex(tx)
 		for i, e := range entries {
 			if e.Index <= applied {
@@ -61,14 +60,14 @@ func (s *Store) Apply(entries []Entry) ([][]Result, error) {
 		if err := t.flush(); err != nil {
 			return err
 		}
-		last = applied
+		changes.Index = applied
 		return tx.Bucket(bMeta).Put(kApplied, be64(int64(applied)))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: apply: %w", err)
 	}
-	if s.onApplied != nil && last > 0 {
-		s.onApplied(last, scheduled)
+	if s.onApplied != nil && changes.Index > 0 {
+		s.onApplied(changes)
 	}
 	return results, nil
 }
@@ -81,6 +80,7 @@ type txn struct {
 	endpoints, keys, idempotency, idemExpiry, nodes  *bolt.Bucket
 	dirty                                            map[string]*Message
 	scheduled                                        []Due // pending deliveries given a new due time
+	keysChanged                                      bool  // a signing key was written or deleted
 	// enabled caches the enabled endpoints for fan-out; nil when not loaded
 	// or after any endpoint changed.
 	enabled []Endpoint
@@ -629,6 +629,7 @@ func (t *txn) addSigningKey(c *AddSigningKey) error {
 	if t.keys.Get([]byte(c.Key.ID)) != nil {
 		return nil // already applied
 	}
+	t.keysChanged = true
 	cur := t.keys.Cursor()
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
 		var key SigningKey
@@ -731,6 +732,7 @@ func (t *txn) sweep(c *Sweep) (Result, error) {
 		}
 	}
 	for _, id := range retired {
+		t.keysChanged = true
 		if err := t.keys.Delete([]byte(id)); err != nil {
 			return Result{}, err
 		}

@@ -1103,10 +1103,11 @@ func TestApplyReportsIndexAndSchedule(t *testing.T) {
 	type call struct {
 		index uint64
 		due   []Due
+		keys  bool
 	}
 	var calls []call
-	s, err := Open(t.TempDir()+"/state.db", Options{NoSync: true, OnApplied: func(i uint64, d []Due) {
-		calls = append(calls, call{i, slices.Clone(d)})
+	s, err := Open(t.TempDir()+"/state.db", Options{NoSync: true, OnApplied: func(a Applied) {
+		calls = append(calls, call{a.Index, slices.Clone(a.Scheduled), a.KeysChanged})
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -1143,6 +1144,14 @@ func TestApplyReportsIndexAndSchedule(t *testing.T) {
 	}
 	if len(calls) != n {
 		t.Fatalf("OnApplied called after a failed Apply: %+v", calls[n:])
+	}
+	// A signing key, and only that, reports KeysChanged.
+	if calls[n-1].keys {
+		t.Fatalf("KeysChanged after an outcome: %+v", calls[n-1])
+	}
+	runOK(t, s, Command{AddSigningKey: &AddSigningKey{Key: SigningKey{ID: "k1", Alg: "ed25519", CreatedAt: t0}}})
+	if last := calls[len(calls)-1]; !last.keys {
+		t.Fatalf("no KeysChanged after a new signing key: %+v", last)
 	}
 }
 

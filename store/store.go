@@ -46,7 +46,7 @@ type Store struct {
 	db        *bolt.DB
 	noSync    bool
 	rebuilt   bool
-	onApplied func(uint64, []Due)
+	onApplied func(Applied)
 }
 
 // Options tune how the file is opened.
@@ -61,12 +61,21 @@ type Options struct {
 	// from a machine crash. Defaults to Linux's
 	// /proc/sys/kernel/random/boot_id; tests inject one.
 	BootID func() (string, error)
-	// OnApplied, if set, is called after each Apply with the last applied
-	// index and the deliveries left pending with a new next-attempt time
-	// (the leader's scheduler learns of new work this way; followers wait
-	// for their writes to arrive). It runs on the apply path and must not
-	// block.
-	OnApplied func(index uint64, scheduled []Due)
+	// OnApplied, if set, is called after each Apply with what it changed
+	// (the leader's scheduler learns of new work this way, every node's
+	// caches of keys learn of rotations, and followers of their writes'
+	// arrival). It runs on the apply path and must not block.
+	OnApplied func(Applied)
+}
+
+// Applied describes one Apply call's effect, for Options.OnApplied.
+type Applied struct {
+	// Index is the last Raft index applied.
+	Index uint64
+	// Scheduled is the deliveries left pending with a new next-attempt time.
+	Scheduled []Due
+	// KeysChanged reports that a signing key was added, retired or removed.
+	KeysChanged bool
 }
 
 // Open opens or creates the store file at path.
