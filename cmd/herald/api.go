@@ -10,7 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -35,18 +38,44 @@ import (
 //     creation shape (its current status) and the header
 //     Idempotent-Replayed: true.
 //   - 503 answers carry Retry-After: 1.
+//   - POST, PUT and PATCH on /v1/* need Content-Type: application/json
+//     (parameters such as charset allowed), even with an empty body, or
+//     answer 415 unsupported_media_type. A web page cannot send that
+//     content type cross-origin without a CORS preflight, which Herald
+//     never grants, so a form or text/plain post from a browser (CSRF) is
+//     refused. DELETE needs no content type: no route takes a body with
+//     it, and a page cannot send it cross-origin without a preflight
+//     either.
+//   - Every request that is not GET, HEAD or OPTIONS and that a browser
+//     marks as cross-origin (Sec-Fetch-Site, or an Origin other than the
+//     Host) answers 403 forbidden; this also covers /internal/*, whose
+//     node-to-node callers send no content type. Clients other than
+//     browsers send neither header and are not affected.
+//   - Without an API token (loopback-only mode) a request whose Host is
+//     not a loopback name (localhost, 127.0.0.0/8, [::1], with any port)
+//     answers 421 misdirected_request, on every path. A web page that
+//     rebinds its own DNS name to 127.0.0.1 reaches the port but still
+//     sends its own name as Host, so this defeats DNS rebinding. 421
+//     (RFC 9110: the server will not answer for that authority) rather
+//     than 403, which here means a refused browser request, or 401, which
+//     means the token. With a token there is no Host check: a rebinding
+//     page does not know the token, and Host is then whatever name
+//     clients and probes use.
 
 // Error codes of the API.
 const (
-	codeInvalidArgument  = "invalid_argument"   // 400
-	codeUnauthorized     = "unauthorized"       // 401
-	codeNotFound         = "not_found"          // 404
-	codeMethodNotAllowed = "method_not_allowed" // 405
-	codeConflict         = "conflict"           // 409
-	codePayloadTooLarge  = "payload_too_large"  // 413
-	codeRateLimited      = "rate_limited"       // 429
-	codeUnavailable      = "unavailable"        // 503
-	codeInternal         = "internal"           // 500
+	codeInvalidArgument  = "invalid_argument"       // 400
+	codeUnauthorized     = "unauthorized"           // 401
+	codeForbidden        = "forbidden"              // 403, a cross-origin browser request
+	codeNotFound         = "not_found"              // 404
+	codeMethodNotAllowed = "method_not_allowed"     // 405
+	codeConflict         = "conflict"               // 409
+	codePayloadTooLarge  = "payload_too_large"      // 413
+	codeUnsupportedMedia = "unsupported_media_type" // 415, a write without Content-Type: application/json
+	codeMisdirected      = "misdirected_request"    // 421, a non-loopback Host without a token
+	codeRateLimited      = "rate_limited"           // 429
+	codeUnavailable      = "unavailable"            // 503
+	codeInternal         = "internal"               // 500
 )
 
 // maxBodyBytes bounds every request body.
@@ -61,8 +90,12 @@ type api struct {
 	log     *slog.Logger
 	metrics *metrics // nil: no /metrics and no request counting
 	token   [sha256.Size]byte
-	auth    bool
+	auth    bool // a token is set; without one, Host must be a loopback name
 	mux     *http.ServeMux
+	csrf    *http.CrossOriginProtection
+	// patterns lists the routes of the public API ("POST /v1/endpoints"),
+	// in registration order, for tests that must cover every route.
+	patterns []string
 }
 
 // newAPI returns the API handler. A non-empty token is required as a bearer
@@ -71,7 +104,7 @@ func newAPI(e *engine.Engine, token string, log *slog.Logger, m *metrics) http.H
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &api{e: e, log: log, metrics: m, mux: http.NewServeMux()}
+	a := &api{e: e, log: log, metrics: m, mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection()}
 	if token != "" {
 		a.auth, a.token = true, sha256.Sum256([]byte(token))
 	}
@@ -82,6 +115,7 @@ func newAPI(e *engine.Engine, token string, log *slog.Logger, m *metrics) http.H
 func (a *api) routes() {
 	handle := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		a.mux.Handle(pattern, a.wrap(h))
+		a.patterns = append(a.patterns, pattern)
 	}
 	handle("POST /v1/endpoints", a.createEndpoint)
 	handle("GET /v1/endpoints", a.listEndpoints)
@@ -121,8 +155,10 @@ func (a *api) routes() {
 	}
 }
 
-// ServeHTTP authenticates /v1/ requests, routes them, turns the mux's own
-// 404 and 405 answers into JSON errors and counts every request.
+// ServeHTTP checks the Host (without a token) and the request's origin,
+// authenticates /v1/ requests, routes them, turns the mux's own 404 and 405
+// answers into JSON errors, requires JSON on writes and counts every
+// request.
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
@@ -132,6 +168,15 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			a.metrics.observeRequest(r.Method, pattern, sw.status(), time.Since(start))
 		}
 	}()
+	if !a.auth && !isLoopbackHost(r.Host) {
+		writeError(sw, http.StatusMisdirectedRequest, codeMisdirected,
+			"without an API token this server answers only requests addressed to localhost, 127.0.0.1 or [::1]")
+		return
+	}
+	if err := a.csrf.Check(r); err != nil {
+		writeError(sw, http.StatusForbidden, codeForbidden, "cross-origin requests from browsers are not allowed")
+		return
+	}
 	if needsAuth(r.URL.Path) && !a.authorized(r) {
 		sw.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
 		writeError(sw, http.StatusUnauthorized, codeUnauthorized, "missing or invalid bearer token")
@@ -141,7 +186,64 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.unrouted(sw, r, h)
 		return
 	}
+	if needsJSON(r) {
+		if msg := checkJSONContentType(r.Header.Values("Content-Type")); msg != "" {
+			writeError(sw, http.StatusUnsupportedMediaType, codeUnsupportedMedia, msg)
+			return
+		}
+	}
 	a.mux.ServeHTTP(sw, r)
+}
+
+// needsJSON reports whether a routed request must declare a JSON body: a
+// POST, PUT or PATCH on the public API.
+func needsJSON(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		return strings.HasPrefix(r.URL.Path, "/v1/")
+	}
+	return false
+}
+
+// checkJSONContentType returns why the Content-Type header values are not
+// one application/json media type, or "" if they are.
+func checkJSONContentType(values []string) string {
+	const want = "send Content-Type: application/json"
+	switch len(values) {
+	case 0:
+		return "missing Content-Type; " + want
+	case 1:
+	default:
+		return "more than one Content-Type; " + want
+	}
+	mt, _, err := mime.ParseMediaType(values[0])
+	if err != nil || mt != "application/json" {
+		return fmt.Sprintf("Content-Type %q is not supported; %s", firstLine(values[0]), want)
+	}
+	return ""
+}
+
+// isLoopbackHost reports whether a Host header names this machine's
+// loopback interface: localhost (also with a trailing dot), an address in
+// 127.0.0.0/8 or ::1 (bracketed), with or without a port. Subdomains of
+// localhost are not accepted: nothing needs them, and not every resolver
+// keeps them on loopback.
+func isLoopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1] // "[::1]" without a port
+	} else if strings.Contains(host, ":") {
+		return false // a bare IPv6 address or garbage: Host brackets IPv6
+	}
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	if strings.Contains(host, "%") { // a zone: fe80::1%lo is not loopback anyway
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // needsAuth reports whether a path requires the bearer token: the public

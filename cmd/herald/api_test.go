@@ -20,6 +20,7 @@ import (
 type testAPI struct {
 	*httptest.Server
 	e     *engine.Engine
+	api   *api
 	token string
 }
 
@@ -50,9 +51,10 @@ func startAPI(t *testing.T, opts apiOptions) *testAPI {
 	t.Cleanup(func() { e.Close() })
 	m.watch(e)
 	waitUntil(t, 10*time.Second, "leadership", func() bool { return e.IsLeader() && e.Ready() })
-	srv := httptest.NewServer(newAPI(e, opts.token, log, m))
+	a := newAPI(e, opts.token, log, m).(*api)
+	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
-	return &testAPI{Server: srv, e: e, token: opts.token}
+	return &testAPI{Server: srv, e: e, api: a, token: opts.token}
 }
 
 // waitUntil polls cond until it holds or the deadline passes.
@@ -108,7 +110,9 @@ func (r response) errMessage(t *testing.T) string {
 	return r.json(t)["error"].(map[string]any)["message"].(string)
 }
 
-// call sends a request with the server's token; headers come in pairs.
+// call sends a request with the server's token; headers come in pairs. A
+// POST, PUT or PATCH carries Content-Type: application/json unless headers
+// say otherwise; a header given as "" is removed.
 func (s *testAPI) call(t *testing.T, method, path, body string, headers ...string) response {
 	t.Helper()
 	var rd io.Reader
@@ -122,7 +126,15 @@ func (s *testAPI) call(t *testing.T, method, path, body string, headers ...strin
 	if s.token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
+	switch method {
+	case "POST", "PUT", "PATCH":
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+			continue
+		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := s.Client().Do(req)

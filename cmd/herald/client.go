@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -25,31 +27,59 @@ const clientTimeout = 60 * time.Second
 
 // clientFlags are the flags every client command takes.
 type clientFlags struct {
-	server string
-	token  string
+	fs        *flag.FlagSet
+	server    string
+	token     string
+	tokenFile string
+	caCert    string
 }
 
-// addClientFlags registers --server and --api-token, defaulting to
-// HERALD_SERVER and HERALD_API_TOKEN.
+// addClientFlags registers --server, --api-token, --api-token-file and
+// --ca-cert, defaulting to HERALD_SERVER, HERALD_API_TOKEN,
+// HERALD_API_TOKEN_FILE and HERALD_CA_CERT. The token's variables are read
+// by client, after parsing, so that -h never prints a token as a default.
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
-	cf := &clientFlags{}
+	cf := &clientFlags{fs: fs}
 	server := defaultServer
 	if v := os.Getenv("HERALD_SERVER"); v != "" {
 		server = v
 	}
 	fs.StringVar(&cf.server, "server", server, "Herald API base `URL` (env HERALD_SERVER)")
-	fs.StringVar(&cf.token, "api-token", os.Getenv("HERALD_API_TOKEN"), "bearer `token` for the API (env HERALD_API_TOKEN)")
+	fs.StringVar(&cf.token, "api-token", "", "bearer `token` for the API (env HERALD_API_TOKEN)")
+	fs.StringVar(&cf.tokenFile, "api-token-file", "", "read the bearer token from this `file`, which only its owner may read (env HERALD_API_TOKEN_FILE)")
+	fs.StringVar(&cf.caCert, "ca-cert", os.Getenv("HERALD_CA_CERT"),
+		"PEM `file` of the CA certificates that verify an https:// --server, instead of the system's (env HERALD_CA_CERT)")
 	return cf
 }
 
 // client returns an API client for the flags, or a usage error for a bad
-// --server.
+// --server, token or CA file.
 func (cf *clientFlags) client() (*apiClient, error) {
 	u, err := url.Parse(strings.TrimRight(cf.server, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usagef("--server %q is not an http:// or https:// URL", cf.server)
 	}
-	return &apiClient{base: u.String(), token: cf.token, http: &http.Client{Timeout: clientTimeout}}, nil
+	set := map[string]bool{}
+	if cf.fs != nil {
+		cf.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	}
+	token, err := resolveAPIToken(cf.token, cf.tokenFile, set["api-token"], set["api-token-file"], os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Timeout: clientTimeout}
+	// Like curl --cacert, --ca-cert replaces the system's roots. It is
+	// checked even for an http:// --server, so that a mistake shows at once.
+	if cf.caCert != "" {
+		pool, err := loadCABundle("--ca-cert", cf.caCert)
+		if err != nil {
+			return nil, err
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		hc.Transport = tr
+	}
+	return &apiClient{base: u.String(), token: token, http: hc}, nil
 }
 
 // apiClient calls the Herald HTTP API.
@@ -86,7 +116,9 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any, heade
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	if body != nil {
+	// The API requires the JSON content type on every write, body or not.
+	switch method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
@@ -98,6 +130,10 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any, heade
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		var uae x509.UnknownAuthorityError
+		if errors.As(err, &uae) {
+			return nil, fmt.Errorf("cannot reach %s: its TLS certificate is not signed by a trusted CA (give the CA's certificate with --ca-cert or HERALD_CA_CERT)", c.base)
 		}
 		return nil, fmt.Errorf("cannot reach %s: %w", c.base, unwrapNetErr(err))
 	}

@@ -11,7 +11,9 @@ import (
 
 // serveDebug serves Go's pprof handlers on a separate loopback listener, so
 // profiles can be taken from a running node (as `herald bench` runs are
-// profiled) without exposing them on the API address.
+// profiled) without exposing them on the API address. The cmdline handler
+// is left out: it would show the command line, --api-token included, to
+// anyone who can reach the port.
 func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -19,7 +21,9 @@ func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/cmdline", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "the cmdline handler is disabled: it would show secrets given as flags", http.StatusNotFound)
+	})
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

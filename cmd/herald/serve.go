@@ -36,16 +36,21 @@ type serveConfig struct {
 	publicURL         string
 	logFormat         string
 	debugAddr         string
+	tlsCert           string // with tlsKey: serve the API over HTTPS
+	tlsKey            string
 }
 
 // Environment variables that serve reads when the matching flag is absent.
+// The API token's two variables (HERALD_API_TOKEN, HERALD_API_TOKEN_FILE)
+// are read by resolveAPIToken.
 var serveEnv = map[string]string{
 	"data-dir":  "HERALD_DATA_DIR",
 	"http-addr": "HERALD_HTTP_ADDR",
 	"raft-addr": "HERALD_RAFT_ADDR",
 	"node-id":   "HERALD_NODE_ID",
 	"peers":     "HERALD_PEERS",
-	"api-token": "HERALD_API_TOKEN",
+	"tls-cert":  "HERALD_TLS_CERT",
+	"tls-key":   "HERALD_TLS_KEY",
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -57,7 +62,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // parseServeFlags reads the serve flags; a flag beats its environment
-// variable, which beats the default. Every mistake is a usage error.
+// variable, which beats the default. Every mistake is a usage error, and so
+// is a token file that cannot be used (it is read here, so that the token
+// rule below sees the token).
 func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (*serveConfig, error) {
 	fs := newFlagSet("serve", "[flags]\n\nRuns one Herald node. With no flags: a single-node deployment with data in\n"+
 		"./herald-data, the API on 127.0.0.1:8080 and Raft on 127.0.0.1:8090.", stderr)
@@ -67,11 +74,14 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	nodeID := fs.String("node-id", "node1", "this node's Raft server `ID` (env HERALD_NODE_ID)")
 	peers := fs.String("peers", "", "initial voters `id=addr,...`, the same on every node; used only to bootstrap (env HERALD_PEERS; default: this node alone)")
 	apiToken := fs.String("api-token", "", "bearer `token` required on /v1/* (env HERALD_API_TOKEN); without one only a loopback --http-addr is allowed")
+	apiTokenFile := fs.String("api-token-file", "", "read the --api-token from this `file`, which only its owner may read (env HERALD_API_TOKEN_FILE)")
+	tlsCert := fs.String("tls-cert", "", "serve the API over HTTPS with this PEM certificate chain `file`, re-read on SIGHUP; needs --tls-key (env HERALD_TLS_CERT)")
+	tlsKey := fs.String("tls-key", "", "the PEM private key `file` of --tls-cert (env HERALD_TLS_KEY)")
 	allowPrivate := fs.Bool("allow-private-networks", false, "let endpoints resolve to loopback, private and link-local addresses")
 	retrySchedule := fs.String("retry-schedule", "", "comma-separated `delays` between attempts, e.g. 1s,2s,5s (default: growing delays over 24h with jitter)")
 	attemptTimeout := fs.Duration("attempt-timeout", 15*time.Second, "per-attempt HTTP `timeout`")
 	overrideSig := fs.String("override-signature", engine.SignatureEd25519, "how override deliveries are signed: `v1a` (Ed25519) or jwt (RS256)")
-	publicURL := fs.String("public-url", "", "this deployment's public base `URL`, the JWT iss (default http:// + --http-addr)")
+	publicURL := fs.String("public-url", "", "this deployment's public base `URL`, the JWT iss (default http:// + --http-addr; https:// with --tls-cert)")
 	logFormat := fs.String("log-format", "text", "log `format` on stderr: text or json")
 	debugAddr := fs.String("debug-addr", "", "serve Go's pprof profiles on this loopback `address` (default: off)")
 	if err := parseFlags(fs, args); err != nil {
@@ -92,9 +102,12 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	}
 
 	cfg := &serveConfig{
-		dataDir: *dataDir, httpAddr: *httpAddr, raftAddr: *raftAddr, nodeID: *nodeID, apiToken: *apiToken,
+		dataDir: *dataDir, httpAddr: *httpAddr, raftAddr: *raftAddr, nodeID: *nodeID,
 		allowPrivate: *allowPrivate, attemptTimeout: *attemptTimeout, overrideSignature: *overrideSig,
-		publicURL: *publicURL, logFormat: *logFormat, debugAddr: *debugAddr,
+		publicURL: *publicURL, logFormat: *logFormat, debugAddr: *debugAddr, tlsCert: *tlsCert, tlsKey: *tlsKey,
+	}
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return nil, usagef("--tls-cert and --tls-key go together (env HERALD_TLS_CERT, HERALD_TLS_KEY); give both or neither")
 	}
 	if cfg.debugAddr != "" && !isLoopback(cfg.debugAddr) {
 		return nil, usagef("--debug-addr must be a loopback address, got %q", cfg.debugAddr)
@@ -139,9 +152,14 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	if cfg.logFormat != "text" && cfg.logFormat != "json" {
 		return nil, usagef("--log-format must be text or json, got %q", cfg.logFormat)
 	}
+	token, err := resolveAPIToken(*apiToken, *apiTokenFile, set["api-token"], set["api-token-file"], lookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	cfg.apiToken = token
 	// The token rule: an API without a token may only listen on loopback.
 	if cfg.apiToken == "" && !isLoopback(cfg.httpAddr) {
-		return nil, usagef("refusing to serve the API on %s without --api-token (or HERALD_API_TOKEN); set a token or use a loopback --http-addr", cfg.httpAddr)
+		return nil, usagef("refusing to serve the API on %s without --api-token (or --api-token-file, HERALD_API_TOKEN, HERALD_API_TOKEN_FILE); set a token or use a loopback --http-addr", cfg.httpAddr)
 	}
 	return cfg, nil
 }
@@ -183,6 +201,18 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	log := newLogger(cfg.logFormat, stderr)
 
+	// What SIGHUP re-reads. Add reloaders here; each one keeps its previous
+	// state when its reload fails.
+	var reloaders []reloader
+	var certs *certReloader
+	if cfg.tlsCert != "" {
+		var err error
+		if certs, err = newCertReloader(cfg.tlsCert, cfg.tlsKey, log); err != nil {
+			return &usageError{msg: err.Error()} // a bad file named on the command line
+		}
+		reloaders = append(reloaders, reloader{what: "API TLS certificate", reload: certs.reload})
+	}
+
 	// Listen first, so the engine can publish the real address (also with
 	// port 0) and a taken port fails before anything is opened.
 	ln, err := net.Listen("tcp", cfg.httpAddr)
@@ -191,20 +221,30 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	}
 	defer ln.Close()
 	apiAddr := advertisedAPIAddr(ln.Addr().String(), cfg.raftAddr)
+	// With TLS the other nodes must forward over https (the engine takes an
+	// address with a scheme as a base URL), and the public URL, the JWT
+	// issuer, defaults to https too.
+	peerAPIAddr, publicURL := apiAddr, cfg.publicURL
+	if certs != nil {
+		peerAPIAddr = "https://" + apiAddr
+		if publicURL == "" {
+			publicURL = "https://" + apiAddr
+		}
+	}
 
 	m := newMetrics()
 	e, err := engine.Open(ctx, engine.Config{
 		DataDir:              cfg.dataDir,
 		NodeID:               cfg.nodeID,
 		RaftAddr:             cfg.raftAddr,
-		APIAddr:              apiAddr,
+		APIAddr:              peerAPIAddr,
 		ClusterToken:         cfg.apiToken,
 		Peers:                cfg.peers,
 		AllowPrivateNetworks: cfg.allowPrivate,
 		RetrySchedule:        cfg.retrySchedule,
 		AttemptTimeout:       cfg.attemptTimeout,
 		OverrideSignature:    cfg.overrideSignature,
-		PublicURL:            cfg.publicURL,
+		PublicURL:            publicURL,
 		Logger:               log,
 		OnAttempt:            m.observeAttempt,
 	})
@@ -231,9 +271,16 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	if certs != nil {
+		srv.TLSConfig = serverTLSConfig(certs)
+		go func() { served <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { served <- srv.Serve(ln) }()
+	}
+	stopReloads := watchSIGHUP(log, reloaders) // before "listening": a SIGHUP after it is handled
+	defer stopReloads()
 	log.Info("listening", "http_addr", apiAddr, "raft_addr", raftAddrOf(ctx, e, cfg), "node_id", cfg.nodeID,
-		"data_dir", cfg.dataDir, "auth", cfg.apiToken != "")
+		"data_dir", cfg.dataDir, "auth", cfg.apiToken != "", "tls", certs != nil)
 	if len(cfg.peers) > 0 && !hasPeer(cfg.peers, cfg.nodeID) {
 		log.Info("this node is not among --peers: it does not bootstrap, and waits to be added with `herald cluster join`",
 			"node_id", cfg.nodeID)
