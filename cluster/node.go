@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -96,10 +97,26 @@ type Config struct {
 	// MaxBatch is the most commands group-committed in one log entry.
 	// Defaults to 512.
 	MaxBatch int
-	// Transport replaces the TCP transport (tests use raft's in-memory
-	// one). Defaults to TCP on RaftAddr.
+	// Transport replaces the peer port (tests use raft's in-memory
+	// transport): the node then listens nowhere. By default the node
+	// listens on RaftAddr for Raft and PeerHandler on one port.
 	Transport raft.Transport
-	// Logger receives Raft's warnings and errors. Defaults to discarding.
+	// TLS, when set, puts the peer port under mutual TLS: both ends of
+	// every connection present a certificate signed by the CA, and a
+	// dialled peer's must name the host it was dialled by. Nil means plain
+	// TCP, for which anyone who reaches the port controls the cluster.
+	// The files are re-read by ReloadTLS.
+	TLS *TLSFiles
+	// PeerHandler serves HTTP requests from other nodes on the peer port
+	// (see PeerClient and PeerURL). Requests must be done within about 35s
+	// (the server's write timeout). Defaults to 404 for everything.
+	PeerHandler http.Handler
+	// PeerDial, used only with Transport (which has no peer listener),
+	// dials the peer HTTP API at a Raft address for PeerClient: tests serve
+	// PeerHandler themselves and map addresses here. Defaults to TCP.
+	PeerDial func(ctx context.Context, addr string) (net.Conn, error)
+	// Logger receives Raft's warnings and errors, and the peer port's
+	// refused connections at debug level. Defaults to discarding.
 	Logger *slog.Logger
 }
 
@@ -160,6 +177,7 @@ type Node struct {
 	cfg       Config
 	raft      *raft.Raft
 	trans     raft.Transport
+	peer      *peer // the peer port, PeerClient and TLS (peer.go)
 	logs      *raftboltdb.BoltStore
 	proposals chan proposal
 	// inflight bounds the entries awaiting commit. Two keep Raft's disk
@@ -209,11 +227,7 @@ func Open(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, logs: logs, closed: make(chan struct{}), changed: make(chan struct{}),
 		proposals: make(chan proposal, 4*cfg.MaxBatch), inflight: make(chan struct{}, 2)}
 	fail := func(err error) (*Node, error) {
-		if n.trans != nil {
-			if c, ok := n.trans.(interface{ Close() error }); ok {
-				c.Close()
-			}
-		}
+		n.closeTransport()
 		logs.Close()
 		return nil, err
 	}
@@ -225,20 +239,15 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return fail(fmt.Errorf("cluster: open snapshots: %w", err))
 	}
+	// The peer port carries Raft and PeerHandler, under mutual TLS when
+	// configured; port 0 picks a free port (tests), which is then
+	// advertised. Bad TLS files fail here, naming the file.
+	if n.peer, err = openPeer(cfg, hlog); err != nil {
+		return fail(err)
+	}
 	n.trans = cfg.Transport
 	if n.trans == nil {
-		// Port 0 picks a free port (tests); the listener's address is then
-		// advertised.
-		var advertise net.Addr
-		if _, port, _ := net.SplitHostPort(cfg.RaftAddr); port != "0" {
-			if advertise, err = net.ResolveTCPAddr("tcp", cfg.RaftAddr); err != nil {
-				return fail(fmt.Errorf("cluster: raft address %q: %w", cfg.RaftAddr, err))
-			}
-		}
-		n.trans, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, 3, 10*time.Second, hlog)
-		if err != nil {
-			return fail(fmt.Errorf("cluster: listen on %s: %w", cfg.RaftAddr, err))
-		}
+		n.trans = n.peer.net.trans
 	}
 	cfg.RaftAddr = string(n.trans.LocalAddr())
 	if len(cfg.Peers) == 0 {
@@ -472,13 +481,24 @@ func (n *Node) Close() error {
 		case <-time.After(10 * time.Second):
 			err = errors.New("cluster: raft shutdown timed out")
 		}
-		if c, ok := n.trans.(interface{ Close() error }); ok {
-			c.Close()
-		}
+		n.closeTransport()
 		n.wg.Wait()
 		if cerr := n.logs.Close(); err == nil {
 			err = cerr
 		}
 	})
 	return err
+}
+
+// closeTransport closes the peer port (listener, HTTP server, Raft
+// transport and their connections), or the Transport given in Config.
+func (n *Node) closeTransport() {
+	if n.peer != nil {
+		n.peer.close()
+	}
+	if n.peer == nil || n.peer.net == nil {
+		if c, ok := n.trans.(interface{ Close() error }); ok {
+			c.Close()
+		}
+	}
 }
