@@ -112,7 +112,7 @@ func (r response) errMessage(t *testing.T) string {
 
 // call sends a request with the server's token; headers come in pairs. A
 // POST, PUT or PATCH carries Content-Type: application/json unless headers
-// say otherwise; a header given as "" is removed.
+// say otherwise; a header given as "" is removed; "Host" sets the Host.
 func (s *testAPI) call(t *testing.T, method, path, body string, headers ...string) response {
 	t.Helper()
 	var rd io.Reader
@@ -131,6 +131,10 @@ func (s *testAPI) call(t *testing.T, method, path, body string, headers ...strin
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			req.Host = headers[i+1]
+			continue
+		}
 		if headers[i+1] == "" {
 			req.Header.Del(headers[i])
 			continue

@@ -180,6 +180,13 @@ func TestClientRequests(t *testing.T) {
 		if r.Header.Get("Authorization") != "Bearer tk" {
 			t.Errorf("%q: Authorization %q", c.args, r.Header.Get("Authorization"))
 		}
+		wantCT := ""
+		if c.method == "POST" || c.method == "PUT" || c.method == "PATCH" {
+			wantCT = "application/json" // on every write, body or not: the API requires it
+		}
+		if ct := r.Header.Get("Content-Type"); ct != wantCT {
+			t.Errorf("%q: Content-Type %q, want %q", c.args, ct, wantCT)
+		}
 		if c.header[0] != "" && r.Header.Get(c.header[0]) != c.header[1] {
 			t.Errorf("%q: %s = %q", c.args, c.header[0], r.Header.Get(c.header[0]))
 		}

@@ -204,7 +204,8 @@ func (w *logWatch) String() string {
 
 // serveRun is a `herald serve` running in-process.
 type serveRun struct {
-	base string // API base URL
+	addr string // API host:port
+	base string // API base URL, http://addr
 	stop context.CancelFunc
 	done chan struct{} // closed when run returns
 	err  error         // run's result, once done is closed
@@ -246,7 +247,7 @@ func startServe(t *testing.T, extra ...string) *serveRun {
 	})
 	select {
 	case addr := <-s.logs.addr:
-		s.base = "http://" + addr
+		s.addr, s.base = addr, "http://"+addr
 		return s
 	case <-s.done:
 		t.Fatalf("serve exited early: %v\n%s", s.err, s.logs.String())
