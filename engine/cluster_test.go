@@ -40,7 +40,7 @@ func newTestCluster(t *testing.T, n int, modify func(*Config)) *testCluster {
 	var peers []cluster.Peer
 	for i := range n {
 		id := fmt.Sprintf("n%d", i+1)
-		peers = append(peers, cluster.Peer{ID: id, RaftAddr: id})
+		peers = append(peers, cluster.Peer{ID: id, RaftAddr: inmemAddr(id)})
 	}
 	for i := range n {
 		c.addConfig(peers[i].ID, peers, modify)
@@ -55,6 +55,10 @@ func newTestCluster(t *testing.T, n int, modify func(*Config)) *testCluster {
 	})
 	return c
 }
+
+// inmemAddr is node id's address on raft's in-memory transport, in the
+// host:port form that real addresses have.
+func inmemAddr(id string) string { return id + ":1" }
 
 // addConfig prepares a node with the given initial peers (a node not among
 // them waits to be added) and returns its index; start runs it.
@@ -109,7 +113,7 @@ func (ct countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // connected to every other live node.
 func (c *testCluster) start(i int) {
 	c.t.Helper()
-	_, tr := raft.NewInmemTransport(raft.ServerAddress(c.cfgs[i].NodeID))
+	_, tr := raft.NewInmemTransport(raft.ServerAddress(inmemAddr(c.cfgs[i].NodeID)))
 	c.trans[i] = tr
 	for j, other := range c.trans {
 		if j != i && other != nil {
@@ -425,7 +429,7 @@ func TestClusterAddAndRemoveNode(t *testing.T) {
 		t.Fatal("a node outside its peers bootstrapped itself")
 	}
 	follower := (lead + 1) % 3
-	if err := c.engines[follower].AddNode(ctx, "n4", "n4"); err != nil {
+	if err := c.engines[follower].AddNode(ctx, "n4", inmemAddr("n4")); err != nil {
 		t.Fatalf("AddNode through a follower: %v", err)
 	}
 	c.converge()

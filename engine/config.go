@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/heraldhq/herald/cluster"
+	"github.com/heraldhq/herald/engine/internal/delivery"
 )
 
 // Override signature modes.
@@ -93,15 +95,11 @@ type RaftConfig struct {
 }
 
 // DefaultRetrySchedule spaces retries from seconds to hours; its delays add
-// up to 24 hours, so the last attempt comes a day after the first.
-var DefaultRetrySchedule = []time.Duration{
-	5 * time.Second, 30 * time.Second, 2 * time.Minute, 5 * time.Minute,
-	15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour,
-	4 * time.Hour, 8 * time.Hour, 8*time.Hour + 7*time.Minute + 25*time.Second,
-}
+// up to 24 hours, so the last attempt comes a day after the first. It is
+// used, with ±20 % jitter, when Config.RetrySchedule is nil.
+var DefaultRetrySchedule = slices.Clone(delivery.DefaultSchedule)
 
 const (
-	defaultJitter     = 0.2
 	idempotencyTTL    = 24 * time.Hour
 	keyRetirementTTL  = 24 * time.Hour
 	secretRotationTTL = 24 * time.Hour
@@ -165,3 +163,27 @@ func (c Config) validate() error {
 }
 
 func (c Config) statePath() string { return filepath.Join(c.DataDir, "state.db") }
+
+// AttemptEvent describes one committed attempt, for Config.OnAttempt.
+type AttemptEvent struct {
+	MessageID  string
+	DeliveryID string
+	EndpointID string // empty for override URIs
+	URL        string
+	Attempt    int // 1-based, over the delivery's life
+	StatusCode int
+	Error      string
+	Duration   time.Duration
+	// Status is the delivery's status after the attempt: pending (a retry
+	// is scheduled at NextAttemptAt), succeeded, failed or cancelled.
+	Status        string
+	NextAttemptAt time.Time
+}
+
+// onAttempt adapts OnAttempt to the deliverer's events.
+func (c Config) onAttempt() func(delivery.Event) {
+	if c.OnAttempt == nil {
+		return nil
+	}
+	return func(ev delivery.Event) { c.OnAttempt(AttemptEvent(ev)) }
+}

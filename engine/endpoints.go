@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/heraldhq/herald/engine/internal/ssrf"
 	"github.com/heraldhq/herald/signer"
 	"github.com/heraldhq/herald/store"
 )
@@ -15,21 +16,21 @@ const maxEventTypes = 100
 
 // EndpointInput registers an endpoint.
 type EndpointInput struct {
-	URL string
+	URL string `json:"url"`
 	// EventTypes subscribes to these types; empty subscribes to all.
-	EventTypes []string
-	Name       string
+	EventTypes []string `json:"event_types,omitempty"`
+	Name       string   `json:"name,omitempty"`
 	// RateLimitPerS caps attempts per second to this endpoint; 0 is none.
-	RateLimitPerS int
+	RateLimitPerS int `json:"rate_limit_per_s,omitempty"`
 }
 
 // EndpointUpdate changes the fields that are non-nil.
 type EndpointUpdate struct {
-	URL           *string
-	EventTypes    *[]string
-	State         *string // "enabled" or "disabled"
-	Name          *string
-	RateLimitPerS *int
+	URL           *string   `json:"url,omitempty"`
+	EventTypes    *[]string `json:"event_types,omitempty"`
+	State         *string   `json:"state,omitempty"` // "enabled" or "disabled"
+	Name          *string   `json:"name,omitempty"`
+	RateLimitPerS *int      `json:"rate_limit_per_s,omitempty"`
 }
 
 // Endpoint is an endpoint as the API shows it. Secret is complete only
@@ -70,9 +71,9 @@ func truncateSecret(s string) string {
 	return s[:keep] + "…"
 }
 
-func (e *Engine) validateEndpoint(ctx context.Context, url *string, eventTypes *[]string, rate *int) error {
+func (w *writer) validateEndpoint(ctx context.Context, url *string, eventTypes *[]string, rate *int) error {
 	if url != nil {
-		if err := checkURL(ctx, *url, e.cfg.AllowPrivateNetworks); err != nil {
+		if err := ssrf.CheckURL(ctx, *url, w.cfg.AllowPrivateNetworks); err != nil {
 			return invalid("url", "%v", err)
 		}
 	}
@@ -95,31 +96,42 @@ func (e *Engine) validateEndpoint(ctx context.Context, url *string, eventTypes *
 // CreateEndpoint registers an endpoint with a new signing secret, which the
 // returned view holds in full.
 func (e *Engine) CreateEndpoint(ctx context.Context, in EndpointInput) (*Endpoint, error) {
+	rep, err := e.prop.propose(ctx, &request{CreateEndpoint: &in})
+	return rep.Endpoint, err
+}
+
+func (w *writer) createEndpoint(ctx context.Context, in EndpointInput) (reply, error) {
 	if in.URL == "" {
-		return nil, invalid("url", "is required")
+		return reply{}, invalid("url", "is required")
 	}
-	if err := e.validateEndpoint(ctx, &in.URL, &in.EventTypes, &in.RateLimitPerS); err != nil {
-		return nil, err
+	if err := w.validateEndpoint(ctx, &in.URL, &in.EventTypes, &in.RateLimitPerS); err != nil {
+		return reply{}, err
 	}
-	now := e.cfg.Now()
+	now := w.cfg.Now()
 	id, err := store.NewID("ep", now, rand.Reader)
 	if err != nil {
-		return nil, err
+		return reply{}, err
 	}
 	ep := store.Endpoint{ID: id, URL: in.URL, Name: in.Name, EventTypes: in.EventTypes, State: store.StateEnabled,
 		RateLimitPerS: in.RateLimitPerS, Secrets: []store.Secret{{Key: signer.GenerateHMACSecret()}},
 		CreatedAt: now.UnixNano(), UpdatedAt: now.UnixNano()}
-	if _, err := e.apply(ctx, store.Command{CreateEndpoint: &store.CreateEndpoint{Endpoint: ep}}); err != nil {
-		return nil, err
+	res, err := w.commit(ctx, store.Command{CreateEndpoint: &store.CreateEndpoint{Endpoint: ep}})
+	if err != nil {
+		return reply{}, err
 	}
-	return endpointView(&ep, true), nil
+	return reply{Index: res.Index, Endpoint: endpointView(&ep, true)}, nil
 }
 
 // Endpoint returns one endpoint, its secret truncated.
 func (e *Engine) Endpoint(ctx context.Context, id string) (*Endpoint, error) {
-	if err := e.syncRead(ctx); err != nil {
+	if err := e.reads.sync(ctx); err != nil {
 		return nil, err
 	}
+	return e.endpoint(id)
+}
+
+// endpoint reads an endpoint from this node's store.
+func (e *Engine) endpoint(id string) (*Endpoint, error) {
 	ep, err := e.store.Endpoint(id)
 	if err != nil {
 		return nil, fromCluster(err)
@@ -129,7 +141,7 @@ func (e *Engine) Endpoint(ctx context.Context, id string) (*Endpoint, error) {
 
 // Endpoints lists every endpoint, secrets truncated, oldest first.
 func (e *Engine) Endpoints(ctx context.Context) ([]Endpoint, error) {
-	if err := e.syncRead(ctx); err != nil {
+	if err := e.reads.sync(ctx); err != nil {
 		return nil, err
 	}
 	eps, err := e.store.Endpoints()
@@ -146,56 +158,86 @@ func (e *Engine) Endpoints(ctx context.Context) ([]Endpoint, error) {
 // UpdateEndpoint changes an endpoint. Disabling it cancels its pending
 // deliveries; changing its URL moves them to the new URL.
 func (e *Engine) UpdateEndpoint(ctx context.Context, id string, up EndpointUpdate) (*Endpoint, error) {
-	if err := e.validateEndpoint(ctx, up.URL, up.EventTypes, up.RateLimitPerS); err != nil {
-		return nil, err
+	rep, err := e.prop.propose(ctx, &request{UpdateEndpoint: &updateEndpointReq{ID: id, Update: up}})
+	return rep.Endpoint, err
+}
+
+func (w *writer) updateEndpoint(ctx context.Context, id string, up EndpointUpdate) (reply, error) {
+	if err := w.validateEndpoint(ctx, up.URL, up.EventTypes, up.RateLimitPerS); err != nil {
+		return reply{}, err
 	}
 	if up.State != nil && *up.State != store.StateEnabled && *up.State != store.StateDisabled {
-		return nil, invalid("state", "must be enabled or disabled")
+		return reply{}, invalid("state", "must be enabled or disabled")
 	}
-	cmd := &store.UpdateEndpoint{ID: id, At: e.cfg.Now().UnixNano(), URL: up.URL, Name: up.Name,
+	cmd := &store.UpdateEndpoint{ID: id, At: w.cfg.Now().UnixNano(), URL: up.URL, Name: up.Name,
 		EventTypes: up.EventTypes, State: up.State, RateLimitPerS: up.RateLimitPerS}
-	if _, err := e.apply(ctx, store.Command{UpdateEndpoint: cmd}); err != nil {
-		return nil, err
+	res, err := w.commit(ctx, store.Command{UpdateEndpoint: cmd})
+	if err != nil {
+		return reply{}, err
 	}
-	return e.Endpoint(ctx, id)
+	ep, err := w.store.Endpoint(id)
+	if err != nil {
+		return reply{}, fromCluster(err)
+	}
+	return reply{Index: res.Index, Endpoint: endpointView(ep, false)}, nil
 }
 
 // DeleteEndpoint removes an endpoint and cancels its pending deliveries.
 func (e *Engine) DeleteEndpoint(ctx context.Context, id string) error {
-	_, err := e.apply(ctx, store.Command{DeleteEndpoint: &store.DeleteEndpoint{ID: id, At: e.cfg.Now().UnixNano()}})
+	_, err := e.prop.propose(ctx, &request{DeleteEndpoint: &idReq{ID: id}})
 	return err
+}
+
+func (w *writer) deleteEndpoint(ctx context.Context, id string) (reply, error) {
+	res, err := w.commit(ctx, store.Command{DeleteEndpoint: &store.DeleteEndpoint{ID: id, At: w.cfg.Now().UnixNano()}})
+	return reply{Index: res.Index}, err
 }
 
 // RotateSecret gives the endpoint a new secret and returns it. The old
 // secret keeps signing (a second v1 token on every attempt) for 24 hours,
 // or stops at once when revokeNow is set.
 func (e *Engine) RotateSecret(ctx context.Context, id string, revokeNow bool) (string, error) {
-	now := e.cfg.Now()
+	rep, err := e.prop.propose(ctx, &request{RotateSecret: &rotateSecretReq{ID: id, RevokeNow: revokeNow}})
+	return rep.Secret, err
+}
+
+func (w *writer) rotateSecret(ctx context.Context, id string, revokeNow bool) (reply, error) {
+	now := w.cfg.Now()
 	revokeAt := now.Add(secretRotationTTL)
 	if revokeNow {
 		revokeAt = now
 	}
 	secret := signer.GenerateHMACSecret()
 	cmd := &store.RotateSecret{EndpointID: id, Secret: secret, At: now.UnixNano(), RevokeAt: revokeAt.UnixNano()}
-	if _, err := e.apply(ctx, store.Command{RotateSecret: cmd}); err != nil {
-		return "", err
+	res, err := w.commit(ctx, store.Command{RotateSecret: cmd})
+	if err != nil {
+		return reply{}, err
 	}
-	return secret, nil
+	return reply{Index: res.Index, Secret: secret}, nil
 }
 
 // Ping sends a webhook.ping message to one endpoint.
 func (e *Engine) Ping(ctx context.Context, id string) (*Message, error) {
-	if _, err := e.Endpoint(ctx, id); err != nil {
-		return nil, err
+	rep, err := e.prop.propose(ctx, &request{Ping: &idReq{ID: id}})
+	return rep.Message, err
+}
+
+func (w *writer) ping(ctx context.Context, id string) (reply, error) {
+	if err := w.reads.leaderSync(ctx); err != nil {
+		return reply{}, err
+	}
+	if _, err := w.store.Endpoint(id); err != nil {
+		return reply{}, fromCluster(err)
 	}
 	data := json.RawMessage(`{"endpoint_id":` + strconv.Quote(id) + `}`)
-	cmd, err := draft(e.cfg.Now(), "webhook.ping", data, nil)
+	cmd, err := draft(w.cfg.Now(), "webhook.ping", data, nil)
 	if err != nil {
-		return nil, err
+		return reply{}, err
 	}
 	cmd.EndpointIDs = []string{id}
-	if _, err := e.apply(ctx, store.Command{Enqueue: &cmd}); err != nil {
-		return nil, err
+	res, err := w.commit(ctx, store.Command{Enqueue: &cmd})
+	if err != nil {
+		return reply{}, err
 	}
-	return e.Message(ctx, cmd.ID)
+	return w.messageReply(res.Index, cmd.ID)
 }

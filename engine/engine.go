@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,25 +10,29 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/cluster"
+	"github.com/heraldhq/herald/engine/internal/delivery"
 	"github.com/heraldhq/herald/store"
 )
 
 // Engine is a Herald node. Its methods are safe for concurrent use.
+//
+// An Engine is the API facade over parts with one job each: the proposer
+// routes writes to the leader, the writer validates and commits them
+// there, the read gate keeps reads current, the keyring signs, and the
+// deliverer (engine/internal/delivery) makes the attempts while this node
+// leads.
 type Engine struct {
-	cfg    Config
-	log    *slog.Logger
-	store  *store.Store
-	node   *cluster.Node
-	sched  *scheduler
-	disp   *dispatcher
-	policy retryPolicy
-	keys   *keyring
-
-	peerClient *http.Client // for calls to the leader's internal API
-
-	appliedMu    sync.Mutex // guards appliedIndex, appliedCh
-	appliedIndex uint64
-	appliedCh    chan struct{} // closed when appliedIndex advances
+	cfg      Config
+	log      *slog.Logger
+	store    *store.Store
+	node     *cluster.Node
+	applied  *appliedIndex
+	keys     *keyring
+	w        *writer
+	prop     *proposer
+	reads    *readGate
+	internal http.Handler
+	deliver  *delivery.Deliverer
 
 	stopping  chan struct{} // closed when Stop begins
 	stopOnce  sync.Once
@@ -50,32 +53,48 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, stopping: make(chan struct{}), loopDone: make(chan struct{}),
-		appliedCh: make(chan struct{}), peerClient: &http.Client{Timeout: forwardTimeout}}
-	e.policy = newRetryPolicy(cfg.RetrySchedule)
-	e.sched = newScheduler(cfg.Now)
+	e := &Engine{cfg: cfg, log: cfg.Logger, stopping: make(chan struct{}), loopDone: make(chan struct{})}
 	st, err := store.Open(cfg.statePath(), store.Options{OnApplied: e.onApplied, NoSync: true})
 	if err != nil {
 		return nil, err
 	}
-	if e.appliedIndex, err = st.AppliedIndex(); err != nil {
+	index, err := st.AppliedIndex()
+	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	e.store = st
+	e.applied = newAppliedIndex(index, e.stopping)
 	e.keys = newKeyring(st, cfg)
+	schedule, jitter := cfg.RetrySchedule, 0.0
+	if schedule == nil {
+		schedule, jitter = DefaultRetrySchedule, delivery.DefaultJitter
+	}
 	transport := cfg.Transport
 	if transport == nil {
-		transport = newTransport(cfg.AllowPrivateNetworks)
+		transport = delivery.NewTransport(cfg.AllowPrivateNetworks)
 	}
-	client := &http.Client{
-		Transport: transport,
-		// Redirects are failures: following one would send the signed
-		// body somewhere the endpoint's owner did not register.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	e.w = &writer{cfg: cfg, log: cfg.Logger, store: st, keys: e.keys}
+	e.deliver, err = delivery.New(delivery.Config{
+		Store:   st,
+		Signers: e.keys,
+		Commit: func(ctx context.Context, out store.Outcome) error {
+			_, err := e.w.commit(ctx, store.Command{Outcome: &out})
+			return err
+		},
+		Transport:      transport,
+		Schedule:       schedule,
+		Jitter:         jitter,
+		AttemptTimeout: cfg.AttemptTimeout,
+		Concurrency:    cfg.EndpointConcurrency,
+		Now:            cfg.Now,
+		Logger:         cfg.Logger,
+		OnAttempt:      cfg.onAttempt(),
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
 	}
-	e.disp = newDispatcher(e, client)
-	e.sched.dispatch = e.disp.submit
 	e.node, err = cluster.Open(cluster.Config{
 		NodeID:            cfg.NodeID,
 		RaftAddr:          cfg.RaftAddr,
@@ -94,9 +113,31 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		st.Close()
 		return nil, err
 	}
-	go e.sched.run(e.stopping)
+	e.w.node = e.node
+	p := &peers{node: e.node, store: st, client: &http.Client{Timeout: forwardTimeout}, token: cfg.ClusterToken,
+		isLeader: e.IsLeader}
+	e.reads = newReadGate(e.node, e.applied, p)
+	e.w.reads = e.reads
+	e.prop = &proposer{w: e.w, peers: p, applied: e.applied, isLeader: e.IsLeader, stopping: e.stopping}
+	e.internal = (&internalAPI{w: e.w, reads: e.reads, isLeader: e.IsLeader, log: cfg.Logger}).handler()
+	go e.deliver.Run(e.stopping)
 	go e.leadershipLoop()
 	return e, nil
+}
+
+// InternalHandler serves the node-to-node API that followers use to
+// forward writes and read-index requests to the leader.
+func (e *Engine) InternalHandler() http.Handler { return e.internal }
+
+// onApplied is the store's hook after every applied batch.
+func (e *Engine) onApplied(a store.Applied) {
+	if len(a.Scheduled) > 0 {
+		e.deliver.Observe(a.Scheduled)
+	}
+	if a.KeysChanged {
+		e.keys.stale.Store(true)
+	}
+	e.applied.advance(a.Index)
 }
 
 // leadershipLoop follows leadership transitions: on every one it first
@@ -110,7 +151,7 @@ func (e *Engine) leadershipLoop() {
 		if g != gen {
 			gen = g
 			e.endTerm()
-			e.beginTerm(leader, changed)
+			e.beginTerm(leader, g, changed)
 		}
 		select {
 		case <-changed:
@@ -124,7 +165,7 @@ func (e *Engine) leadershipLoop() {
 // beginTerm starts this node's work for a term: delivering if it leads,
 // else making sure the leader knows its API address. The work runs until
 // the leadership changes again (changed is closed) or the engine stops.
-func (e *Engine) beginTerm(leader bool, changed <-chan struct{}) {
+func (e *Engine) beginTerm(leader bool, gen uint64, changed <-chan struct{}) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.termMu.Lock()
 	e.termStop = cancel
@@ -145,35 +186,38 @@ func (e *Engine) beginTerm(leader bool, changed <-chan struct{}) {
 			e.publishAddr(ctx)
 			return
 		}
-		if err := e.lead(ctx); err != nil && ctx.Err() == nil {
+		if err := e.lead(ctx, gen); err != nil && ctx.Err() == nil {
 			e.log.Error("cannot start delivering as leader", "error", err)
 		}
 	}()
 }
 
 // lead runs one leadership term: wait until everything committed before it
-// is applied, make sure the cluster has signing keys and knows this node's
-// address, rebuild the schedule from the store, then sweep periodically.
-func (e *Engine) lead(ctx context.Context) error {
+// is applied (from then on reads may be served here), make sure the cluster
+// has signing keys and knows this node's address, rebuild the schedule from
+// the store, then sweep periodically.
+func (e *Engine) lead(ctx context.Context, gen uint64) error {
 	if err := e.node.Barrier(ctx); err != nil {
 		return fmt.Errorf("barrier: %w", err)
 	}
-	if err := e.keys.ensure(ctx, e.node); err != nil {
+	e.reads.termBegun(gen)
+	if err := e.w.ensureSigningKey(ctx); err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
-	if err := e.putSelf(ctx); err != nil {
-		return fmt.Errorf("publish node address: %w", err)
+	if e.cfg.APIAddr != "" {
+		if _, err := e.w.publishNode(ctx, e.self()); err != nil {
+			return fmt.Errorf("publish node address: %w", err)
+		}
 	}
-	e.disp.start(ctx)
-	if err := e.sched.activate(ctx, e.store); err != nil {
+	if err := e.deliver.Begin(ctx); err != nil {
 		return fmt.Errorf("rebuild schedule: %w", err)
 	}
 	e.delivering.Store(true)
-	e.log.Info("leading: delivering", "pending", e.sched.len())
+	e.log.Info("leading: delivering", "pending", e.deliver.Scheduled())
 	t := time.NewTicker(sweepInterval)
 	defer t.Stop()
 	for {
-		e.sweep(ctx)
+		e.w.sweep(ctx)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -182,32 +226,21 @@ func (e *Engine) lead(ctx context.Context) error {
 	}
 }
 
-// putSelf records this node's API address in the replicated store, if it
-// is not there already, so the other nodes can forward to it.
-func (e *Engine) putSelf(ctx context.Context) error {
-	if e.cfg.APIAddr == "" {
-		return nil
-	}
-	self := store.Node{ID: e.cfg.NodeID, APIAddr: e.cfg.APIAddr, RaftAddr: e.node.RaftAddr()}
-	nodes, err := e.store.Nodes()
-	if err != nil {
-		return err
-	}
-	for _, n := range nodes {
-		if n == self {
-			return nil
-		}
-	}
-	_, err = e.apply(ctx, store.Command{PutNode: &self})
-	return err
+// self is this node's addresses, as the other nodes need them.
+func (e *Engine) self() store.Node {
+	return store.Node{ID: e.cfg.NodeID, APIAddr: e.cfg.APIAddr, RaftAddr: e.node.RaftAddr()}
 }
 
-// publishAddr retries putSelf on a follower until it succeeds or the term
-// ends: the leader may not have published its own address yet.
+// publishAddr makes sure, from a follower, that the cluster knows this
+// node's API address, retrying until it succeeds or the term ends: the
+// leader may not have published its own address yet.
 func (e *Engine) publishAddr(ctx context.Context) {
+	if e.cfg.APIAddr == "" {
+		return
+	}
+	self := e.self()
 	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
-		err := e.putSelf(ctx)
-		if err == nil {
+		if _, err := e.prop.propose(ctx, &request{PublishNode: &self}); err == nil {
 			return
 		}
 		select {
@@ -221,61 +254,14 @@ func (e *Engine) publishAddr(ctx context.Context) {
 // endTerm stops delivering: scheduling first, then the attempts in flight.
 func (e *Engine) endTerm() {
 	e.delivering.Store(false)
-	e.sched.deactivate()
 	e.termMu.Lock()
 	if e.termStop != nil {
 		e.termStop()
 		e.termStop = nil
 	}
 	e.termMu.Unlock()
-	e.disp.stop()
+	e.deliver.End()
 	e.termGroup.Wait()
-}
-
-// sweep removes expired idempotency keys, finished messages past retention
-// and retired keys, a bounded batch at a time.
-func (e *Engine) sweep(ctx context.Context) {
-	for ctx.Err() == nil {
-		now := e.cfg.Now()
-		res, err := e.node.Apply(ctx, store.Command{Sweep: &store.Sweep{
-			At:                now.UnixNano(),
-			RetainSince:       now.Add(-e.cfg.Retention).UnixNano(),
-			KeysRetiredBefore: now.Add(-keyRetirementTTL).UnixNano(),
-			Limit:             sweepLimit,
-		}})
-		if err != nil {
-			if ctx.Err() == nil {
-				e.log.Warn("sweep failed", "error", err)
-			}
-			return
-		}
-		if res.Count < sweepLimit {
-			return
-		}
-	}
-}
-
-// apply commits one command, on the leader or by forwarding it there, and
-// maps its errors.
-func (e *Engine) apply(ctx context.Context, cmd store.Command) (store.Result, error) {
-	select {
-	case <-e.stopping:
-		return store.Result{}, ErrClosed
-	default:
-	}
-	for attempt := 0; ; attempt++ {
-		res, err := e.node.Apply(ctx, cmd)
-		if errors.Is(err, cluster.ErrNotLeader) {
-			res, err = e.forward(ctx, cmd)
-			if errors.Is(err, ErrNotLeader) && e.IsLeader() && attempt < 3 {
-				continue // this node was elected meanwhile
-			}
-		}
-		if err != nil {
-			return res, fromCluster(err)
-		}
-		return res, fromCluster(res.Err)
-	}
 }
 
 // Stop shuts the engine down gracefully: it stops scheduling, lets attempts
@@ -283,8 +269,7 @@ func (e *Engine) apply(ctx context.Context, cmd store.Command) (store.Result, er
 // leads, and closes its files. Calls after the first return its result.
 func (e *Engine) Stop(ctx context.Context) error {
 	e.stopOnce.Do(func() {
-		e.sched.deactivate()
-		e.disp.drain(ctx)
+		e.deliver.Drain(ctx)
 		close(e.stopping)
 		<-e.loopDone
 		err := e.node.Stop(ctx)

@@ -9,8 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
-	"github.com/heraldhq/herald/cluster"
 	"github.com/heraldhq/herald/signer"
 	"github.com/heraldhq/herald/signer/jwks"
 	"github.com/heraldhq/herald/store"
@@ -22,20 +23,25 @@ const (
 	algRS256   = "rs256"
 )
 
-// keyring holds the cluster's signing keys for override deliveries. The
-// current signer is cached and reloaded from the store when this node
-// starts leading and after a rotation.
+// keyring signs attempts: with an endpoint's secrets, or with the cluster's
+// signing keys for override deliveries. The
+// current signer is cached, and reloaded from the store on first use after
+// the apply hook reports that keys changed: on every node, so whichever
+// node leads signs with the cluster's current key.
 type keyring struct {
-	st  *store.Store
-	cfg Config
+	st    *store.Store
+	cfg   Config
+	stale atomic.Bool // keys changed since the signer was loaded
 
-	mu      sync.Mutex // guards current
+	mu      sync.Mutex // guards current, jwt
 	current signer.Signer
 	jwt     *jwks.JWTSigner
 }
 
 func newKeyring(st *store.Store, cfg Config) *keyring {
-	return &keyring{st: st, cfg: cfg}
+	k := &keyring{st: st, cfg: cfg}
+	k.stale.Store(true)
+	return k
 }
 
 // alg is the algorithm that signs override deliveries in this deployment.
@@ -46,37 +52,29 @@ func (k *keyring) alg() string {
 	return algEd25519
 }
 
-// ensure creates a signing key for the configured algorithm if the cluster
-// has none, then loads the current one. The leader calls it at the start of
-// every term, so a new cluster has a key before its first override.
-func (k *keyring) ensure(ctx context.Context, node *cluster.Node) error {
-	keys, err := k.st.SigningKeys()
+// ensureSigningKey commits a signing key for the configured algorithm if
+// the cluster has none. The leader calls it at the start of every term, so
+// a new cluster has a key before its first override.
+func (w *writer) ensureSigningKey(ctx context.Context) error {
+	keys, err := w.store.SigningKeys()
 	if err != nil {
 		return err
 	}
-	if active(keys, k.alg()) == nil {
-		if err := k.rotate(ctx, node); err != nil {
-			return err
-		}
+	if active(keys, w.keys.alg()) == nil {
+		_, err = w.rotateSigningKey(ctx)
 	}
-	return k.load()
+	return err
 }
 
-// rotate commits a new key for the configured algorithm; the previous one
-// is retired and stays in the JWKS for a day.
-func (k *keyring) rotate(ctx context.Context, node *cluster.Node) error {
-	key, err := k.generate()
+// rotateSigningKey commits a new key for the configured algorithm; the
+// previous one is retired and stays in the JWKS for a day.
+func (w *writer) rotateSigningKey(ctx context.Context) (reply, error) {
+	key, err := w.keys.generate()
 	if err != nil {
-		return err
+		return reply{}, err
 	}
-	res, err := node.Apply(ctx, store.Command{AddSigningKey: &store.AddSigningKey{Key: *key}})
-	if err == nil {
-		err = res.Err
-	}
-	if err != nil {
-		return err
-	}
-	return k.load()
+	res, err := w.commit(ctx, store.Command{AddSigningKey: &store.AddSigningKey{Key: *key}})
+	return reply{Index: res.Index}, err
 }
 
 func (k *keyring) generate() (*store.SigningKey, error) {
@@ -114,7 +112,9 @@ func active(keys []store.SigningKey, alg string) *store.SigningKey {
 	return nil
 }
 
+// load replaces the cached signer with the store's active key.
 func (k *keyring) load() error {
+	k.stale.Store(false)
 	keys, err := k.st.SigningKeys()
 	if err != nil {
 		return err
@@ -123,31 +123,54 @@ func (k *keyring) load() error {
 	if key == nil {
 		return errors.New("engine: no active signing key")
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	var current signer.Signer
+	var jwt *jwks.JWTSigner
 	switch key.Alg {
 	case algRS256:
 		rk, err := x509.ParsePKCS1PrivateKey(key.Private)
 		if err != nil {
 			return fmt.Errorf("engine: signing key %s: %w", key.ID, err)
 		}
-		k.jwt, err = jwks.NewJWTSigner(rk, k.cfg.PublicURL)
-		if err != nil {
+		if jwt, err = jwks.NewJWTSigner(rk, k.cfg.PublicURL); err != nil {
 			return err
 		}
-		k.current = nil
 	default:
-		s, err := signer.NewEd25519(ed25519.NewKeyFromSeed(key.Private))
+		sk, err := ed25519Key(key)
 		if err != nil {
 			return err
 		}
-		k.current, k.jwt = s, nil
+		if current, err = signer.NewEd25519(sk); err != nil {
+			return err
+		}
 	}
+	k.mu.Lock()
+	k.current, k.jwt = current, jwt
+	k.mu.Unlock()
 	return nil
 }
 
-// overrideSigner returns the signer for an attempt to an override URL.
-func (k *keyring) overrideSigner(url string) (signer.Signer, error) {
+// ed25519Key returns an Ed25519 key from its stored seed.
+func ed25519Key(key *store.SigningKey) (ed25519.PrivateKey, error) {
+	if len(key.Private) != ed25519.SeedSize {
+		return nil, fmt.Errorf("engine: signing key %s: seed of %d bytes, want %d", key.ID, len(key.Private), ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(key.Private), nil
+}
+
+// Endpoint returns the signer for an attempt to a registered endpoint: one
+// HMAC signature per secret live at now.
+func (k *keyring) Endpoint(ep *store.Endpoint, now time.Time) (signer.Signer, error) {
+	return signer.NewHMAC(ep.LiveSecrets(now.UnixNano())...)
+}
+
+// Override returns the signer for an attempt to an override URL.
+func (k *keyring) Override(url string) (signer.Signer, error) {
+	if k.stale.Load() {
+		if err := k.load(); err != nil {
+			k.stale.Store(true) // try again on the next attempt
+			return nil, err
+		}
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	switch {
@@ -175,7 +198,11 @@ func (k *keyring) publicKeys() ([]crypto.PublicKey, error) {
 		}
 		switch key.Alg {
 		case algEd25519:
-			out = append(out, ed25519.NewKeyFromSeed(key.Private).Public())
+			sk, err := ed25519Key(&key)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sk.Public())
 		case algRS256:
 			if k.alg() != algRS256 {
 				continue
@@ -204,8 +231,6 @@ func (e *Engine) JWKS() ([]byte, error) {
 // stays published for 24 hours so receivers holding a cached JWKS, and
 // deliveries signed just before, still verify.
 func (e *Engine) RotateSigningKey(ctx context.Context) error {
-	if err := e.keys.rotate(ctx, e.node); err != nil {
-		return fromCluster(err)
-	}
-	return nil
+	_, err := e.prop.propose(ctx, &request{RotateSigningKey: &struct{}{}})
+	return err
 }

@@ -45,11 +45,7 @@ func TestStopDrainsAttemptsInFlightAndRestartResumes(t *testing.T) {
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- e.Stop(context.Background()) }()
-	waitFor(t, 10*time.Second, "Stop to stop scheduling", func() bool {
-		e.sched.mu.Lock()
-		defer e.sched.mu.Unlock()
-		return !e.sched.active
-	})
+	waitFor(t, 10*time.Second, "Stop to stop scheduling", func() bool { return !e.deliver.Scheduling() })
 	select {
 	case err := <-stopped:
 		t.Fatalf("Stop returned (%v) while an attempt was in flight", err)

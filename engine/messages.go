@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/heraldhq/herald/engine/internal/ssrf"
 	"github.com/heraldhq/herald/store"
 )
 
@@ -28,18 +29,18 @@ var eventTypePattern = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,256}$`)
 type MessageInput struct {
 	// Type is the event type, e.g. "batch.succeeded": letters, digits,
 	// '.', '_' and '-'.
-	Type string
+	Type string `json:"type"`
 	// Data is the event payload, a JSON object.
-	Data json.RawMessage
+	Data json.RawMessage `json:"data"`
 	// URIs, when set, send the message only to these URLs (signed with the
 	// cluster key) instead of to the subscribed endpoints.
-	URIs []string
+	URIs []string `json:"uris,omitempty"`
 	// UserMetadata is echoed in the envelope of override deliveries: a
 	// JSON object, or nil.
-	UserMetadata json.RawMessage
+	UserMetadata json.RawMessage `json:"user_metadata,omitempty"`
 	// IdempotencyKey makes a repeated enqueue within 24 hours return the
 	// first message instead of creating another.
-	IdempotencyKey string
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
 // Message is a message's state.
@@ -71,8 +72,6 @@ type Attempt struct {
 	Error      string    `json:"error,omitempty"`
 	DurationMS int64     `json:"duration_ms"`
 }
-
-func utc(nanos int64) time.Time { return time.Unix(0, nanos).UTC() }
 
 func messageView(m *store.Message, ds []store.Delivery) *Message {
 	out := &Message{ID: m.ID, Type: m.Type, Status: m.Status(), CreatedAt: utc(m.CreatedAt)}
@@ -114,7 +113,7 @@ func envelope(typ string, at time.Time, data, metadata json.RawMessage) []byte {
 	return append(b, '}')
 }
 
-func (e *Engine) validateMessage(ctx context.Context, in *MessageInput) error {
+func (w *writer) validateMessage(ctx context.Context, in *MessageInput) error {
 	if !eventTypePattern.MatchString(in.Type) {
 		return invalid("type", "must be 1 to 256 letters, digits, '.', '_' or '-'")
 	}
@@ -137,7 +136,7 @@ func (e *Engine) validateMessage(ctx context.Context, in *MessageInput) error {
 		return invalid("webhook_config.uris", "must list at least one URI")
 	}
 	for _, u := range in.URIs {
-		if err := checkURL(ctx, u, e.cfg.AllowPrivateNetworks); err != nil {
+		if err := ssrf.CheckURL(ctx, u, w.cfg.AllowPrivateNetworks); err != nil {
 			return invalid("webhook_config.uris", "%q: %v", u, err)
 		}
 	}
@@ -166,41 +165,56 @@ func compactObject(raw json.RawMessage) (json.RawMessage, bool) {
 // majority. With an IdempotencyKey already used in the last 24 hours it
 // creates nothing and returns the first message with created false.
 func (e *Engine) Enqueue(ctx context.Context, in MessageInput) (msg *Message, created bool, err error) {
-	if err := e.validateMessage(ctx, &in); err != nil {
-		return nil, false, err
+	rep, err := e.prop.propose(ctx, &request{Enqueue: &in})
+	return rep.Message, rep.Created, err
+}
+
+func (w *writer) enqueue(ctx context.Context, in MessageInput) (reply, error) {
+	if err := w.validateMessage(ctx, &in); err != nil {
+		return reply{}, err
 	}
-	now := e.cfg.Now()
+	now := w.cfg.Now()
 	if in.IdempotencyKey != "" {
-		if id, ok, err := e.store.IdempotentMessage(in.IdempotencyKey, now.UnixNano()); err != nil {
-			return nil, false, fromCluster(err)
+		// A fast path only: the state machine itself ignores a key it
+		// has seen, whatever this read missed.
+		if id, ok, err := w.store.IdempotentMessage(in.IdempotencyKey, now.UnixNano()); err != nil {
+			return reply{}, fromCluster(err)
 		} else if ok {
-			m, err := e.Message(ctx, id)
-			return m, false, err
+			return w.messageReply(0, id)
 		}
 	}
 	cmd, err := draft(now, in.Type, in.Data, in.UserMetadata)
 	if err != nil {
-		return nil, false, err
+		return reply{}, err
 	}
 	cmd.URIs = in.URIs
 	if in.IdempotencyKey != "" {
 		cmd.IdempotencyKey = in.IdempotencyKey
 		cmd.IdempotencyExpiresAt = now.Add(idempotencyTTL).UnixNano()
 	}
-	res, err := e.apply(ctx, store.Command{Enqueue: &cmd})
+	res, err := w.commit(ctx, store.Command{Enqueue: &cmd})
 	if errors.Is(err, ErrUncertain) {
 		// The entry may have committed under the old leader. Re-proposing
-		// the same id is safe: the FSM creates it at most once.
-		res, err = e.apply(ctx, store.Command{Enqueue: &cmd})
+		// the same id is safe: the state machine creates it at most once.
+		res, err = w.commit(ctx, store.Command{Enqueue: &cmd})
 	}
 	if err != nil {
-		return nil, false, err
+		return reply{}, err
 	}
 	if res.Duplicate && res.MessageID != cmd.ID {
-		m, err := e.Message(ctx, res.MessageID)
-		return m, false, err
+		return w.messageReply(res.Index, res.MessageID)
 	}
-	return &Message{ID: cmd.ID, Type: in.Type, Status: store.StatusPending, CreatedAt: utc(cmd.CreatedAt)}, true, nil
+	return reply{Index: res.Index, Created: true,
+		Message: &Message{ID: cmd.ID, Type: in.Type, Status: store.StatusPending, CreatedAt: utc(cmd.CreatedAt)}}, nil
+}
+
+// messageReply answers with a message as this node's store holds it.
+func (w *writer) messageReply(index uint64, id string) (reply, error) {
+	m, ds, err := w.store.Message(id)
+	if err != nil {
+		return reply{}, fromCluster(err)
+	}
+	return reply{Index: index, Message: messageView(m, ds)}, nil
 }
 
 // draft stamps a new message with its id, creation time and the envelope
@@ -215,7 +229,7 @@ func draft(now time.Time, typ string, data, metadata json.RawMessage) (store.Enq
 
 // Message returns a message with its deliveries and their attempts.
 func (e *Engine) Message(ctx context.Context, id string) (*Message, error) {
-	if err := e.syncRead(ctx); err != nil {
+	if err := e.reads.sync(ctx); err != nil {
 		return nil, err
 	}
 	m, ds, err := e.store.Message(id)
@@ -249,7 +263,7 @@ func (e *Engine) ListMessages(ctx context.Context, opts ListOptions) (msgs []Mes
 	case opts.Limit < 0 || opts.Limit > maxListLimit:
 		return nil, "", invalid("limit", "must be between 1 and %d", maxListLimit)
 	}
-	if err := e.syncRead(ctx); err != nil {
+	if err := e.reads.sync(ctx); err != nil {
 		return nil, "", err
 	}
 	ms, err := e.store.ListMessages(opts.Status, opts.Limit+1, opts.After)
@@ -270,21 +284,31 @@ func (e *Engine) ListMessages(ctx context.Context, opts ListOptions) (msgs []Mes
 // RetryMessage re-queues the message's failed deliveries for a fresh round
 // of attempts, starting now. It returns how many were re-queued.
 func (e *Engine) RetryMessage(ctx context.Context, id string) (int, error) {
-	res, err := e.apply(ctx, store.Command{Requeue: &store.Requeue{MessageID: id, At: e.cfg.Now().UnixNano()}})
-	return res.Count, err
+	rep, err := e.prop.propose(ctx, &request{Retry: &idReq{ID: id}})
+	return rep.Count, err
+}
+
+func (w *writer) retry(ctx context.Context, id string) (reply, error) {
+	res, err := w.commit(ctx, store.Command{Requeue: &store.Requeue{MessageID: id, At: w.cfg.Now().UnixNano()}})
+	return reply{Index: res.Index, Count: res.Count}, err
 }
 
 // Recover re-queues every failed delivery of messages created in
 // [since, until) (until zero: up to now), as after an outage of the
 // receiver. It returns how many were re-queued.
 func (e *Engine) Recover(ctx context.Context, since, until time.Time) (int, error) {
-	now := e.cfg.Now()
+	rep, err := e.prop.propose(ctx, &request{Recover: &recoverReq{Since: since, Until: until}})
+	return rep.Count, err
+}
+
+func (w *writer) recover(ctx context.Context, since, until time.Time) (reply, error) {
+	now := w.cfg.Now()
 	if until.IsZero() {
 		until = now
 	}
 	if !since.Before(until) {
-		return 0, invalid("since", "must be before until")
+		return reply{}, invalid("since", "must be before until")
 	}
-	res, err := e.apply(ctx, store.Command{Requeue: &store.Requeue{Since: since.UnixNano(), Until: until.UnixNano(), At: now.UnixNano()}})
-	return res.Count, err
+	res, err := w.commit(ctx, store.Command{Requeue: &store.Requeue{Since: since.UnixNano(), Until: until.UnixNano(), At: now.UnixNano()}})
+	return reply{Index: res.Index, Count: res.Count}, err
 }

@@ -2,15 +2,10 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/heraldhq/herald/cluster"
 )
 
 // ClusterStatus is this node's view of the cluster.
@@ -87,46 +82,32 @@ func dialable(ctx context.Context, addr string) bool {
 // AddNode adds a voter to the cluster: a node started with peers that do
 // not include itself, which waits to be added. Any node may be asked.
 func (e *Engine) AddNode(ctx context.Context, id, raftAddr string) error {
+	_, err := e.prop.propose(ctx, &request{AddNode: &nodeReq{ID: id, RaftAddr: raftAddr}})
+	return err
+}
+
+func (w *writer) addNode(ctx context.Context, id, raftAddr string) (reply, error) {
 	if id == "" {
-		return invalid("id", "is required")
+		return reply{}, invalid("id", "is required")
 	}
-	if raftAddr == "" {
-		return invalid("raft_addr", "is required")
+	if _, _, err := net.SplitHostPort(raftAddr); err != nil {
+		return reply{}, invalid("raft_addr", "must be host:port")
 	}
-	return e.changeMembership(ctx, membershipChange{ID: id, RaftAddr: raftAddr})
+	return reply{}, fromCluster(w.node.AddVoter(ctx, id, raftAddr))
 }
 
 // RemoveNode removes a node from the cluster, for replacing a dead
 // machine. Any node may be asked.
 func (e *Engine) RemoveNode(ctx context.Context, id string) error {
-	if id == "" {
-		return invalid("id", "is required")
-	}
-	return e.changeMembership(ctx, membershipChange{Remove: true, ID: id})
+	_, err := e.prop.propose(ctx, &request{RemoveNode: &idReq{ID: id}})
+	return err
 }
 
-// changeMembership applies c on the leader, forwarding it there if needed.
-func (e *Engine) changeMembership(ctx context.Context, c membershipChange) error {
-	for attempt := 0; ; attempt++ {
-		var err error
-		if c.Remove {
-			err = e.node.RemoveServer(ctx, c.ID)
-		} else {
-			err = e.node.AddVoter(ctx, c.ID, c.RaftAddr)
-		}
-		if !errors.Is(err, cluster.ErrNotLeader) {
-			return fromCluster(err)
-		}
-		body, jerr := json.Marshal(c)
-		if jerr != nil {
-			return jerr
-		}
-		err = e.callLeader(ctx, forwardTimeout, http.MethodPost, internalMembersPath, body, &forwardReply{})
-		if errors.Is(err, ErrNotLeader) && e.IsLeader() && attempt < 3 {
-			continue // this node was elected meanwhile
-		}
-		return err
+func (w *writer) removeNode(ctx context.Context, id string) (reply, error) {
+	if id == "" {
+		return reply{}, invalid("id", "is required")
 	}
+	return reply{}, fromCluster(w.node.RemoveServer(ctx, id))
 }
 
 // Stats are a node's counters for monitoring.
@@ -144,12 +125,10 @@ type Stats struct {
 
 // Stats returns the node's current counters.
 func (e *Engine) Stats() Stats {
-	e.appliedMu.Lock()
-	applied := e.appliedIndex
-	e.appliedMu.Unlock()
+	applied := e.applied.get()
 	return Stats{
-		Scheduled:    e.sched.len(),
-		InFlight:     e.disp.inFlight(),
+		Scheduled:    e.deliver.Scheduled(),
+		InFlight:     e.deliver.InFlight(),
 		AppliedIndex: applied,
 		StoreBytes:   e.store.Stats().FileBytes,
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/heraldhq/herald/engine/internal/delivery"
 	"github.com/heraldhq/herald/signer"
 )
 
@@ -153,12 +154,12 @@ func TestDefaultScheduleRetriesForADayThenFails(t *testing.T) {
 		}
 		for i, base := range DefaultRetrySchedule[:len(DefaultRetrySchedule)-1] {
 			gap := reqs[i+1].At.Sub(reqs[i].At)
-			lo, hi := time.Duration(float64(base)*0.8), time.Duration(float64(base)*1.2)+wheelTick
+			lo, hi := time.Duration(float64(base)*0.8), time.Duration(float64(base)*1.2)+delivery.Resolution
 			if gap < lo || gap > hi {
 				t.Errorf("retry %d came %v after attempt %d, want %v ± 20%%", i+1, gap, i+1, base)
 			}
 		}
-		if span := reqs[len(reqs)-1].At.Sub(reqs[0].At); span < 24*time.Hour || span >= 24*time.Hour+wheelTick {
+		if span := reqs[len(reqs)-1].At.Sub(reqs[0].At); span < 24*time.Hour || span >= 24*time.Hour+delivery.Resolution {
 			t.Errorf("last attempt %v after the first, want when the 24h window closes", span)
 		}
 		for i, a := range d.Attempts {
@@ -222,7 +223,7 @@ func TestRetryAfterSetsTheNextAttemptExactly(t *testing.T) {
 		for i := range gaps {
 			gaps[i] = reqs[i+1].At.Sub(reqs[i].At)
 		}
-		within := func(got, want, slack time.Duration) bool { return got >= want-slack && got < want+wheelTick }
+		within := func(got, want, slack time.Duration) bool { return got >= want-slack && got < want+delivery.Resolution }
 		if !within(gaps[0], 2*time.Minute, 0) {
 			t.Errorf("after 503 Retry-After: 120 the next attempt came %v later", gaps[0])
 		}
@@ -234,7 +235,7 @@ func TestRetryAfterSetsTheNextAttemptExactly(t *testing.T) {
 		}
 		// The fourth attempt's retry is the schedule's fourth: 5m ± 20%,
 		// not the hour the 500 asked for.
-		if gaps[3] < 4*time.Minute || gaps[3] > 6*time.Minute+wheelTick {
+		if gaps[3] < 4*time.Minute || gaps[3] > 6*time.Minute+delivery.Resolution {
 			t.Errorf("after 500 with Retry-After the next attempt came %v later, want the schedule's 5m ± 20%%", gaps[3])
 		}
 	})
@@ -314,7 +315,7 @@ func TestRateLimitSpacesAttempts(t *testing.T) {
 				t.Errorf("rate-limited requests %d and %d only %v apart, want at most 4/s", i, i+1, gap)
 			}
 		}
-		if span := limited[n-1].Sub(limited[0]); span > (n-1)*250*time.Millisecond+wheelTick {
+		if span := limited[n-1].Sub(limited[0]); span > (n-1)*250*time.Millisecond+delivery.Resolution {
 			t.Errorf("%d rate-limited requests took %v, want them back to back at 4/s", n, span)
 		}
 		// The limit is the endpoint's own: the other one was not slowed.

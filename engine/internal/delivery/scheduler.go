@@ -1,4 +1,4 @@
-package engine
+package delivery
 
 import (
 	"context"
@@ -9,10 +9,10 @@ import (
 	"github.com/heraldhq/herald/store"
 )
 
-// wheelTick is the scheduler's resolution. Deliveries due now bypass the
-// wheel's tick entirely (they are ready at once); retries fire within a
-// tick of their time.
-const wheelTick = 10 * time.Millisecond
+// Resolution is the scheduler's resolution, its timing wheel's tick.
+// Deliveries due now bypass the wheel entirely (they are ready at once);
+// retries fire within a tick of their time.
+const Resolution = 10 * time.Millisecond
 
 // rebuildPage is how many due-index entries one read transaction loads when
 // a new leader rebuilds its schedule.
@@ -68,10 +68,15 @@ func (s *scheduler) nudge() {
 // delivery from the store's due index, a page per read transaction.
 // Deliveries committed meanwhile arrive through observe; duplicates are
 // harmless.
-func (s *scheduler) activate(ctx context.Context, st *store.Store) error {
+func (s *scheduler) activate(ctx context.Context, st Reader) error {
 	s.mu.Lock()
+	if ctx.Err() != nil {
+		// The term ended before it began: deactivate may have run already.
+		s.mu.Unlock()
+		return ctx.Err()
+	}
 	s.active = true
-	s.wheel = wheel.New(s.now(), wheelTick)
+	s.wheel = wheel.New(s.now(), Resolution)
 	s.due = map[string]store.Due{}
 	s.mu.Unlock()
 	var after store.Due

@@ -1,7 +1,8 @@
-package engine
+package delivery
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -129,8 +130,8 @@ func TestSchedulerFiresAtDueTimeNotBefore(t *testing.T) {
 		h.advanceTo(100 * time.Millisecond)
 		h.expect("a", 100*time.Millisecond)
 		h.expect("b")
-		h.advanceTo(105*time.Millisecond + wheelTick)
-		if got := h.firings("b"); len(got) != 1 || got[0] < 105*time.Millisecond || got[0] >= 105*time.Millisecond+wheelTick {
+		h.advanceTo(105*time.Millisecond + Resolution)
+		if got := h.firings("b"); len(got) != 1 || got[0] < 105*time.Millisecond || got[0] >= 105*time.Millisecond+Resolution {
 			t.Errorf("b (due 105ms) dispatched at %v, want once within a tick after its time", got)
 		}
 
@@ -202,23 +203,36 @@ func TestSchedulerDeactivateStopsFiring(t *testing.T) {
 	})
 }
 
-// enqueueURIs commits, straight to the store, a message with one delivery
-// per URI, all due at createdAt (the store schedules new deliveries at
-// their creation time).
-func enqueueURIs(t *testing.T, st *store.Store, index uint64, id string, createdAt time.Time, n int) {
+// enqueue commits, straight to the store in one entry, n messages with one
+// override delivery each, all due at createdAt (the store schedules new
+// deliveries at their creation time), and returns their delivery ids.
+func enqueue(t *testing.T, st *store.Store, index uint64, createdAt time.Time, n int) []string {
 	t.Helper()
-	uris := make([]string, n)
-	for i := range uris {
-		uris[i] = fmt.Sprintf("https://example.com/%d", i)
+	cmds := make([]store.Command, n)
+	ids := make([]string, n)
+	for i := range cmds {
+		id, err := store.NewID("msg", createdAt, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmds[i] = store.Command{Enqueue: &store.Enqueue{ID: id, Type: "t", CreatedAt: createdAt.UnixNano(),
+			Envelope: []byte(`{}`), URIs: []string{fmt.Sprintf("https://example.com/%d", i)}}}
+		ids[i] = store.DeliveryID(id, 0)
 	}
-	data, err := store.EncodeBatch([]store.Command{{Enqueue: &store.Enqueue{ID: id, Type: "t", CreatedAt: createdAt.UnixNano(),
-		Envelope: []byte(`{}`), URIs: uris}}})
+	data, err := store.EncodeBatch(cmds)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Apply([]store.Entry{{Index: index, Data: data}}); err != nil {
+	res, err := st.Apply([]store.Entry{{Index: index, Data: data}})
+	if err != nil {
 		t.Fatal(err)
 	}
+	for _, r := range res[0] {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	return ids
 }
 
 func TestSchedulerRebuildsFromStoreOnActivate(t *testing.T) {
@@ -228,8 +242,12 @@ func TestSchedulerRebuildsFromStoreOnActivate(t *testing.T) {
 		// nothing, but the store's due index has them. More than one
 		// rebuild page.
 		const many = rebuildPage + 100
-		enqueueURIs(t, h.st, 1, "msg_due", h.start, many)
-		enqueueURIs(t, h.st, 2, "msg_later", h.start.Add(time.Minute), 3)
+		for i, n := 0, 0; n < many; i++ {
+			k := min(500, many-n)
+			enqueue(t, h.st, uint64(i+1), h.start, k)
+			n += k
+		}
+		later := enqueue(t, h.st, 100, h.start.Add(time.Minute), 1)[0]
 		synctest.Wait()
 		if n := h.total(); n != 0 {
 			t.Fatalf("inactive scheduler dispatched %d", n)
@@ -249,12 +267,11 @@ func TestSchedulerRebuildsFromStoreOnActivate(t *testing.T) {
 		if due != many {
 			t.Fatalf("%d deliveries dispatched on activate, want the %d already due", due, many)
 		}
-		later := store.DeliveryID("msg_later", 0)
 		h.expect(later)
 		h.advanceTo(time.Minute)
 		h.expect(later, time.Minute)
-		if n := h.total(); n != many+3 {
-			t.Fatalf("%d dispatches, want %d", n, many+3)
+		if n := h.total(); n != many+1 {
+			t.Fatalf("%d dispatches, want %d", n, many+1)
 		}
 	})
 }

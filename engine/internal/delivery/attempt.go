@@ -1,4 +1,4 @@
-package engine
+package delivery
 
 import (
 	"bytes"
@@ -8,8 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/heraldhq/herald/engine/internal/ssrf"
 	"github.com/heraldhq/herald/signer"
 	"github.com/heraldhq/herald/store"
 )
@@ -21,36 +24,20 @@ const maxResponseRead = 64 << 10
 // userAgent identifies Herald to receivers.
 const userAgent = "Herald-Webhooks/1"
 
-// AttemptEvent describes one committed attempt, for Config.OnAttempt.
-type AttemptEvent struct {
-	MessageID  string
-	DeliveryID string
-	EndpointID string // empty for override URIs
-	URL        string
-	Attempt    int // 1-based, over the delivery's life
-	StatusCode int
-	Error      string
-	Duration   time.Duration
-	// Status is the delivery's status after the attempt: pending (a retry
-	// is scheduled at NextAttemptAt), succeeded, failed or cancelled.
-	Status        string
-	NextAttemptAt time.Time
-}
-
 // attemptResult is an attempt's outcome, to be committed by record.
 type attemptResult struct {
 	out   store.Outcome
-	event AttemptEvent
+	event Event
 }
 
 // attempt makes one attempt of a due delivery and returns its outcome, or
 // nil when there is nothing to record (the delivery moved on, or the term
 // ended). reserve claims a rate-limit slot for the endpoint's limit.
-func (e *Engine) attempt(ctx context.Context, due store.Due, reserve func(limit int) time.Duration) *attemptResult {
-	v, err := e.store.ForAttempt(due.DeliveryID)
+func (dl *Deliverer) attempt(ctx context.Context, due store.Due, reserve func(limit int) time.Duration) *attemptResult {
+	v, err := dl.cfg.Store.ForAttempt(due.DeliveryID)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
-			e.log.Error("read delivery", "delivery_id", due.DeliveryID, "error", err)
+			dl.cfg.Logger.Error("read delivery", "delivery_id", due.DeliveryID, "error", err)
 		}
 		return nil
 	}
@@ -71,30 +58,31 @@ func (e *Engine) attempt(ctx context.Context, due store.Due, reserve func(limit 
 			}
 		}
 	}
-	now := e.cfg.Now()
+	now := dl.cfg.Now()
 	switch {
 	case d.Override():
-		sig, err = e.keys.overrideSigner(d.URL)
+		sig, err = dl.cfg.Signers.Override(d.URL)
 	case v.Endpoint == nil || v.Endpoint.State != store.StateEnabled:
 		out.Result, out.Error = store.ResultCancelled, "endpoint deleted or disabled"
 	default:
-		sig, err = signer.NewHMAC(v.Endpoint.LiveSecrets(now.UnixNano())...)
+		sig, err = dl.cfg.Signers.Endpoint(v.Endpoint, now)
 	}
 	if err != nil {
 		// Without a key nothing can be signed; keep the delivery due and
 		// let the schedule try again rather than send it unsigned.
-		e.log.Error("cannot sign delivery", "delivery_id", d.ID, "error", err)
+		dl.cfg.Logger.Error("cannot sign delivery", "delivery_id", d.ID, "error", err)
 		out.Error = "herald could not sign the request: " + err.Error()
 	}
 	var header http.Header
 	if out.Result == "" && err == nil {
-		out.StatusCode, header, out.Error = e.send(ctx, d, v.Envelope, sig, now)
+		out.StatusCode, header, out.Error = dl.send(ctx, d, v.Envelope, sig, now)
 		if ctx.Err() != nil {
 			return nil // the term ended mid-attempt; the next leader sends again
 		}
 	}
+	out.Error = boundText(out.Error, store.MaxErrorText)
 	out.At = now.UnixNano()
-	out.DurationMS = e.cfg.Now().Sub(now).Milliseconds()
+	out.DurationMS = dl.cfg.Now().Sub(now).Milliseconds()
 	var nextAt time.Time
 	switch {
 	case out.Result != "":
@@ -107,12 +95,12 @@ func (e *Engine) attempt(ctx context.Context, due store.Due, reserve func(limit 
 		if out.StatusCode == http.StatusTooManyRequests || out.StatusCode == http.StatusServiceUnavailable {
 			retryAfter = parseRetryAfter(header, now)
 		}
-		out.Result, nextAt = e.policy.next(d, now, retryAfter)
+		out.Result, nextAt = dl.policy.next(d, now, retryAfter)
 		if !nextAt.IsZero() {
 			out.NextAttemptAt = nextAt.UnixNano()
 		}
 	}
-	return &attemptResult{out: out, event: AttemptEvent{
+	return &attemptResult{out: out, event: Event{
 		MessageID: d.MessageID, DeliveryID: d.ID, EndpointID: d.EndpointID, URL: d.URL,
 		Attempt: out.Attempt, StatusCode: out.StatusCode, Error: out.Error,
 		Duration: time.Duration(out.DurationMS) * time.Millisecond,
@@ -123,15 +111,15 @@ func (e *Engine) attempt(ctx context.Context, due store.Due, reserve func(limit 
 // record commits an attempt's outcome (group-committed with others) and
 // reports it to Config.OnAttempt. If the commit fails, the delivery stays
 // due at its old time and the next leader attempts it again.
-func (e *Engine) record(ctx context.Context, r *attemptResult) {
-	if _, err := e.node.Apply(ctx, store.Command{Outcome: &r.out}); err != nil {
+func (dl *Deliverer) record(ctx context.Context, r *attemptResult) {
+	if err := dl.cfg.Commit(ctx, r.out); err != nil {
 		if ctx.Err() == nil {
-			e.log.Warn("commit attempt outcome", "delivery_id", r.out.DeliveryID, "error", err)
+			dl.cfg.Logger.Warn("commit attempt outcome", "delivery_id", r.out.DeliveryID, "error", err)
 		}
 		return
 	}
-	if e.cfg.OnAttempt != nil {
-		e.cfg.OnAttempt(r.event)
+	if dl.cfg.OnAttempt != nil {
+		dl.cfg.OnAttempt(r.event)
 	}
 }
 
@@ -150,8 +138,8 @@ func statusAfter(result string) string {
 // send POSTs the exact envelope bytes, signed for this attempt. It returns
 // the status code (0 if none arrived), the response headers and an error
 // description for attempts that got no 2xx.
-func (e *Engine) send(ctx context.Context, d *store.Delivery, body []byte, sig signer.Signer, now time.Time) (int, http.Header, string) {
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.AttemptTimeout)
+func (dl *Deliverer) send(ctx context.Context, d *store.Delivery, body []byte, sig signer.Signer, now time.Time) (int, http.Header, string) {
+	ctx, cancel := context.WithTimeout(ctx, dl.cfg.AttemptTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(body))
 	if err != nil {
@@ -162,9 +150,9 @@ func (e *Engine) send(ctx context.Context, d *store.Delivery, body []byte, sig s
 	if err := signer.SetHeaders(req.Header, sig, d.MessageID, now, body); err != nil {
 		return 0, nil, "signing failed: " + err.Error()
 	}
-	resp, err := e.disp.client.Do(req)
+	resp, err := dl.client.Do(req)
 	if err != nil {
-		return 0, nil, describeSendError(err, e.cfg.AttemptTimeout)
+		return 0, nil, describeSendError(err, dl.cfg.AttemptTimeout)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseRead))
 	resp.Body.Close()
@@ -179,7 +167,7 @@ func (e *Engine) send(ctx context.Context, d *store.Delivery, body []byte, sig s
 
 // describeSendError turns a transport error into a short, stable reason.
 func describeSendError(err error, timeout time.Duration) string {
-	var blocked *blockedAddrError
+	var blocked *ssrf.BlockedError
 	var netErr net.Error
 	switch {
 	case errors.As(err, &blocked):
@@ -194,4 +182,20 @@ func describeSendError(err error, timeout time.Duration) string {
 		}
 	}
 	return err.Error()
+}
+
+// boundText keeps at most max bytes of valid UTF-8 of s, so that nothing a
+// receiver sends (a status line, a header, a TLS alert) can grow what is
+// stored and replicated about an attempt.
+func boundText(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= max {
+		return s
+	}
+	const ellipsis = "…"
+	cut := max - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
 }

@@ -1,4 +1,4 @@
-package engine
+package delivery
 
 import (
 	"errors"
@@ -11,6 +11,18 @@ import (
 	"github.com/heraldhq/herald/store"
 )
 
+// DefaultSchedule spaces retries from seconds to hours; its delays add up
+// to 24 hours, so the last attempt comes a day after the first.
+var DefaultSchedule = []time.Duration{
+	5 * time.Second, 30 * time.Second, 2 * time.Minute, 5 * time.Minute,
+	15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour,
+	4 * time.Hour, 8 * time.Hour, 8*time.Hour + 7*time.Minute + 25*time.Second,
+}
+
+// DefaultJitter varies each delay of DefaultSchedule by up to ±20 %, so
+// that deliveries that failed together do not all retry together.
+const DefaultJitter = 0.2
+
 // retryPolicy turns an attempt's outcome into the delivery's next step.
 type retryPolicy struct {
 	schedule []time.Duration
@@ -20,11 +32,8 @@ type retryPolicy struct {
 	maxDelay time.Duration
 }
 
-func newRetryPolicy(schedule []time.Duration) retryPolicy {
-	p := retryPolicy{schedule: schedule}
-	if schedule == nil {
-		p.schedule, p.jitter = DefaultRetrySchedule, defaultJitter
-	}
+func newRetryPolicy(schedule []time.Duration, jitter float64) retryPolicy {
+	p := retryPolicy{schedule: schedule, jitter: jitter}
 	for i, d := range p.schedule {
 		p.window += d
 		if i == 0 || d < p.minDelay {

@@ -1,8 +1,7 @@
-package engine
+package delivery
 
 import (
 	"context"
-	"net/http"
 	"sync"
 	"time"
 
@@ -14,8 +13,7 @@ import (
 // EndpointConcurrency workers, so a receiver that hangs ties up only its
 // own workers.
 type dispatcher struct {
-	e      *Engine
-	client *http.Client
+	dl *Deliverer
 
 	mu     sync.Mutex // guards ctx, queues, inflight, slots
 	ctx    context.Context
@@ -41,8 +39,8 @@ type queue struct {
 	workers int
 }
 
-func newDispatcher(e *Engine, client *http.Client) *dispatcher {
-	return &dispatcher{e: e, client: client}
+func newDispatcher(dl *Deliverer) *dispatcher {
+	return &dispatcher{dl: dl}
 }
 
 // start begins a leadership term; attempts run under ctx.
@@ -100,7 +98,7 @@ func (d *dispatcher) submit(due store.Due) {
 		d.queues[due.Queue] = q
 	}
 	q.ids = append(q.ids, due)
-	if q.workers < d.e.cfg.EndpointConcurrency {
+	if q.workers < d.dl.cfg.Concurrency {
 		q.workers++
 		d.workers.Add(1)
 		go d.work(d.ctx, q)
@@ -115,12 +113,12 @@ func (d *dispatcher) work(ctx context.Context, q *queue) {
 		if !ok {
 			return
 		}
-		res := d.e.attempt(ctx, due, func(limit int) time.Duration { return d.reserve(q, limit) })
+		res := d.dl.attempt(ctx, due, func(limit int) time.Duration { return d.reserve(q, limit) })
 		if res == nil || res.out.Result == store.ResultGone {
 			// A 410 disables the endpoint: commit that before taking the
 			// endpoint's next delivery, so nothing more is sent to it.
 			if res != nil {
-				d.e.record(ctx, res)
+				d.dl.record(ctx, res)
 			}
 			d.release(due)
 			continue
@@ -132,7 +130,7 @@ func (d *dispatcher) work(ctx context.Context, q *queue) {
 		d.commits.Add(1)
 		go func() {
 			defer d.commits.Done()
-			d.e.record(ctx, res)
+			d.dl.record(ctx, res)
 			d.release(due)
 		}()
 	}
@@ -182,7 +180,7 @@ func (d *dispatcher) reserve(q *queue, perSecond int) time.Duration {
 	if perSecond <= 0 {
 		return 0
 	}
-	now := d.e.cfg.Now()
+	now := d.dl.cfg.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.slots == nil {

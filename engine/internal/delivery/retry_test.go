@@ -1,4 +1,4 @@
-package engine
+package delivery
 
 import (
 	"net/http"
@@ -12,7 +12,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func TestRetryPolicyCustomScheduleIsExact(t *testing.T) {
 	t.Parallel()
-	p := newRetryPolicy([]time.Duration{time.Second, 2 * time.Second, 3 * time.Second})
+	p := newRetryPolicy([]time.Duration{time.Second, 2 * time.Second, 3 * time.Second}, 0)
 	for _, tc := range []struct {
 		name       string
 		d          store.Delivery
@@ -49,13 +49,13 @@ func TestRetryPolicyCustomScheduleIsExact(t *testing.T) {
 
 func TestRetryPolicyDefaultScheduleJitter(t *testing.T) {
 	t.Parallel()
-	p := newRetryPolicy(nil)
-	if p.jitter != 0.2 || p.window != 24*time.Hour || p.minDelay != 5*time.Second || p.maxDelay != DefaultRetrySchedule[len(DefaultRetrySchedule)-1] {
+	p := newRetryPolicy(DefaultSchedule, DefaultJitter)
+	if p.jitter != 0.2 || p.window != 24*time.Hour || p.minDelay != 5*time.Second || p.maxDelay != DefaultSchedule[len(DefaultSchedule)-1] {
 		t.Fatalf("default policy = %+v, want ±20%% jitter over a 24h window", p)
 	}
 	// Every retry but the last lands within ±20% of its scheduled delay,
 	// and the jitter goes both ways.
-	for n, base := range DefaultRetrySchedule[:len(DefaultRetrySchedule)-1] {
+	for n, base := range DefaultSchedule[:len(DefaultSchedule)-1] {
 		d := store.Delivery{RoundAttempts: n, FirstAttemptAt: t0.UnixNano()}
 		at := t0.Add(time.Minute) // early enough in the window not to be clamped
 		lo, hi := time.Duration(float64(base)*0.8), time.Duration(float64(base)*1.2)
@@ -87,7 +87,7 @@ func TestRetryPolicyDefaultScheduleJitter(t *testing.T) {
 // comes 24h after the first, and then the delivery fails.
 func TestRetryPolicyDefaultWindow(t *testing.T) {
 	t.Parallel()
-	p := newRetryPolicy(nil)
+	p := newRetryPolicy(DefaultSchedule, DefaultJitter)
 	for run := range 200 {
 		var d store.Delivery
 		at := t0
@@ -107,8 +107,8 @@ func TestRetryPolicyDefaultWindow(t *testing.T) {
 			}
 			at = next
 		}
-		if attempts != len(DefaultRetrySchedule)+1 {
-			t.Fatalf("run %d: %d attempts, want %d", run, attempts, len(DefaultRetrySchedule)+1)
+		if attempts != len(DefaultSchedule)+1 {
+			t.Fatalf("run %d: %d attempts, want %d", run, attempts, len(DefaultSchedule)+1)
 		}
 		if last := at.Sub(t0); last != 24*time.Hour {
 			t.Fatalf("run %d: last attempt %v after the first, want exactly 24h (the window's close)", run, last)

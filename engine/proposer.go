@@ -1,0 +1,67 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+)
+
+// proposer is the one way a write enters the cluster: it executes a request
+// here when this node leads, or forwards the typed request to the leader
+// and waits until this node has applied the result.
+type proposer struct {
+	w        *writer
+	peers    *peers
+	applied  *appliedIndex
+	isLeader func() bool
+	stopping <-chan struct{}
+}
+
+// propose executes req on the leader, wherever that is.
+func (p *proposer) propose(ctx context.Context, req *request) (reply, error) {
+	select {
+	case <-p.stopping:
+		return reply{}, ErrClosed
+	default:
+	}
+	for attempt := 0; ; attempt++ {
+		if p.isLeader() {
+			rep, err := p.w.execute(ctx, req)
+			// ErrNotLeader means nothing was appended: leadership moved
+			// between the check and the append, so forward instead.
+			if errors.Is(err, ErrNotLeader) && attempt < 3 && ctx.Err() == nil {
+				continue
+			}
+			return rep, err
+		}
+		rep, err := p.forward(ctx, req)
+		if errors.Is(err, errLeaderHere) && attempt < 3 {
+			continue
+		}
+		if errors.Is(err, errLeaderHere) {
+			err = ErrNotLeader
+		}
+		return rep, err
+	}
+}
+
+// forward sends req to the leader and waits until this node has applied
+// the entry that carried it, so a read here sees the write.
+func (p *proposer) forward(ctx context.Context, req *request) (reply, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return reply{}, err
+	}
+	var rep reply
+	if err := p.peers.callLeader(ctx, forwardTimeout, http.MethodPost, internalProposePath, body, &rep); err != nil {
+		return reply{}, err
+	}
+	if err := fromWire(rep.Error); err != nil {
+		return reply{}, err
+	}
+	if err := p.applied.wait(ctx, rep.Index); err != nil {
+		return reply{}, err
+	}
+	return rep, nil
+}
