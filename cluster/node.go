@@ -113,7 +113,10 @@ type Config struct {
 	PeerHandler http.Handler
 	// PeerDial, used only with Transport (which has no peer listener),
 	// dials the peer HTTP API at a Raft address for PeerClient: tests serve
-	// PeerHandler themselves and map addresses here. Defaults to TCP.
+	// PeerHandler themselves and map addresses here. It gets the address
+	// as net/http dials it: an address without a port, such as an
+	// in-memory transport's "n1", arrives as "n1:80" (":443" with TLS).
+	// PeerClient still adds TLS on top when TLS is set. Defaults to TCP.
 	PeerDial func(ctx context.Context, addr string) (net.Conn, error)
 	// Logger receives Raft's warnings and errors, and the peer port's
 	// refused connections at debug level. Defaults to discarding.

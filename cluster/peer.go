@@ -171,6 +171,7 @@ type peerNet struct {
 
 	mu      sync.Mutex // guards shut, pending, perHost and wg.Add
 	shut    bool
+	done    chan struct{}       // closed with shut set
 	pending map[net.Conn]string // not yet routed, to their remote host
 	perHost map[string]int
 	wg      sync.WaitGroup // the accept loop, routing goroutines and the HTTP server
@@ -194,7 +195,7 @@ func listenPeer(cfg Config, pt *peerTLS, hlog hclog.Logger) (*peerNet, error) {
 		ln.Close()
 		return nil, fmt.Errorf("cluster: raft address %q is not advertisable: give the address the other nodes dial", cfg.RaftAddr)
 	}
-	p := &peerNet{ln: ln, tls: pt, routeTimeout: peerRouteTimeout, log: cfg.Logger, pending: map[net.Conn]string{}, perHost: map[string]int{}}
+	p := &peerNet{ln: ln, tls: pt, routeTimeout: peerRouteTimeout, log: cfg.Logger, pending: map[net.Conn]string{}, perHost: map[string]int{}, done: make(chan struct{})}
 	p.stream = &streamLayer{chanListener: newChanListener(advertise), tls: pt, open: map[*trackedConn]struct{}{}}
 	p.httpLn = newChanListener(advertise)
 	handler := cfg.PeerHandler
@@ -244,7 +245,11 @@ func (p *peerNet) acceptLoop() {
 			// Out of file descriptors, say: back off as net/http does.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 			p.log.Warn("peer port: accept failed", "error", err, "retry_in", delay)
-			time.Sleep(delay)
+			select {
+			case <-time.After(delay):
+			case <-p.done:
+				return
+			}
 			continue
 		}
 		delay = 0
@@ -328,6 +333,7 @@ func (p *peerNet) route(c net.Conn) {
 func (p *peerNet) close() {
 	p.mu.Lock()
 	p.shut = true
+	close(p.done)
 	p.ln.Close()
 	for c := range p.pending {
 		c.Close()
