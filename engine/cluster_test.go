@@ -32,11 +32,19 @@ type testCluster struct {
 	trans   []*raft.InmemTransport
 	sent    []*atomic.Int64 // attempts each node has sent
 	mu      sync.Mutex      // guards engines, for the HTTP handlers
+	// wrap, if set, wraps each node's transport, to tamper with its RPCs.
+	wrap func(raft.Transport) raft.Transport
 }
 
 func newTestCluster(t *testing.T, n int, modify func(*Config)) *testCluster {
+	return newWrappedTestCluster(t, n, modify, nil)
+}
+
+// newWrappedTestCluster is newTestCluster with each node's transport
+// wrapped by wrap.
+func newWrappedTestCluster(t *testing.T, n int, modify func(*Config), wrap func(raft.Transport) raft.Transport) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t}
+	c := &testCluster{t: t, wrap: wrap}
 	var peers []cluster.Peer
 	for i := range n {
 		id := fmt.Sprintf("n%d", i+1)
@@ -123,6 +131,9 @@ func (c *testCluster) start(i int) {
 	}
 	cfg := c.cfgs[i]
 	cfg.Raft.Transport = tr
+	if c.wrap != nil {
+		cfg.Raft.Transport = c.wrap(tr)
+	}
 	e, err := Open(context.Background(), cfg)
 	if err != nil {
 		c.t.Fatalf("open %s: %v", cfg.NodeID, err)
