@@ -253,3 +253,64 @@ func TestRotateSigningKey(t *testing.T) {
 		}
 	})
 }
+
+// Rotating the signing key through a follower goes to the leader like any
+// write, and every node's cached signer follows: the leader that signed
+// with the old key, and the followers that may lead next.
+func TestClusterRotateSigningKeyThroughAFollower(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	lead := c.leader()
+	follower := (lead + 1) % 3
+	rc := newReceiver(t, nil)
+	_, before := sendOverride(t, c.engines[lead], rc, "")
+	oldSet, _ := jwksOf(t, c.engines[follower])
+	for i, e := range c.engines {
+		if _, err := e.keys.Override(rc.URL); err != nil { // every node loads the current key
+			t.Fatalf("n%d: %v", i+1, err)
+		}
+	}
+
+	if err := c.engines[follower].RotateSigningKey(ctxb); err != nil {
+		t.Fatalf("RotateSigningKey through a follower: %v", err)
+	}
+	newSet, kids := jwksOf(t, c.engines[follower])
+	if len(kids) != 2 {
+		t.Fatalf("the follower's JWKS after rotation has kids %v, want the old and the new", kids)
+	}
+	_, after := sendOverride(t, c.engines[follower], rc, "")
+	if err := verifyWith(oldSet, after, ""); !errors.Is(err, signer.ErrNoMatchingSignature) {
+		t.Fatalf("delivery after rotation verifies with the old key alone (%v): the leader signs with a stale key", err)
+	}
+	for name, r := range map[string]received{"before": before, "after": after} {
+		if err := verifyWith(newSet, r, ""); err != nil {
+			t.Errorf("delivery signed %s rotation does not verify against the new JWKS: %v", name, err)
+		}
+	}
+	// Whichever node leads next signs with the new key.
+	for i, e := range c.engines {
+		waitFor(t, 10*time.Second, "the rotation to reach every node", func() bool { return len(mustKids(t, e)) == 2 })
+		s, err := e.keys.Override(rc.URL)
+		if err != nil {
+			t.Fatalf("n%d: %v", i+1, err)
+		}
+		h := http.Header{}
+		if err := signer.SetHeaders(h, s, "msg_x", time.Now(), []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		r := received{Header: http.Header{}, Body: []byte(`{}`)}
+		for k, v := range h { // as a server parses them
+			r.Header[http.CanonicalHeaderKey(k)] = v
+		}
+		if err := verifyWith(oldSet, r, ""); !errors.Is(err, signer.ErrNoMatchingSignature) {
+			t.Errorf("n%d still signs with the old key (%v)", i+1, err)
+		}
+		if err := verifyWith(newSet, r, ""); err != nil {
+			t.Errorf("n%d does not sign with the new key: %v", i+1, err)
+		}
+	}
+}
+
+func mustKids(t *testing.T, e *Engine) []string {
+	_, kids := jwksOf(t, e)
+	return kids
+}
