@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -148,6 +149,16 @@ func (n *Node) ReloadTLS() error {
 		return errors.New("cluster: peer TLS is not configured")
 	}
 	return n.peer.tls.reload()
+}
+
+// PeerCertificate returns the peer TLS certificate in use (the one the last
+// successful Open or ReloadTLS loaded), for logging its names and expiry;
+// nil without peer TLS.
+func (n *Node) PeerCertificate() *x509.Certificate {
+	if n.peer.tls == nil {
+		return nil
+	}
+	return n.peer.tls.cur.Load().cert.Leaf
 }
 
 // close closes the listener and what it feeds, if this peer owns them.

@@ -333,7 +333,7 @@ func checkUntouched(t *testing.T, nodes []*testNode, forgedTerm uint64) {
 	}
 }
 
-// peerGet fetches path from the node at raftAddr with c and returns the body.
+// peerGet GETs url with c and returns the body and the response.
 func peerGet(c *http.Client, url string) (string, *http.Response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -445,6 +445,9 @@ func TestPeerMTLSCluster(t *testing.T) {
 		}
 		checkServes(t, n1, pki, newCert.SerialNumber)
 		checkPresents(t, n1, n2, newCert.SerialNumber)
+		if got := n1.PeerCertificate(); got == nil || got.SerialNumber.Cmp(newCert.SerialNumber) != 0 {
+			t.Errorf("PeerCertificate %v, want serial %v", got, newCert.SerialNumber)
+		}
 
 		// Bad files: an error naming the file, and the new certificate
 		// stays in use.
@@ -697,6 +700,9 @@ func TestPlainPeerPort(t *testing.T) {
 	}
 	if err := n1.ReloadTLS(); err == nil {
 		t.Error("ReloadTLS without TLS succeeded")
+	}
+	if c := n1.PeerCertificate(); c != nil {
+		t.Errorf("PeerCertificate without TLS: %v", c.Subject)
 	}
 
 	// The attack the TLS tests repel succeeds here: a rogue leader's entry
