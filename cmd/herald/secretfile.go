@@ -53,13 +53,13 @@ func resolveAPIToken(token, file string, tokenSet, fileSet bool, lookupEnv func(
 }
 
 // readSecretFile reads a token from path, named in errors as name (the flag
-// or variable that gave it). Surrounding white space, the trailing newline
-// included, is trimmed; what remains must be one non-empty line of
-// printable characters. Like ssh with private keys, a file owned by this
-// user that group or others may access is refused (chmod 600 it); a file
-// owned by someone else, like a root-owned secret mounted into a container,
-// is accepted unless others may write it. The token never appears in an
-// error.
+// or variable that gave it): a regular file or a pipe. Surrounding white
+// space, the trailing newline included, is trimmed; what remains must be
+// one non-empty line of printable characters. Like ssh with private keys,
+// a file owned by this user that group or others may access is refused
+// (chmod 600 it); a file owned by someone else, like a root-owned secret
+// mounted into a container, is accepted unless others may write it. The
+// token never appears in an error.
 func readSecretFile(name, path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -70,7 +70,9 @@ func readSecretFile(name, path string) (string, error) {
 	if err != nil {
 		return "", usagef("%s %s: %v", name, path, pathErr(err))
 	}
-	if !fi.Mode().IsRegular() {
+	// A pipe is fine too: --api-token-file <(pass show herald), or
+	// /dev/stdin with the token piped in.
+	if !fi.Mode().IsRegular() && fi.Mode().Type() != fs.ModeNamedPipe {
 		return "", usagef("%s %s: not a regular file", name, path)
 	}
 	if err := checkSecretPerm(fi); err != nil {

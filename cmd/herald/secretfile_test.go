@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -61,6 +62,18 @@ func TestReadSecretFile(t *testing.T) {
 	}
 	if _, err := readSecretFile("--api-token-file", dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("directory: %v", err)
+	}
+	// A pipe, as from --api-token-file <(pass show herald).
+	if _, err := os.Stat("/dev/fd/0"); err == nil {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		go func() { w.WriteString(secret + "\n"); w.Close() }()
+		if got, err := readSecretFile("--api-token-file", fmt.Sprintf("/dev/fd/%d", r.Fd())); err != nil || got != secret {
+			t.Errorf("pipe: %q, %v", got, err)
+		}
 	}
 }
 

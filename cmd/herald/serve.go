@@ -201,8 +201,8 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	log := newLogger(cfg.logFormat, stderr)
 
-	// What SIGHUP re-reads. Add reloaders here; each one keeps its previous
-	// state when its reload fails.
+	// What SIGHUP re-reads (see watchSIGHUP). Add reloaders here; each one
+	// keeps its previous state when its reload fails.
 	var reloaders []reloader
 	var certs *certReloader
 	if cfg.tlsCert != "" {
@@ -212,6 +212,8 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		}
 		reloaders = append(reloaders, reloader{what: "API TLS certificate", reload: certs.reload})
 	}
+	stopReloads := watchSIGHUP(log, reloaders)
+	defer stopReloads()
 
 	// Listen first, so the engine can publish the real address (also with
 	// port 0) and a taken port fails before anything is opened.
@@ -277,8 +279,6 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	} else {
 		go func() { served <- srv.Serve(ln) }()
 	}
-	stopReloads := watchSIGHUP(log, reloaders) // before "listening": a SIGHUP after it is handled
-	defer stopReloads()
 	log.Info("listening", "http_addr", apiAddr, "raft_addr", raftAddrOf(ctx, e, cfg), "node_id", cfg.nodeID,
 		"data_dir", cfg.dataDir, "auth", cfg.apiToken != "", "tls", certs != nil)
 	if len(cfg.peers) > 0 && !hasPeer(cfg.peers, cfg.nodeID) {
