@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -34,6 +35,21 @@ type testCluster struct {
 	mu      sync.Mutex      // guards engines, for the HTTP handlers
 	// wrap, if set, wraps each node's transport, to tamper with its RPCs.
 	wrap func(raft.Transport) raft.Transport
+	apis map[string]string // Raft address → loopback address of the node's internal API
+}
+
+// dialPeer connects to the internal API of the node at a Raft address: the
+// in-memory transport has no peer port, so each node's internal API is
+// served on a loopback listener of its own.
+func (c *testCluster) dialPeer(ctx context.Context, addr string) (net.Conn, error) {
+	c.mu.Lock()
+	api, ok := c.apis[addr]
+	c.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("no node at %s", addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", api)
 }
 
 func newTestCluster(t *testing.T, n int, modify func(*Config)) *testCluster {
@@ -80,9 +96,15 @@ func (c *testCluster) addConfig(id string, peers []cluster.Peer, modify func(*Co
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
-		e.InternalHandler().ServeHTTP(w, r)
+		e.internal.ServeHTTP(w, r)
 	}))
 	c.t.Cleanup(srv.Close)
+	c.mu.Lock()
+	if c.apis == nil {
+		c.apis = map[string]string{}
+	}
+	c.apis[inmemAddr(id)] = srv.Listener.Addr().String()
+	c.mu.Unlock()
 	sent := new(atomic.Int64)
 	cfg := Config{
 		DataDir:              c.t.TempDir(),
@@ -94,6 +116,7 @@ func (c *testCluster) addConfig(id string, peers []cluster.Peer, modify func(*Co
 		AttemptTimeout:       2 * time.Second,
 		Transport:            countingTransport{http.DefaultTransport, sent},
 	}
+	cfg.Raft.PeerDial = c.dialPeer
 	if modify != nil {
 		modify(&cfg)
 	}

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -32,12 +34,17 @@ type Config struct {
 	// Defaults to "127.0.0.1:8090".
 	RaftAddr string
 	// APIAddr is this node's HTTP API address, published to the other
-	// nodes so they can forward requests here. Optional.
+	// nodes for the cluster status. Optional.
 	APIAddr string
-	// ClusterToken is sent as a bearer token when this node forwards a
-	// request to the leader's internal API. Set it to the API token when
-	// the API requires one.
+	// ClusterToken is no longer used: nodes call each other on the peer
+	// port, authenticated like Raft (see PeerTLS).
 	ClusterToken string
+	// PeerTLS, when set, puts the peer port (RaftAddr, which carries Raft
+	// and the node-to-node API) under mutual TLS: every node presents a
+	// certificate signed by the CA, and a process without one cannot
+	// connect, join, read or append. Defaults to plain TCP, safe only on
+	// loopback. See ReloadTLS.
+	PeerTLS *cluster.TLSFiles
 	// Peers are the initial voters, used only to bootstrap a data dir that
 	// has no Raft state. Defaults to this node alone.
 	Peers []cluster.Peer
@@ -59,6 +66,12 @@ type Config struct {
 	// PublicURL is this deployment's public base URL, the JWT issuer.
 	// Defaults to "http://" + APIAddr.
 	PublicURL string
+	// SealKey, if set, is a 32-byte AES-256 key that seals endpoint secrets
+	// and private signing keys (AES-256-GCM) before they enter the Raft log,
+	// so that the log, snapshots and state file hold them encrypted. Every
+	// node of a cluster needs the same key. Defaults to none: secrets are
+	// stored in the clear.
+	SealKey []byte
 	// Retention is how long finished messages and their attempt logs are
 	// kept. Defaults to 7 days.
 	Retention time.Duration
@@ -90,8 +103,11 @@ type RaftConfig struct {
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
 	SnapshotInterval  time.Duration
-	// Transport replaces TCP, for in-process cluster tests.
+	// Transport replaces the peer port, for in-process cluster tests;
+	// PeerDial then dials the internal API of the node at a Raft address
+	// (see cluster.Config.PeerDial).
 	Transport raft.Transport
+	PeerDial  func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // DefaultRetrySchedule spaces retries from seconds to hours; its delays add

@@ -47,28 +47,31 @@ type Endpoint struct {
 	UpdatedAt     time.Time `json:"updated_at"`
 }
 
-func endpointView(ep *store.Endpoint, fullSecret bool) *Endpoint {
+// endpointView shows an endpoint with the given secret.
+func endpointView(ep *store.Endpoint, secret string) *Endpoint {
 	v := &Endpoint{ID: ep.ID, URL: ep.URL, Name: ep.Name, EventTypes: ep.EventTypes, State: ep.State,
-		RateLimitPerS: ep.RateLimitPerS, CreatedAt: utc(ep.CreatedAt), UpdatedAt: utc(ep.UpdatedAt)}
+		RateLimitPerS: ep.RateLimitPerS, Secret: secret, CreatedAt: utc(ep.CreatedAt), UpdatedAt: utc(ep.UpdatedAt)}
 	if v.EventTypes == nil {
 		v.EventTypes = []string{}
-	}
-	if len(ep.Secrets) > 0 {
-		v.Secret = ep.Secrets[0].Key
-		if !fullSecret {
-			v.Secret = truncateSecret(v.Secret)
-		}
 	}
 	return v
 }
 
-// truncateSecret keeps enough of a secret to tell secrets apart.
-func truncateSecret(s string) string {
+// truncatedSecret shows enough of the endpoint's newest secret to tell
+// secrets apart.
+func (k *keyring) truncatedSecret(ep *store.Endpoint) string {
+	if len(ep.Secrets) == 0 {
+		return ""
+	}
+	s, err := k.open([]byte(ep.Secrets[0].Key), ep.ID)
+	if err != nil {
+		return signer.SecretPrefix + "…" // sealed, and this node cannot open it
+	}
 	const keep = len(signer.SecretPrefix) + 4
 	if len(s) <= keep {
-		return s
+		return string(s)
 	}
-	return s[:keep] + "…"
+	return string(s[:keep]) + "…"
 }
 
 func (w *writer) validateEndpoint(ctx context.Context, url *string, eventTypes *[]string, rate *int) error {
@@ -112,14 +115,15 @@ func (w *writer) createEndpoint(ctx context.Context, in EndpointInput) (reply, e
 	if err != nil {
 		return reply{}, err
 	}
+	secret := signer.GenerateHMACSecret()
 	ep := store.Endpoint{ID: id, URL: in.URL, Name: in.Name, EventTypes: in.EventTypes, State: store.StateEnabled,
-		RateLimitPerS: in.RateLimitPerS, Secrets: []store.Secret{{Key: signer.GenerateHMACSecret()}},
+		RateLimitPerS: in.RateLimitPerS, Secrets: []store.Secret{{Key: string(w.keys.seal([]byte(secret), id))}},
 		CreatedAt: now.UnixNano(), UpdatedAt: now.UnixNano()}
 	res, err := w.commit(ctx, store.Command{CreateEndpoint: &store.CreateEndpoint{Endpoint: ep}})
 	if err != nil {
 		return reply{}, err
 	}
-	return reply{Index: res.Index, Endpoint: endpointView(&ep, true)}, nil
+	return reply{Index: res.Index, Endpoint: endpointView(&ep, secret)}, nil
 }
 
 // Endpoint returns one endpoint, its secret truncated.
@@ -136,7 +140,7 @@ func (e *Engine) endpoint(id string) (*Endpoint, error) {
 	if err != nil {
 		return nil, fromCluster(err)
 	}
-	return endpointView(ep, false), nil
+	return endpointView(ep, e.keys.truncatedSecret(ep)), nil
 }
 
 // Endpoints lists every endpoint, secrets truncated, oldest first.
@@ -150,7 +154,7 @@ func (e *Engine) Endpoints(ctx context.Context) ([]Endpoint, error) {
 	}
 	out := make([]Endpoint, 0, len(eps))
 	for i := range eps {
-		out = append(out, *endpointView(&eps[i], false))
+		out = append(out, *endpointView(&eps[i], e.keys.truncatedSecret(&eps[i])))
 	}
 	return out, nil
 }
@@ -179,7 +183,7 @@ func (w *writer) updateEndpoint(ctx context.Context, id string, up EndpointUpdat
 	if err != nil {
 		return reply{}, fromCluster(err)
 	}
-	return reply{Index: res.Index, Endpoint: endpointView(ep, false)}, nil
+	return reply{Index: res.Index, Endpoint: endpointView(ep, w.keys.truncatedSecret(ep))}, nil
 }
 
 // DeleteEndpoint removes an endpoint and cancels its pending deliveries.
@@ -208,7 +212,8 @@ func (w *writer) rotateSecret(ctx context.Context, id string, revokeNow bool) (r
 		revokeAt = now
 	}
 	secret := signer.GenerateHMACSecret()
-	cmd := &store.RotateSecret{EndpointID: id, Secret: secret, At: now.UnixNano(), RevokeAt: revokeAt.UnixNano()}
+	cmd := &store.RotateSecret{EndpointID: id, Secret: string(w.keys.seal([]byte(secret), id)), At: now.UnixNano(),
+		RevokeAt: revokeAt.UnixNano()}
 	res, err := w.commit(ctx, store.Command{RotateSecret: cmd})
 	if err != nil {
 		return reply{}, err

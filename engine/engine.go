@@ -65,7 +65,10 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	e.store = st
 	e.applied = newAppliedIndex(index, e.stopping)
-	e.keys = newKeyring(st, cfg)
+	if e.keys, err = newKeyring(st, cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
 	schedule, jitter := cfg.RetrySchedule, 0.0
 	if schedule == nil {
 		schedule, jitter = DefaultRetrySchedule, delivery.DefaultJitter
@@ -95,6 +98,9 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		st.Close()
 		return nil, err
 	}
+	// The internal API is served on the peer port, which opens with the
+	// node; it answers 503 until the parts it calls exist.
+	var internal atomic.Pointer[http.Handler]
 	e.node, err = cluster.Open(cluster.Config{
 		NodeID:            cfg.NodeID,
 		RaftAddr:          cfg.RaftAddr,
@@ -107,27 +113,42 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		TrailingLogs:      cfg.Raft.TrailingLogs,
 		SnapshotInterval:  cfg.Raft.SnapshotInterval,
 		Transport:         cfg.Raft.Transport,
-		Logger:            cfg.Logger,
+		TLS:               cfg.PeerTLS,
+		PeerDial:          cfg.Raft.PeerDial,
+		PeerHandler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if h := internal.Load(); h != nil {
+				(*h).ServeHTTP(w, r)
+				return
+			}
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+		}),
+		Logger: cfg.Logger,
 	})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	e.w.node = e.node
-	p := &peers{node: e.node, store: st, client: &http.Client{Timeout: forwardTimeout}, token: cfg.ClusterToken,
-		isLeader: e.IsLeader}
+	p := &peers{node: e.node, isLeader: e.IsLeader}
 	e.reads = newReadGate(e.node, e.applied, p)
 	e.w.reads = e.reads
 	e.prop = &proposer{w: e.w, peers: p, applied: e.applied, isLeader: e.IsLeader, stopping: e.stopping}
 	e.internal = (&internalAPI{w: e.w, reads: e.reads, isLeader: e.IsLeader, log: cfg.Logger}).handler()
+	internal.Store(&e.internal)
 	go e.deliver.Run(e.stopping)
 	go e.leadershipLoop()
 	return e, nil
 }
 
 // InternalHandler serves the node-to-node API that followers use to
-// forward writes and read-index requests to the leader.
+// forward writes and read-index requests to the leader. The engine serves
+// it on its peer port; this is for in-process tests.
 func (e *Engine) InternalHandler() http.Handler { return e.internal }
+
+// ReloadTLS re-reads the peer TLS certificate, key and CA files
+// (Config.PeerTLS) for every new connection; on error the previous ones
+// stay in use.
+func (e *Engine) ReloadTLS() error { return e.node.ReloadTLS() }
 
 // onApplied is the store's hook after every applied batch.
 func (e *Engine) onApplied(a store.Applied) {

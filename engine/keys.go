@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -29,19 +30,64 @@ const (
 // the apply hook reports that keys changed: on every node, so whichever
 // node leads signs with the cluster's current key.
 type keyring struct {
-	st    *store.Store
-	cfg   Config
-	stale atomic.Bool // keys changed since the signer was loaded
+	st     *store.Store
+	cfg    Config
+	sealer *store.Sealer // nil: secrets are stored in the clear
+	stale  atomic.Bool   // keys changed since the signer was loaded
 
 	mu      sync.Mutex // guards current, jwt
 	current signer.Signer
 	jwt     *jwks.JWTSigner
 }
 
-func newKeyring(st *store.Store, cfg Config) *keyring {
+func newKeyring(st *store.Store, cfg Config) (*keyring, error) {
 	k := &keyring{st: st, cfg: cfg}
+	if cfg.SealKey != nil {
+		var err error
+		if k.sealer, err = store.NewSealer(cfg.SealKey); err != nil {
+			return nil, fmt.Errorf("engine: SealKey: %w", err)
+		}
+	}
 	k.stale.Store(true)
-	return k
+	return k, nil
+}
+
+// errNoSealKey is the error for a sealed secret on a node without the key.
+var errNoSealKey = errors.New("engine: secrets are sealed, and this node has no seal key (--seal-key-file)")
+
+// seal prepares a secret for the store: sealed for the record named by aad
+// when a seal key is set, else as it is.
+func (k *keyring) seal(plain []byte, aad string) []byte {
+	if k.sealer == nil {
+		return plain
+	}
+	return k.sealer.Seal(plain, aad)
+}
+
+// open returns a stored secret in the clear. Secrets stored before the
+// seal key was set are in the clear already.
+func (k *keyring) open(stored []byte, aad string) ([]byte, error) {
+	if !store.IsSealed(stored) {
+		return stored, nil
+	}
+	if k.sealer == nil {
+		return nil, errNoSealKey
+	}
+	return k.sealer.Open(stored, aad)
+}
+
+// secrets returns the endpoint's secrets live at now, newest first, in the
+// clear.
+func (k *keyring) secrets(ep *store.Endpoint, now time.Time) ([]string, error) {
+	live := ep.LiveSecrets(now.UnixNano())
+	for i, s := range live {
+		plain, err := k.open([]byte(s), ep.ID)
+		if err != nil {
+			return nil, fmt.Errorf("endpoint %s: %w", ep.ID, err)
+		}
+		live[i] = string(plain)
+	}
+	return live, nil
 }
 
 // alg is the algorithm that signs override deliveries in this deployment.
@@ -73,6 +119,7 @@ func (w *writer) rotateSigningKey(ctx context.Context) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
+	key.Private = w.keys.seal(key.Private, key.ID)
 	res, err := w.commit(ctx, store.Command{AddSigningKey: &store.AddSigningKey{Key: *key}})
 	return reply{Index: res.Index}, err
 }
@@ -123,23 +170,19 @@ func (k *keyring) load() error {
 	if key == nil {
 		return errors.New("engine: no active signing key")
 	}
+	private, err := k.privateKey(key)
+	if err != nil {
+		return err
+	}
 	var current signer.Signer
 	var jwt *jwks.JWTSigner
-	switch key.Alg {
-	case algRS256:
-		rk, err := x509.ParsePKCS1PrivateKey(key.Private)
-		if err != nil {
-			return fmt.Errorf("engine: signing key %s: %w", key.ID, err)
-		}
-		if jwt, err = jwks.NewJWTSigner(rk, k.cfg.PublicURL); err != nil {
+	switch pk := private.(type) {
+	case *rsa.PrivateKey:
+		if jwt, err = jwks.NewJWTSigner(pk, k.cfg.PublicURL); err != nil {
 			return err
 		}
-	default:
-		sk, err := ed25519Key(key)
-		if err != nil {
-			return err
-		}
-		if current, err = signer.NewEd25519(sk); err != nil {
+	case ed25519.PrivateKey:
+		if current, err = signer.NewEd25519(pk); err != nil {
 			return err
 		}
 	}
@@ -149,18 +192,37 @@ func (k *keyring) load() error {
 	return nil
 }
 
-// ed25519Key returns an Ed25519 key from its stored seed.
-func ed25519Key(key *store.SigningKey) (ed25519.PrivateKey, error) {
-	if len(key.Private) != ed25519.SeedSize {
-		return nil, fmt.Errorf("engine: signing key %s: seed of %d bytes, want %d", key.ID, len(key.Private), ed25519.SeedSize)
+// privateKey opens and parses a stored signing key: an ed25519.PrivateKey
+// or an *rsa.PrivateKey.
+func (k *keyring) privateKey(key *store.SigningKey) (crypto.Signer, error) {
+	private, err := k.open(key.Private, key.ID)
+	if err != nil {
+		return nil, fmt.Errorf("engine: signing key %s: %w", key.ID, err)
 	}
-	return ed25519.NewKeyFromSeed(key.Private), nil
+	switch key.Alg {
+	case algRS256:
+		rk, err := x509.ParsePKCS1PrivateKey(private)
+		if err != nil {
+			return nil, fmt.Errorf("engine: signing key %s: %w", key.ID, err)
+		}
+		return rk, nil
+	case algEd25519:
+		if len(private) != ed25519.SeedSize {
+			return nil, fmt.Errorf("engine: signing key %s: seed of %d bytes, want %d", key.ID, len(private), ed25519.SeedSize)
+		}
+		return ed25519.NewKeyFromSeed(private), nil
+	}
+	return nil, fmt.Errorf("engine: signing key %s: unknown algorithm %q", key.ID, key.Alg)
 }
 
 // Endpoint returns the signer for an attempt to a registered endpoint: one
 // HMAC signature per secret live at now.
 func (k *keyring) Endpoint(ep *store.Endpoint, now time.Time) (signer.Signer, error) {
-	return signer.NewHMAC(ep.LiveSecrets(now.UnixNano())...)
+	secrets, err := k.secrets(ep, now)
+	if err != nil {
+		return nil, err
+	}
+	return signer.NewHMAC(secrets...)
 }
 
 // Override returns the signer for an attempt to an override URL.
@@ -193,26 +255,14 @@ func (k *keyring) publicKeys() ([]crypto.PublicKey, error) {
 	cutoff := k.cfg.Now().Add(-keyRetirementTTL).UnixNano()
 	var out []crypto.PublicKey
 	for _, key := range keys {
-		if key.RetiredAt != 0 && key.RetiredAt < cutoff {
+		if (key.RetiredAt != 0 && key.RetiredAt < cutoff) || (key.Alg == algRS256 && k.alg() != algRS256) {
 			continue
 		}
-		switch key.Alg {
-		case algEd25519:
-			sk, err := ed25519Key(&key)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, sk.Public())
-		case algRS256:
-			if k.alg() != algRS256 {
-				continue
-			}
-			rk, err := x509.ParsePKCS1PrivateKey(key.Private)
-			if err != nil {
-				return nil, fmt.Errorf("engine: signing key %s: %w", key.ID, err)
-			}
-			out = append(out, &rk.PublicKey)
+		private, err := k.privateKey(&key)
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, private.Public())
 	}
 	return out, nil
 }

@@ -9,18 +9,16 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/cluster"
-	"github.com/heraldhq/herald/store"
 )
 
 // Any node accepts every call. A follower forwards each write, as a typed
 // request, to the leader's internal API, and asks the leader for a read
 // index before it answers a read (see readGate).
 
-// Internal API paths, served by InternalHandler.
+// Internal API paths, served on the peer port.
 const (
 	internalProposePath   = "/internal/v1/propose"
 	internalReadIndexPath = "/internal/v1/read-index"
@@ -86,32 +84,19 @@ func writeInternalJSON(w http.ResponseWriter, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// peers calls the leader's internal API.
+// peers calls the leader's internal API on its peer port, the port that
+// carries Raft: the leader's address comes from Raft itself, and the
+// connection is authenticated like Raft's (mutual TLS when configured).
 type peers struct {
 	node     *cluster.Node
-	store    *store.Store
-	client   *http.Client
-	token    string
 	isLeader func() bool
 }
 
-// leaderAPI returns the leader's API base URL, or "" while unknown.
-func (p *peers) leaderAPI() string {
-	id, _ := p.node.Leader()
-	if id == "" {
-		return ""
-	}
-	nodes, err := p.store.Nodes()
-	if err != nil {
-		return ""
-	}
-	for _, n := range nodes {
-		if n.ID == id && n.APIAddr != "" {
-			if strings.Contains(n.APIAddr, "://") {
-				return n.APIAddr
-			}
-			return "http://" + n.APIAddr
-		}
+// leaderURL returns the URL of path on the leader's internal API, or ""
+// while no leader is known.
+func (p *peers) leaderURL(path string) string {
+	if _, addr := p.node.Leader(); addr != "" {
+		return p.node.PeerURL(addr, path)
 	}
 	return ""
 }
@@ -132,8 +117,8 @@ func (p *peers) callLeader(ctx context.Context, timeout time.Duration, method, p
 		if p.isLeader() {
 			return errLeaderHere
 		}
-		base := p.leaderAPI()
-		if base == "" {
+		url := p.leaderURL(path)
+		if url == "" {
 			if leaderless.IsZero() {
 				leaderless = time.Now()
 			} else if time.Since(leaderless) > noLeaderWait {
@@ -143,7 +128,7 @@ func (p *peers) callLeader(ctx context.Context, timeout time.Duration, method, p
 		} else {
 			leaderless = time.Time{}
 			*out = reply{}
-			err := p.call(ctx, method, base+path, body, out)
+			err := p.call(ctx, method, url, body, out)
 			if err == nil && (out.Error == nil || (out.Error.Code != wireNotLeader && out.Error.Code != wireClosed)) {
 				return nil
 			}
@@ -171,10 +156,7 @@ func (p *peers) call(ctx context.Context, method, url string, body []byte, out *
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if p.token != "" {
-		req.Header.Set("Authorization", "Bearer "+p.token)
-	}
-	resp, err := p.client.Do(req)
+	resp, err := p.node.PeerClient().Do(req)
 	if err != nil {
 		return err
 	}
