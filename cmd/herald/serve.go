@@ -223,15 +223,12 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	}
 	defer ln.Close()
 	apiAddr := advertisedAPIAddr(ln.Addr().String(), cfg.raftAddr)
-	// With TLS the other nodes must forward over https (the engine takes an
-	// address with a scheme as a base URL), and the public URL, the JWT
-	// issuer, defaults to https too.
-	peerAPIAddr, publicURL := apiAddr, cfg.publicURL
-	if certs != nil {
-		peerAPIAddr = "https://" + apiAddr
-		if publicURL == "" {
-			publicURL = "https://" + apiAddr
-		}
+	// With TLS the public URL, the JWT issuer, defaults to https:// (the
+	// engine's own default is http:// + APIAddr). APIAddr itself stays
+	// host:port: it is what the cluster status shows.
+	publicURL := cfg.publicURL
+	if certs != nil && publicURL == "" {
+		publicURL = "https://" + apiAddr
 	}
 
 	m := newMetrics()
@@ -239,7 +236,7 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		DataDir:              cfg.dataDir,
 		NodeID:               cfg.nodeID,
 		RaftAddr:             cfg.raftAddr,
-		APIAddr:              peerAPIAddr,
+		APIAddr:              apiAddr,
 		ClusterToken:         cfg.apiToken,
 		Peers:                cfg.peers,
 		AllowPrivateNetworks: cfg.allowPrivate,
