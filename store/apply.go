@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"strings"
+	"math"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -19,8 +19,16 @@ type Entry struct {
 // Apply applies entries in order in one bbolt transaction and records the
 // last index in it. Entries at or below the applied index are skipped (they
 // are replays after a restart) and get nil results. It returns each entry's
-// per-command results. An error means the file could not be written; the
-// caller must not go on applying.
+// per-command results.
+//
+// Apply is total: no entry, however malformed, makes it fail, panic or
+// depend on how entries are split between calls. An entry that does not
+// decode gets one Result carrying the decoding error; one of more than
+// MaxCommandsPerEntry commands gets a Result per command, each carrying the
+// same *InvalidError, and applies none of them; an invalid command (see
+// [Command.Validate]) is rejected in its Result and changes nothing. An
+// error therefore means the file could not be written or holds a corrupt
+// record; the caller must not go on applying.
 func (s *Store) Apply(entries []Entry) ([][]Result, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -47,6 +55,14 @@ func (s *Store) Apply(entries []Entry) ([][]Result, error) {
 				continue
 			}
 			rs := make([]Result, len(cmds))
+			if len(cmds) > MaxCommandsPerEntry {
+				err := invalid("batch", fmt.Sprintf("%d commands, at most %d", len(cmds), MaxCommandsPerEntry))
+				for j := range rs {
+					rs[j] = Result{Err: err, Index: e.Index}
+				}
+				results[i] = rs
+				continue
+			}
 			for j := range cmds {
 				r, err := t.apply(&cmds[j])
 				if err != nil {
@@ -106,22 +122,16 @@ func newTxn(tx *bolt.Tx) *txn {
 // apply applies one command. A returned error aborts the whole batch (the
 // file is unusable); rejections go in Result.Err.
 func (t *txn) apply(c *Command) (Result, error) {
-	if name := missingKey(c); name != "" {
-		// Rejected, not fatal: bbolt refuses empty keys, and an error
-		// would stop every replica at this entry for good.
-		return Result{Err: fmt.Errorf("store: %s is required", name)}, nil
+	// Validated before anything is read or written: bounded keys and
+	// values mean no bbolt write can fail on input, and a rejection,
+	// unlike an error, lets every replica move past the entry alike.
+	if err := c.Validate(); err != nil {
+		return Result{Err: err}, nil
 	}
 	switch {
 	case c.Enqueue != nil:
 		return t.enqueue(c.Enqueue)
 	case c.Outcome != nil:
-		switch c.Outcome.Result {
-		case ResultSucceeded, ResultRetry, ResultFailed, ResultGone, ResultCancelled:
-		default:
-			// Rejected, not fatal: an error here would stop every
-			// replica at this entry for good.
-			return Result{Err: fmt.Errorf("store: unknown outcome result %q", c.Outcome.Result)}, nil
-		}
 		return Result{}, t.outcome(c.Outcome)
 	case c.CreateEndpoint != nil:
 		return t.createEndpoint(c.CreateEndpoint)
@@ -137,23 +147,9 @@ func (t *txn) apply(c *Command) (Result, error) {
 		return Result{}, t.addSigningKey(c.AddSigningKey)
 	case c.Sweep != nil:
 		return t.sweep(c.Sweep)
-	case c.PutNode != nil:
+	default: // Validate leaves exactly one field set: PutNode
 		return Result{}, putRecord(t.nodes, c.PutNode.ID, c.PutNode)
 	}
-	return Result{Err: fmt.Errorf("store: empty command")}, nil
-}
-
-// missingKey names the empty id a command would store a record under.
-func missingKey(c *Command) string {
-	switch {
-	case c.CreateEndpoint != nil && c.CreateEndpoint.Endpoint.ID == "":
-		return "endpoint id"
-	case c.AddSigningKey != nil && c.AddSigningKey.Key.ID == "":
-		return "signing key id"
-	case c.PutNode != nil && c.PutNode.ID == "":
-		return "node id"
-	}
-	return ""
 }
 
 func (t *txn) message(id string) (*Message, error) {
@@ -252,15 +248,14 @@ func (t *txn) transition(d *Delivery, status string) error {
 	return nil
 }
 
+// maxDeliveries is how many deliveries DeliveryID can name for a message.
+const maxDeliveries = 32 * 32 * 32 * 32
+
 func (t *txn) enqueue(c *Enqueue) (Result, error) {
-	if !strings.HasPrefix(c.ID, "msg_") {
-		// DeliveryID drops the prefix: without it, one message's ids
-		// could name another's deliveries ("AB" and "msg_AB").
-		return Result{Err: fmt.Errorf("store: message id %q lacks the msg_ prefix", c.ID)}, nil
-	}
 	if m, err := t.message(c.ID); err != nil || m != nil {
 		return Result{MessageID: c.ID, Duplicate: true}, err
 	}
+	var prevKey *idempotencyRecord
 	if c.IdempotencyKey != "" {
 		var rec idempotencyRecord
 		ok, err := getRecord(t.idempotency, c.IdempotencyKey, &rec)
@@ -271,22 +266,32 @@ func (t *txn) enqueue(c *Enqueue) (Result, error) {
 			return Result{MessageID: rec.MessageID, Duplicate: true}, nil
 		}
 		if ok {
-			if err := t.idemExpiry.Delete(append(be64(rec.ExpiresAt), c.IdempotencyKey...)); err != nil {
+			prevKey = &rec
+		}
+	}
+	targets, err := t.fanOut(c)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(targets) > maxDeliveries {
+		// Only a million enabled endpoints could do this; past it,
+		// delivery ids would repeat.
+		return Result{Err: fmt.Errorf("store: message would have %d deliveries, at most %d", len(targets), maxDeliveries)}, nil
+	}
+
+	if c.IdempotencyKey != "" {
+		if prevKey != nil {
+			if err := t.idemExpiry.Delete(append(be64(prevKey.ExpiresAt), c.IdempotencyKey...)); err != nil {
 				return Result{}, err
 			}
 		}
-		rec = idempotencyRecord{MessageID: c.ID, ExpiresAt: c.IdempotencyExpiresAt}
+		rec := idempotencyRecord{MessageID: c.ID, ExpiresAt: c.IdempotencyExpiresAt}
 		if err := putRecord(t.idempotency, c.IdempotencyKey, &rec); err != nil {
 			return Result{}, err
 		}
 		if err := t.idemExpiry.Put(append(be64(rec.ExpiresAt), c.IdempotencyKey...), nil); err != nil {
 			return Result{}, err
 		}
-	}
-
-	targets, err := t.fanOut(c)
-	if err != nil {
-		return Result{}, err
 	}
 	m := &Message{ID: c.ID, Type: c.Type, CreatedAt: c.CreatedAt, IdempotencyKey: c.IdempotencyKey,
 		Deliveries: make([]string, 0, len(targets))}
@@ -396,10 +401,8 @@ func (t *txn) outcome(c *Outcome) error {
 		d.NextAttemptAt = c.NextAttemptAt
 	case ResultCancelled:
 		err = t.transition(d, StatusCancelled)
-	case ResultFailed, ResultGone:
+	case ResultFailed, ResultGone: // Validate admits no other result
 		err = t.transition(d, StatusFailed)
-	default:
-		return fmt.Errorf("unknown outcome result %q", c.Result)
 	}
 	if err != nil {
 		return err
@@ -544,6 +547,9 @@ func (t *txn) rotateSecret(c *RotateSecret) (Result, error) {
 	}
 	secrets := []Secret{{Key: c.Secret}}
 	for _, s := range ep.Secrets {
+		if len(secrets) == MaxSecrets {
+			break // newest first: the oldest go, so rotations cannot grow the record
+		}
 		if s.ExpiresAt == 0 || s.ExpiresAt > c.RevokeAt {
 			s.ExpiresAt = c.RevokeAt
 		}
@@ -576,7 +582,7 @@ func (t *txn) requeue(c *Requeue) (Result, error) {
 		// not every message.
 		cur := t.messages.Cursor()
 		for k, v := cur.Seek([]byte(timeKey("msg", c.Since-int64(maxClockSkew)))); k != nil; k, v = cur.Next() {
-			if c.Until != 0 && messageTime(string(k)) > c.Until+int64(maxClockSkew) {
+			if c.Until != 0 && messageTime(string(k)) > addSat(c.Until, int64(maxClockSkew)) {
 				break
 			}
 			var m Message
@@ -690,7 +696,7 @@ func (t *txn) sweep(c *Sweep) (Result, error) {
 			return Result{}, err
 		}
 		if m.CreatedAt >= c.RetainSince {
-			if messageTime(m.ID) > c.RetainSince+int64(maxClockSkew) {
+			if messageTime(m.ID) > addSat(c.RetainSince, int64(maxClockSkew)) {
 				break // every later id is newer still
 			}
 			continue
@@ -739,4 +745,13 @@ func (t *txn) sweep(c *Sweep) (Result, error) {
 		n++
 	}
 	return Result{Count: n}, nil
+}
+
+// addSat returns a+b for b >= 0, saturating at the largest time: commands
+// may carry times up to math.MaxInt64.
+func addSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }

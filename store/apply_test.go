@@ -11,7 +11,7 @@ import (
 func TestEnqueueIdempotency(t *testing.T) {
 	s := openTest(t)
 	g := newIDs(1)
-	runOK(t, s, createEndpoint("ep_a", "https://a.example", t0))
+	runOK(t, s, createEndpoint(epID("a"), "https://a.example", t0))
 	day := ms(24 * 3600 * 1000)
 
 	m1 := g.next(t, "msg", t0)
@@ -88,7 +88,7 @@ func TestEnqueueIdempotency(t *testing.T) {
 func TestEnqueueIdempotencyInOneBatch(t *testing.T) {
 	s := openTest(t)
 	g := newIDs(2)
-	runOK(t, s, createEndpoint("ep_a", "https://a.example", t0))
+	runOK(t, s, createEndpoint(epID("a"), "https://a.example", t0))
 	a, b := g.next(t, "msg", t0), g.next(t, "msg", t0)
 	r := runOK(t, s,
 		withKey(fanOut(a, "x", t0), "K", t0+ms(60_000)),
@@ -107,30 +107,31 @@ func TestFanOut(t *testing.T) {
 	s := openTest(t)
 	g := newIDs(3)
 	runOK(t, s,
-		createEndpoint("ep_all", "https://all.example", t0),
-		createEndpoint("ep_xy", "https://xy.example", t0, "x", "y"),
-		createEndpoint("ep_z", "https://z.example", t0, "z"),
-		createEndpoint("ep_off", "https://off.example", t0),
-		createEndpoint("ep_later_off", "https://later-off.example", t0, "x"),
-		createEndpoint("ep_gone", "https://gone.example", t0),
+		createEndpoint(epID("all"), "https://all.example", t0),
+		createEndpoint(epID("xy"), "https://xy.example", t0, "x", "y"),
+		createEndpoint(epID("z"), "https://z.example", t0, "z"),
+		createEndpoint(epID("off"), "https://off.example", t0),
+		createEndpoint(epID("later_off"), "https://later-off.example", t0, "x"),
+		createEndpoint(epID("gone"), "https://gone.example", t0),
 	)
-	off := createEndpoint("ep_created_off", "https://created-off.example", t0)
+	off := createEndpoint(epID("made_off"), "https://created-off.example", t0)
 	off.CreateEndpoint.Endpoint.State = StateDisabled
-	runOK(t, s, off,
-		Command{UpdateEndpoint: &UpdateEndpoint{ID: "ep_off", At: t0, State: ptr(StateDisabled)}},
-		Command{UpdateEndpoint: &UpdateEndpoint{ID: "ep_later_off", At: t0, State: ptr(StateDisabledFailing)}},
-		Command{DeleteEndpoint: &DeleteEndpoint{ID: "ep_gone", At: t0}},
+	failing := createEndpoint(epID("failing"), "https://failing.example", t0, "x")
+	failing.CreateEndpoint.Endpoint.State = StateDisabledFailing
+	runOK(t, s, off, failing,
+		Command{UpdateEndpoint: &UpdateEndpoint{ID: epID("off"), At: t0, State: ptr(StateDisabled)}},
+		Command{UpdateEndpoint: &UpdateEndpoint{ID: epID("later_off"), At: t0, State: ptr(StateDisabled)}},
+		Command{DeleteEndpoint: &DeleteEndpoint{ID: epID("gone"), At: t0}},
 	)
 
 	tests := []struct {
 		typ  string
 		want []string // endpoint ids, in id order
 	}{
-		{"x", []string{"ep_all", "ep_xy"}},
-		{"y", []string{"ep_all", "ep_xy"}},
-		{"z", []string{"ep_all", "ep_z"}},
-		{"other", []string{"ep_all"}},
-		{"", []string{"ep_all"}},
+		{"x", []string{epID("all"), epID("xy")}},
+		{"y", []string{epID("all"), epID("xy")}},
+		{"z", []string{epID("all"), epID("z")}},
+		{"other", []string{epID("all")}},
 	}
 	for i, tt := range tests {
 		at := t0 + ms(int64(i+1))
@@ -162,7 +163,7 @@ func TestFanOut(t *testing.T) {
 func TestFanOutToNobody(t *testing.T) {
 	s := openTest(t)
 	g := newIDs(4)
-	runOK(t, s, createEndpoint("ep_z", "https://z.example", t0, "z"))
+	runOK(t, s, createEndpoint(epID("z"), "https://z.example", t0, "z"))
 	id := g.next(t, "msg", t0)
 	runOK(t, s, fanOut(id, "x", t0))
 	m, ds := getMessage(t, s, id)
@@ -179,8 +180,8 @@ func TestOverrideAndPing(t *testing.T) {
 	s := openTest(t)
 	g := newIDs(5)
 	runOK(t, s,
-		createEndpoint("ep_a", "https://a.example", t0),
-		createEndpoint("ep_z", "https://z.example", t0, "z"),
+		createEndpoint(epID("a"), "https://a.example", t0),
+		createEndpoint(epID("z"), "https://z.example", t0, "z"),
 	)
 	// Overrides go only to the URIs, even with subscribed endpoints.
 	ov := g.next(t, "msg", t0)
@@ -201,9 +202,9 @@ func TestOverrideAndPing(t *testing.T) {
 	// A ping goes to the named endpoint whatever its filter; unknown ids
 	// are skipped.
 	p := g.next(t, "msg", t0)
-	runOK(t, s, ping(p, t0, "ep_z", "ep_missing"))
+	runOK(t, s, ping(p, t0, epID("z"), epID("missing")))
 	_, ds = getMessage(t, s, p)
-	if len(ds) != 1 || ds[0].EndpointID != "ep_z" || ds[0].URL != "https://z.example" || ds[0].Queue() != "ep_z" {
+	if len(ds) != 1 || ds[0].EndpointID != epID("z") || ds[0].URL != "https://z.example" || ds[0].Queue() != epID("z") {
 		t.Fatalf("ping deliveries %+v", ds)
 	}
 	due := allDue(t, s)
@@ -211,7 +212,7 @@ func TestOverrideAndPing(t *testing.T) {
 	for _, d := range due {
 		queues[d.DeliveryID] = d.Queue
 	}
-	if queues[ds[0].ID] != "ep_z" || queues[DeliveryID(ov, 1)] != "https://o2.example/y" {
+	if queues[ds[0].ID] != epID("z") || queues[DeliveryID(ov, 1)] != "https://o2.example/y" {
 		t.Fatalf("due index queues %v", queues)
 	}
 }
@@ -219,17 +220,24 @@ func TestOverrideAndPing(t *testing.T) {
 func TestOutcomes(t *testing.T) {
 	s := openTest(t)
 	g := newIDs(6)
-	runOK(t, s, createEndpoint("ep_a", "https://a.example", t0))
+	runOK(t, s, createEndpoint(epID("a"), "https://a.example", t0))
 	m := g.next(t, "msg", t0)
 	runOK(t, s, fanOut(m, "x", t0))
 	d := DeliveryID(m, 0)
 
-	// Wrong attempt numbers are duplicates or reports from the future.
+	// Wrong attempt numbers are duplicates or reports from the future;
+	// numbers below 1 are no attempt at all.
 	before := mustDump(t, s)
-	for _, attempt := range []int{0, 2, 5, -1} {
+	for _, attempt := range []int{2, 5} {
 		runOK(t, s, outcome(d, attempt, t0+ms(10), ResultSucceeded, 200, 0))
 	}
-	runOK(t, s, outcome("dlv_unknown", 1, t0, ResultSucceeded, 200, 0))
+	for _, attempt := range []int{0, -1} {
+		if r := run(t, s, outcome(d, attempt, t0+ms(10), ResultSucceeded, 200, 0)); invalidField(r[0].Err) != "outcome.attempt" {
+			t.Fatalf("attempt %d: %v, want an invalid outcome.attempt", attempt, r[0].Err)
+		}
+	}
+	unknown := newIDs(60).next(t, "msg", t0)
+	runOK(t, s, outcome(DeliveryID(unknown, 0), 1, t0, ResultSucceeded, 200, 0))
 	after := mustDump(t, s)
 	delete(before, "meta")
 	delete(after, "meta")
@@ -240,7 +248,7 @@ func TestOutcomes(t *testing.T) {
 	// Attempt 1: a retry.
 	runOK(t, s, outcome(d, 1, t0+ms(100), ResultRetry, 503, t0+ms(5000)))
 	got := getDelivery(t, s, d)
-	want := Delivery{ID: d, MessageID: m, EndpointID: "ep_a", URL: "https://a.example", Status: StatusPending,
+	want := Delivery{ID: d, MessageID: m, EndpointID: epID("a"), URL: "https://a.example", Status: StatusPending,
 		AttemptCount: 1, RoundAttempts: 1, FirstAttemptAt: t0 + ms(100), NextAttemptAt: t0 + ms(5000),
 		LastStatusCode: 503, LastError: "attempt 1: status 503",
 		Attempts: []Attempt{{At: t0 + ms(100), StatusCode: 503, Error: "attempt 1: status 503", DurationMS: 12}}}
@@ -301,7 +309,7 @@ func TestOutcomeResults(t *testing.T) {
 		t.Run(tt.result, func(t *testing.T) {
 			s := openTest(t)
 			g := newIDs(7)
-			runOK(t, s, createEndpoint("ep_a", "https://a.example", t0))
+			runOK(t, s, createEndpoint(epID("a"), "https://a.example", t0))
 			m := g.next(t, "msg", t0)
 			runOK(t, s, override(m, "x", t0, "https://o.example"))
 			runOK(t, s, outcome(DeliveryID(m, 0), 1, t0+ms(1), tt.result, tt.code, t0+ms(1000)))
@@ -314,7 +322,7 @@ func TestOutcomeResults(t *testing.T) {
 				t.Fatalf("message status %s for a %s delivery, want %s", msg.Status(), tt.status, tt.msgStatus)
 			}
 			// An override's 410 touches no endpoint.
-			if ep := getEndpoint(t, s, "ep_a"); ep.State != StateEnabled {
+			if ep := getEndpoint(t, s, epID("a")); ep.State != StateEnabled {
 				t.Fatalf("endpoint state %s after an override outcome", ep.State)
 			}
 		})
@@ -441,8 +449,8 @@ func goneSetup(t *testing.T) (*Store, []string) {
 	s := openTest(t)
 	g := newIDs(11)
 	runOK(t, s,
-		createEndpoint("ep_a", "https://a.example", t0),
-		createEndpoint("ep_b", "https://b.example", t0),
+		createEndpoint(epID("a"), "https://a.example", t0),
+		createEndpoint(epID("b"), "https://b.example", t0),
 	)
 	var msgs []string
 	for i := range 3 {
@@ -466,7 +474,7 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 	at := t0 + ms(20)
 	runOK(t, s, outcome(DeliveryID(msgs[0], 0), 1, at, ResultGone, 410, 0))
 
-	ep := getEndpoint(t, s, "ep_a")
+	ep := getEndpoint(t, s, epID("a"))
 	if ep.State != StateDisabledFailing || ep.UpdatedAt != at {
 		t.Fatalf("endpoint after 410: %+v", ep)
 	}
@@ -482,7 +490,7 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 		t.Fatalf("another pending delivery of the endpoint: %+v", d2)
 	}
 	for _, m := range msgs[:3] {
-		if d := getDelivery(t, s, DeliveryID(m, 1)); d.EndpointID != "ep_b" || d.Status != StatusPending {
+		if d := getDelivery(t, s, DeliveryID(m, 1)); d.EndpointID != epID("b") || d.Status != StatusPending {
 			t.Fatalf("ep_b's delivery changed: %+v", d)
 		}
 	}
@@ -491,14 +499,14 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 		t.Fatalf("override to the same URL: %+v", d)
 	}
 	for k := range mustDump(t, s)["by_endpoint"] {
-		if strings.HasPrefix(k, "ep_a\x00") {
+		if strings.HasPrefix(k, epID("a")+"\x00") {
 			t.Fatalf("ep_a still has pending deliveries indexed: %q", k)
 		}
 	}
 	// New messages skip it.
 	m := newIDs(12).next(t, "msg", t0+ms(30))
 	runOK(t, s, fanOut(m, "x", t0+ms(30)))
-	if _, ds := getMessage(t, s, m); len(ds) != 1 || ds[0].EndpointID != "ep_b" {
+	if _, ds := getMessage(t, s, m); len(ds) != 1 || ds[0].EndpointID != epID("b") {
 		t.Fatalf("fan-out after 410: %+v", ds)
 	}
 	// And requeue leaves its failed deliveries alone.
@@ -513,12 +521,12 @@ func TestUpdateEndpoint(t *testing.T) {
 	runOK(t, s, outcome(DeliveryID(msgs[2], 0), 1, t0+ms(10), ResultRetry, 500, t0+ms(900)))
 
 	// A new URL retargets pending deliveries, not finished ones.
-	r := runOK(t, s, Command{UpdateEndpoint: &UpdateEndpoint{ID: "ep_a", At: t0 + ms(50), URL: ptr("https://a2.example"),
+	r := runOK(t, s, Command{UpdateEndpoint: &UpdateEndpoint{ID: epID("a"), At: t0 + ms(50), URL: ptr("https://a2.example"),
 		Name: ptr("A"), EventTypes: ptr([]string{"x", "y"}), RateLimitPerS: ptr(7)}})
 	if r[0].Err != nil {
 		t.Fatal(r[0].Err)
 	}
-	ep := getEndpoint(t, s, "ep_a")
+	ep := getEndpoint(t, s, epID("a"))
 	if ep.URL != "https://a2.example" || ep.Name != "A" || !slices.Equal(ep.EventTypes, []string{"x", "y"}) ||
 		ep.RateLimitPerS != 7 || ep.UpdatedAt != t0+ms(50) || ep.State != StateEnabled || ep.CreatedAt != t0 {
 		t.Fatalf("endpoint after update: %+v", ep)
@@ -535,14 +543,14 @@ func TestUpdateEndpoint(t *testing.T) {
 		t.Fatalf("override retargeted: %+v", d)
 	}
 	// Setting only some fields leaves the rest.
-	runOK(t, s, Command{UpdateEndpoint: &UpdateEndpoint{ID: "ep_a", At: t0 + ms(51), Name: ptr("")}})
-	if ep := getEndpoint(t, s, "ep_a"); ep.URL != "https://a2.example" || ep.Name != "" || ep.RateLimitPerS != 7 {
+	runOK(t, s, Command{UpdateEndpoint: &UpdateEndpoint{ID: epID("a"), At: t0 + ms(51), Name: ptr("")}})
+	if ep := getEndpoint(t, s, epID("a")); ep.URL != "https://a2.example" || ep.Name != "" || ep.RateLimitPerS != 7 {
 		t.Fatalf("partial update: %+v", ep)
 	}
 
 	// Disabling cancels its pending deliveries (not others').
-	runOK(t, s, Command{UpdateEndpoint: &UpdateEndpoint{ID: "ep_a", At: t0 + ms(60), State: ptr(StateDisabled)}})
-	if ep := getEndpoint(t, s, "ep_a"); ep.State != StateDisabled || ep.UpdatedAt != t0+ms(60) {
+	runOK(t, s, Command{UpdateEndpoint: &UpdateEndpoint{ID: epID("a"), At: t0 + ms(60), State: ptr(StateDisabled)}})
+	if ep := getEndpoint(t, s, epID("a")); ep.State != StateDisabled || ep.UpdatedAt != t0+ms(60) {
 		t.Fatalf("endpoint after disable: %+v", ep)
 	}
 	for i, want := range []string{StatusCancelled, StatusSucceeded, StatusCancelled} {
@@ -562,14 +570,14 @@ func TestUpdateEndpoint(t *testing.T) {
 	}
 	// Disabling again is a no-op.
 	before := mustDump(t, s)["deliveries"]
-	runOK(t, s, Command{UpdateEndpoint: &UpdateEndpoint{ID: "ep_a", At: t0 + ms(61), State: ptr(StateDisabled)}})
+	runOK(t, s, Command{UpdateEndpoint: &UpdateEndpoint{ID: epID("a"), At: t0 + ms(61), State: ptr(StateDisabled)}})
 	if diff := diffDumps(map[string]map[string]string{"d": before}, map[string]map[string]string{"d": mustDump(t, s)["deliveries"]}); diff != "" {
 		t.Fatalf("disabling twice changed deliveries:\n%s", diff)
 	}
 
 	// Re-enabling takes new messages; cancelled ones stay cancelled.
-	runOK(t, s, Command{UpdateEndpoint: &UpdateEndpoint{ID: "ep_a", At: t0 + ms(70), State: ptr(StateEnabled)}})
-	if ep := getEndpoint(t, s, "ep_a"); ep.State != StateEnabled {
+	runOK(t, s, Command{UpdateEndpoint: &UpdateEndpoint{ID: epID("a"), At: t0 + ms(70), State: ptr(StateEnabled)}})
+	if ep := getEndpoint(t, s, epID("a")); ep.State != StateEnabled {
 		t.Fatalf("re-enabled endpoint: %+v", ep)
 	}
 	if d := getDelivery(t, s, DeliveryID(msgs[0], 0)); d.Status != StatusCancelled {
@@ -577,28 +585,28 @@ func TestUpdateEndpoint(t *testing.T) {
 	}
 	m := newIDs(13).next(t, "msg", t0+ms(80))
 	runOK(t, s, fanOut(m, "y", t0+ms(80)))
-	if _, ds := getMessage(t, s, m); len(ds) != 2 || ds[0].EndpointID != "ep_a" || ds[0].URL != "https://a2.example" {
+	if _, ds := getMessage(t, s, m); len(ds) != 2 || ds[0].EndpointID != epID("a") || ds[0].URL != "https://a2.example" {
 		t.Fatalf("fan-out after re-enable: %+v", ds)
 	}
 
 	// Unknown endpoints.
-	if r := run(t, s, Command{UpdateEndpoint: &UpdateEndpoint{ID: "ep_nope", At: t0, Name: ptr("x")}}); !errors.Is(r[0].Err, ErrNotFound) {
+	if r := run(t, s, Command{UpdateEndpoint: &UpdateEndpoint{ID: epID("nope"), At: t0, Name: ptr("x")}}); !errors.Is(r[0].Err, ErrNotFound) {
 		t.Fatalf("update of an unknown endpoint: %v", r[0].Err)
 	}
 }
 
 func TestCreateAndDeleteEndpoint(t *testing.T) {
 	s, msgs := goneSetup(t)
-	if r := run(t, s, createEndpoint("ep_a", "https://other.example", t0)); !errors.Is(r[0].Err, ErrExists) {
+	if r := run(t, s, createEndpoint(epID("a"), "https://other.example", t0)); !errors.Is(r[0].Err, ErrExists) {
 		t.Fatalf("creating an existing endpoint: %v", r[0].Err)
 	}
-	if ep := getEndpoint(t, s, "ep_a"); ep.URL != "https://a.example" {
+	if ep := getEndpoint(t, s, epID("a")); ep.URL != "https://a.example" {
 		t.Fatalf("a rejected create overwrote the endpoint: %+v", ep)
 	}
 	runOK(t, s, outcome(DeliveryID(msgs[1], 0), 1, t0+ms(10), ResultFailed, 500, 0))
 
-	runOK(t, s, Command{DeleteEndpoint: &DeleteEndpoint{ID: "ep_a", At: t0 + ms(20)}})
-	if _, err := s.Endpoint("ep_a"); !errors.Is(err, ErrNotFound) {
+	runOK(t, s, Command{DeleteEndpoint: &DeleteEndpoint{ID: epID("a"), At: t0 + ms(20)}})
+	if _, err := s.Endpoint(epID("a")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("deleted endpoint: %v", err)
 	}
 	for i, want := range []string{StatusCancelled, StatusFailed, StatusCancelled} {
@@ -612,7 +620,7 @@ func TestCreateAndDeleteEndpoint(t *testing.T) {
 	if err != nil || av.Endpoint != nil {
 		t.Fatalf("ForAttempt of a deleted endpoint's delivery: %+v, %v", av, err)
 	}
-	if r := run(t, s, Command{DeleteEndpoint: &DeleteEndpoint{ID: "ep_a", At: t0}}); !errors.Is(r[0].Err, ErrNotFound) {
+	if r := run(t, s, Command{DeleteEndpoint: &DeleteEndpoint{ID: epID("a"), At: t0}}); !errors.Is(r[0].Err, ErrNotFound) {
 		t.Fatalf("deleting twice: %v", r[0].Err)
 	}
 	// Requeue skips the failed delivery of the deleted endpoint.
@@ -620,7 +628,7 @@ func TestCreateAndDeleteEndpoint(t *testing.T) {
 		t.Fatalf("requeued %d deliveries to a deleted endpoint", r[0].Count)
 	}
 	// Recreating the id starts afresh.
-	runOK(t, s, createEndpoint("ep_a", "https://a3.example", t0+ms(40)))
+	runOK(t, s, createEndpoint(epID("a"), "https://a3.example", t0+ms(40)))
 	if d := getDelivery(t, s, DeliveryID(msgs[0], 0)); d.Status != StatusCancelled {
 		t.Fatalf("recreating the endpoint revived %+v", d)
 	}
@@ -630,9 +638,9 @@ func TestRequeue(t *testing.T) {
 	s := openTest(t)
 	g := newIDs(14)
 	runOK(t, s,
-		createEndpoint("ep_a", "https://a.example", t0),
-		createEndpoint("ep_b", "https://b.example", t0),
-		createEndpoint("ep_c", "https://c.example", t0),
+		createEndpoint(epID("a"), "https://a.example", t0),
+		createEndpoint(epID("b"), "https://b.example", t0),
+		createEndpoint(epID("c"), "https://c.example", t0),
 	)
 	m := g.next(t, "msg", t0)
 	runOK(t, s, fanOut(m, "x", t0))
@@ -643,7 +651,7 @@ func TestRequeue(t *testing.T) {
 		outcome(c, 1, t0+ms(1), ResultSucceeded, 200, 0),
 	)
 	runOK(t, s, outcome(a, 2, t0+ms(2), ResultFailed, 500, 0))
-	runOK(t, s, Command{UpdateEndpoint: &UpdateEndpoint{ID: "ep_b", At: t0 + ms(3), State: ptr(StateDisabled)}})
+	runOK(t, s, Command{UpdateEndpoint: &UpdateEndpoint{ID: epID("b"), At: t0 + ms(3), State: ptr(StateDisabled)}})
 
 	if r := run(t, s, Command{Requeue: &Requeue{MessageID: "msg_nope", At: t0}}); !errors.Is(r[0].Err, ErrNotFound) {
 		t.Fatalf("requeue of an unknown message: %+v", r[0])
@@ -668,7 +676,7 @@ func TestRequeue(t *testing.T) {
 	if msg.Pending != 1 || msg.Failed != 1 || msg.Succeeded != 1 || msg.Status() != StatusPending {
 		t.Fatalf("message after requeue: %+v", msg)
 	}
-	if due := allDue(t, s); len(due) != 1 || due[0] != (Due{DeliveryID: a, At: at, Queue: "ep_a"}) {
+	if due := allDue(t, s); len(due) != 1 || due[0] != (Due{DeliveryID: a, At: at, Queue: epID("a")}) {
 		t.Fatalf("due index: %v", due)
 	}
 	// Requeueing a pending delivery again changes nothing.
@@ -707,7 +715,7 @@ func TestRequeueWindow(t *testing.T) {
 		want         []int // indexes into msgs
 	}{
 		{t0 + ms(1000), t0 + ms(3000), []int{1, 2}},
-		{t0 + ms(1000), t0 + ms(1000), nil},
+		{t0 + ms(1500), t0 + ms(2000), nil},
 		{t0 + ms(3000), 0, []int{3, 4}},
 		{0, t0 + ms(1), []int{0}},
 		{0, 0, []int{0, 1, 2, 3, 4}},
@@ -815,14 +823,15 @@ func TestSameBatchSeesEarlierCommands(t *testing.T) {
 
 func TestRotateSecret(t *testing.T) {
 	s := openTest(t)
-	runOK(t, s, createEndpoint("ep_a", "https://a.example", t0)) // secret whsec_ep_a
+	runOK(t, s, createEndpoint(epID("a"), "https://a.example", t0))
 	day := ms(24 * 3600 * 1000)
+	s1, s2, s3, s4 := testSecret(epID("a")), testSecret("2"), testSecret("3"), testSecret("4")
 
 	t1 := t0 + ms(1000)
-	rot := Command{RotateSecret: &RotateSecret{EndpointID: "ep_a", Secret: "whsec_2", At: t1, RevokeAt: t1 + day}}
+	rot := Command{RotateSecret: &RotateSecret{EndpointID: epID("a"), Secret: s2, At: t1, RevokeAt: t1 + day}}
 	runOK(t, s, rot)
-	ep := getEndpoint(t, s, "ep_a")
-	if want := []Secret{{Key: "whsec_2"}, {Key: "whsec_ep_a", ExpiresAt: t1 + day}}; !slices.Equal(ep.Secrets, want) {
+	ep := getEndpoint(t, s, epID("a"))
+	if want := []Secret{{Key: s2}, {Key: s1, ExpiresAt: t1 + day}}; !slices.Equal(ep.Secrets, want) {
 		t.Fatalf("secrets after rotation: %+v", ep.Secrets)
 	}
 	if ep.UpdatedAt != t1 {
@@ -838,9 +847,9 @@ func TestRotateSecret(t *testing.T) {
 	// A second rotation keeps the earlier expiry of the oldest and gives
 	// the previous newest the new revoke time.
 	t2 := t1 + ms(3600*1000)
-	runOK(t, s, Command{RotateSecret: &RotateSecret{EndpointID: "ep_a", Secret: "whsec_3", At: t2, RevokeAt: t2 + day}})
-	ep = getEndpoint(t, s, "ep_a")
-	want := []Secret{{Key: "whsec_3"}, {Key: "whsec_2", ExpiresAt: t2 + day}, {Key: "whsec_ep_a", ExpiresAt: t1 + day}}
+	runOK(t, s, Command{RotateSecret: &RotateSecret{EndpointID: epID("a"), Secret: s3, At: t2, RevokeAt: t2 + day}})
+	ep = getEndpoint(t, s, epID("a"))
+	want := []Secret{{Key: s3}, {Key: s2, ExpiresAt: t2 + day}, {Key: s1, ExpiresAt: t1 + day}}
 	if !slices.Equal(ep.Secrets, want) {
 		t.Fatalf("secrets after second rotation: %+v", ep.Secrets)
 	}
@@ -848,10 +857,10 @@ func TestRotateSecret(t *testing.T) {
 		at   int64
 		want []string
 	}{
-		{t2, []string{"whsec_3", "whsec_2", "whsec_ep_a"}},
-		{t1 + day - 1, []string{"whsec_3", "whsec_2", "whsec_ep_a"}},
-		{t1 + day, []string{"whsec_3", "whsec_2"}},
-		{t2 + day, []string{"whsec_3"}},
+		{t2, []string{s3, s2, s1}},
+		{t1 + day - 1, []string{s3, s2, s1}},
+		{t1 + day, []string{s3, s2}},
+		{t2 + day, []string{s3}},
 	}
 	for _, l := range live {
 		if got := ep.LiveSecrets(l.at); !slices.Equal(got, l.want) {
@@ -861,12 +870,36 @@ func TestRotateSecret(t *testing.T) {
 
 	// Revoking immediately drops every older secret.
 	t3 := t2 + ms(1000)
-	runOK(t, s, Command{RotateSecret: &RotateSecret{EndpointID: "ep_a", Secret: "whsec_4", At: t3, RevokeAt: t3}})
-	if ep := getEndpoint(t, s, "ep_a"); !slices.Equal(ep.Secrets, []Secret{{Key: "whsec_4"}}) {
+	runOK(t, s, Command{RotateSecret: &RotateSecret{EndpointID: epID("a"), Secret: s4, At: t3, RevokeAt: t3}})
+	if ep := getEndpoint(t, s, epID("a")); !slices.Equal(ep.Secrets, []Secret{{Key: s4}}) {
 		t.Fatalf("secrets after immediate revoke: %+v", ep.Secrets)
 	}
-	if r := run(t, s, Command{RotateSecret: &RotateSecret{EndpointID: "ep_nope", Secret: "x", At: t3}}); !errors.Is(r[0].Err, ErrNotFound) {
+	if r := run(t, s, Command{RotateSecret: &RotateSecret{EndpointID: epID("nope"), Secret: s2, At: t3, RevokeAt: t3}}); !errors.Is(r[0].Err, ErrNotFound) {
 		t.Fatalf("rotating an unknown endpoint: %v", r[0].Err)
+	}
+}
+
+// TestRotateSecretKeepsAtMostMaxSecrets: however often a secret is rotated
+// with a late revoke time, the endpoint keeps the newest MaxSecrets.
+func TestRotateSecretKeepsAtMostMaxSecrets(t *testing.T) {
+	s := openTest(t)
+	runOK(t, s, createEndpoint(epID("a"), "https://a.example", t0))
+	day := ms(24 * 3600 * 1000)
+	want := []Secret{{Key: testSecret(epID("a"))}} // newest first
+	for i := range 3 * MaxSecrets {
+		at := t0 + ms(int64(i+1))
+		key := testSecret(fmt.Sprint("rotation ", i))
+		runOK(t, s, Command{RotateSecret: &RotateSecret{EndpointID: epID("a"), Secret: key, At: at, RevokeAt: at + day}})
+		for j := range want {
+			if want[j].ExpiresAt == 0 {
+				want[j].ExpiresAt = at + day // the earlier expiries stay
+			}
+		}
+		want = append([]Secret{{Key: key}}, want...)
+		want = want[:min(len(want), MaxSecrets)]
+		if ep := getEndpoint(t, s, epID("a")); !slices.Equal(ep.Secrets, want) {
+			t.Fatalf("after rotation %d: %d secrets %+v, want %+v", i, len(ep.Secrets), ep.Secrets, want)
+		}
 	}
 }
 
@@ -906,9 +939,7 @@ func TestLiveSecretsAndSubscribed(t *testing.T) {
 
 func TestAddSigningKey(t *testing.T) {
 	s := openTest(t)
-	k := func(id, alg string, at int64) Command {
-		return Command{AddSigningKey: &AddSigningKey{Key: SigningKey{ID: id, Alg: alg, Private: []byte(id), CreatedAt: at}}}
-	}
+	k := signingKey
 	runOK(t, s, k("k1", "ed25519", t0), k("k2", "rs256", t0+1))
 	runOK(t, s, k("k3", "ed25519", t0+2))
 	keys, err := s.SigningKeys()
@@ -973,7 +1004,7 @@ func TestSweepIdempotencyKeys(t *testing.T) {
 func TestSweepMessages(t *testing.T) {
 	s := openTest(t)
 	g := newIDs(18)
-	runOK(t, s, createEndpoint("ep_a", "https://a.example", t0))
+	runOK(t, s, createEndpoint(epID("a"), "https://a.example", t0))
 	mk := func(offsetMS int64, results ...string) string {
 		at := t0 + ms(offsetMS)
 		id := g.next(t, "msg", at)
@@ -993,7 +1024,7 @@ func TestSweepMessages(t *testing.T) {
 		}
 		return id
 	}
-	runOK(t, s, Command{UpdateEndpoint: &UpdateEndpoint{ID: "ep_a", At: t0, State: ptr(StateDisabled)}})
+	runOK(t, s, Command{UpdateEndpoint: &UpdateEndpoint{ID: epID("a"), At: t0, State: ptr(StateDisabled)}})
 	oldOK := mk(1, ResultSucceeded, ResultSucceeded)
 	oldFailed := mk(2, ResultSucceeded, ResultFailed)
 	oldPending := mk(3, ResultSucceeded, "")
@@ -1056,9 +1087,7 @@ func TestSweepMessages(t *testing.T) {
 
 func TestSweepSigningKeys(t *testing.T) {
 	s := openTest(t)
-	k := func(id string, at int64) Command {
-		return Command{AddSigningKey: &AddSigningKey{Key: SigningKey{ID: id, Alg: "ed25519", CreatedAt: at}}}
-	}
+	k := func(id string, at int64) Command { return signingKey(id, AlgEd25519, at) }
 	for i := range 5 {
 		runOK(t, s, k(fmt.Sprintf("k%d", i), t0+int64(i)))
 	}
@@ -1084,15 +1113,16 @@ func TestSweepSigningKeys(t *testing.T) {
 func TestPutNode(t *testing.T) {
 	s := openTest(t)
 	runOK(t, s,
-		Command{PutNode: &Node{ID: "n2", APIAddr: "a2", RaftAddr: "r2"}},
-		Command{PutNode: &Node{ID: "n1", APIAddr: "a1", RaftAddr: "r1"}},
-		Command{PutNode: &Node{ID: "n2", APIAddr: "a2b", RaftAddr: "r2"}},
+		Command{PutNode: &Node{ID: "n2", APIAddr: "a2:80", RaftAddr: "r2:90"}},
+		Command{PutNode: &Node{ID: "n1", APIAddr: "a1:80", RaftAddr: "r1:90"}},
+		Command{PutNode: &Node{ID: "n2", APIAddr: "[::1]:80", RaftAddr: "r2:90"}},
+		Command{PutNode: &Node{ID: "n3", RaftAddr: "r3:90"}}, // a node that serves no API
 	)
 	nodes, err := s.Nodes()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []Node{{"n1", "a1", "r1"}, {"n2", "a2b", "r2"}}; !slices.Equal(nodes, want) {
+	if want := []Node{{"n1", "a1:80", "r1:90"}, {"n2", "[::1]:80", "r2:90"}, {"n3", "", "r3:90"}}; !slices.Equal(nodes, want) {
 		t.Fatalf("nodes %v, want %v", nodes, want)
 	}
 }
@@ -1116,7 +1146,7 @@ func TestApplyReportsIndexAndSchedule(t *testing.T) {
 	g := newIDs(19)
 	m := g.next(t, "msg", t0)
 	res, err := s.Apply([]Entry{
-		entry(t, 1, createEndpoint("ep_a", "https://a.example", t0)),
+		entry(t, 1, createEndpoint(epID("a"), "https://a.example", t0)),
 		{Index: 2},
 		entry(t, 3, fanOut(m, "x", t0), override(g.next(t, "msg", t0), "x", t0, "https://o.example")),
 	})
@@ -1126,11 +1156,11 @@ func TestApplyReportsIndexAndSchedule(t *testing.T) {
 	if res[0][0].Index != 1 || res[2][0].Index != 3 || res[2][1].Index != 3 {
 		t.Fatalf("result indexes %+v", res)
 	}
-	if len(calls) != 1 || calls[0].index != 3 || len(calls[0].due) != 2 || calls[0].due[0].Queue != "ep_a" {
+	if len(calls) != 1 || calls[0].index != 3 || len(calls[0].due) != 2 || calls[0].due[0].Queue != epID("a") {
 		t.Fatalf("OnApplied calls %+v", calls)
 	}
 	runOK(t, s, outcome(DeliveryID(m, 0), 1, t0+ms(1), ResultRetry, 500, t0+ms(50)))
-	if last := calls[len(calls)-1]; last.index != 4 || len(last.due) != 1 || last.due[0] != (Due{DeliveryID(m, 0), t0 + ms(50), "ep_a"}) {
+	if last := calls[len(calls)-1]; last.index != 4 || len(last.due) != 1 || last.due[0] != (Due{DeliveryID(m, 0), t0 + ms(50), epID("a")}) {
 		t.Fatalf("OnApplied after a retry: %+v", last)
 	}
 	runOK(t, s, outcome(DeliveryID(m, 0), 2, t0+ms(50), ResultSucceeded, 200, 0))
@@ -1149,7 +1179,7 @@ func TestApplyReportsIndexAndSchedule(t *testing.T) {
 	if calls[n-1].keys {
 		t.Fatalf("KeysChanged after an outcome: %+v", calls[n-1])
 	}
-	runOK(t, s, Command{AddSigningKey: &AddSigningKey{Key: SigningKey{ID: "k1", Alg: "ed25519", CreatedAt: t0}}})
+	runOK(t, s, signingKey("k1", AlgEd25519, t0))
 	if last := calls[len(calls)-1]; !last.keys {
 		t.Fatalf("no KeysChanged after a new signing key: %+v", last)
 	}
@@ -1161,16 +1191,17 @@ func TestApplyReportsIndexAndSchedule(t *testing.T) {
 // dlv_AB0000) and take them over.
 func TestEnqueueRejectsUnprefixedID(t *testing.T) {
 	s := openTest(t)
-	runOK(t, s, override("msg_AB", "x", t0, "https://o.example"))
-	for _, id := range []string{"AB", "", "dlv_AB", "MSG_AB"} {
+	m := newIDs(61).next(t, "msg", t0)
+	runOK(t, s, override(m, "x", t0, "https://o.example"))
+	for _, id := range []string{m[4:], "", "dlv_" + m[4:], "MSG_" + m[4:], "ep_" + m[4:], m + "0000", DeliveryID(m, 0)} {
 		r := run(t, s, override(id, "x", t0, "https://p.example"))
-		if r[0].Err == nil {
-			t.Errorf("enqueue of message id %q accepted", id)
+		if f := invalidField(r[0].Err); f != "enqueue.id" {
+			t.Errorf("enqueue of message id %q: %v, want an invalid enqueue.id", id, r[0].Err)
 		}
 	}
-	runOK(t, s, outcome(DeliveryID("msg_AB", 0), 1, t0, ResultSucceeded, 200, 0))
-	if m, ds := getMessage(t, s, "msg_AB"); m.Status() != StatusSucceeded || ds[0].MessageID != "msg_AB" || ds[0].URL != "https://o.example" {
-		t.Fatalf("message %+v, deliveries %+v", m, ds)
+	runOK(t, s, outcome(DeliveryID(m, 0), 1, t0, ResultSucceeded, 200, 0))
+	if msg, ds := getMessage(t, s, m); msg.Status() != StatusSucceeded || ds[0].MessageID != m || ds[0].URL != "https://o.example" {
+		t.Fatalf("message %+v, deliveries %+v", msg, ds)
 	}
 }
 
@@ -1179,14 +1210,17 @@ func TestEnqueueRejectsUnprefixedID(t *testing.T) {
 // around it still applies (an Apply error would halt every replica).
 func TestEmptyIDsAreRejectedNotFatal(t *testing.T) {
 	s := openTest(t)
-	for i, c := range []Command{
-		{CreateEndpoint: &CreateEndpoint{Endpoint: Endpoint{URL: "https://a.example", State: StateEnabled}}},
-		{AddSigningKey: &AddSigningKey{Key: SigningKey{Alg: "ed25519", CreatedAt: t0}}},
-		{PutNode: &Node{APIAddr: "127.0.0.1:1"}},
+	for i, tc := range []struct {
+		cmd   Command
+		field string
+	}{
+		{createEndpoint("", "https://a.example", t0), "create_endpoint.endpoint.id"},
+		{signingKey("", AlgEd25519, t0), "add_signing_key.key.id"},
+		{Command{PutNode: &Node{APIAddr: "127.0.0.1:1"}}, "put_node.id"},
 	} {
-		res := run(t, s, c, createEndpoint(fmt.Sprintf("ep_ok%d", i), "https://ok.example", t0))
-		if res[0].Err == nil {
-			t.Fatalf("%s: accepted", kindOf(&c))
+		res := run(t, s, tc.cmd, createEndpoint(epID(fmt.Sprintf("ok%d", i)), "https://ok.example", t0))
+		if f := invalidField(res[0].Err); f != tc.field {
+			t.Fatalf("%s: %v, want an invalid %s", kindOf(&tc.cmd), res[0].Err, tc.field)
 		}
 		if res[1].Err != nil {
 			t.Fatalf("the command after a rejected one failed: %v", res[1].Err)

@@ -19,7 +19,7 @@ func benchStore(b *testing.B) *Store {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
-	data, err := EncodeBatch([]Command{createEndpoint("ep_bench", "https://bench.example/hook", t0)})
+	data, err := EncodeBatch([]Command{createEndpoint(epID("bench"), "https://bench.example/hook", t0)})
 	if err != nil {
 		b.Fatal(err)
 	}

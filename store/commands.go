@@ -9,7 +9,8 @@ import (
 // decoding the old form, when a command's meaning changes.
 const entryVersion byte = 1
 
-// Command is one state change. Exactly one field is set.
+// Command is one state change. Exactly one field is set, and every field
+// keeps to the limits Validate checks; Apply rejects any other command.
 type Command struct {
 	Enqueue        *Enqueue        `json:"enqueue,omitempty"`
 	Outcome        *Outcome        `json:"outcome,omitempty"`
@@ -132,7 +133,10 @@ type Result struct {
 	// Count is how many deliveries a Requeue re-queued or records a Sweep
 	// removed.
 	Count int
-	// Err is a deterministic rejection (for example ErrNotFound).
+	// Err is a deterministic rejection: an *InvalidError for a command
+	// that breaks a rule of its fields, ErrNotFound or ErrExists for one
+	// that does not fit the state, or the error of an entry that does not
+	// decode.
 	Err error
 	// Index is the Raft index of the entry that carried the command.
 	Index uint64
@@ -145,8 +149,12 @@ var (
 )
 
 // EncodeBatch encodes commands as one log entry. The returned slice is fresh
-// and never reused, as Raft requires of the bytes it is given.
+// and never reused, as Raft requires of the bytes it is given. It refuses
+// more than MaxCommandsPerEntry commands, which Apply would reject.
 func EncodeBatch(cmds []Command) ([]byte, error) {
+	if len(cmds) > MaxCommandsPerEntry {
+		return nil, fmt.Errorf("store: batch of %d commands, at most %d", len(cmds), MaxCommandsPerEntry)
+	}
 	body, err := encode(cmds)
 	if err != nil {
 		return nil, err

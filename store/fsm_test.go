@@ -199,7 +199,7 @@ func TestApplyNilAndBadEntries(t *testing.T) {
 	res, err = s.Apply([]Entry{
 		{Index: 3, Data: []byte{99, '[', ']'}},
 		{Index: 4, Data: []byte{entryVersion, '{'}},
-		entry(t, 5, createEndpoint("ep_a", "https://a.example", t0)),
+		entry(t, 5, createEndpoint(epID("a"), "https://a.example", t0)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +215,7 @@ func TestApplyNilAndBadEntries(t *testing.T) {
 	if idx, _ := s.AppliedIndex(); idx != 5 {
 		t.Fatalf("AppliedIndex = %d, want 5", idx)
 	}
-	getEndpoint(t, s, "ep_a")
+	getEndpoint(t, s, epID("a"))
 
 	// An empty batch and an empty command.
 	if r := run(t, s); len(r) != 0 {
@@ -232,11 +232,11 @@ func TestApplyNilAndBadEntries(t *testing.T) {
 // applied index included, so the caller can stop and a restart replays it.
 func TestApplyRollsBackOnWriteError(t *testing.T) {
 	s := openTest(t)
-	runOK(t, s, createEndpoint("ep_a", "https://a.example", t0))
+	runOK(t, s, createEndpoint(epID("a"), "https://a.example", t0))
 	bad := failingEntry(t, s, 3)
 	before := mustDump(t, s)
 	_, err := s.Apply([]Entry{
-		entry(t, 2, createEndpoint("ep_b", "https://b.example", t0)),
+		entry(t, 2, createEndpoint(epID("b"), "https://b.example", t0)),
 		bad,
 	})
 	if err == nil {
@@ -271,7 +271,7 @@ func TestSnapshotRestore(t *testing.T) {
 	// Restore over a store that holds unrelated state.
 	dstPath := filepath.Join(t.TempDir(), "state.db")
 	dst := openPath(t, dstPath)
-	runOK(t, dst, createEndpoint("ep_stale", "https://stale.example", t0),
+	runOK(t, dst, createEndpoint(epID("stale"), "https://stale.example", t0),
 		fanOut(newIDs(99).next(t, "msg", t0), "batch.failed", t0))
 	if err := dst.Restore(bytes.NewReader(buf.Bytes())); err != nil {
 		t.Fatal(err)
@@ -303,7 +303,7 @@ func TestSnapshotRestore(t *testing.T) {
 // the snapshot must never be held by the goroutine that applies.
 func TestSnapshotIsPointInTime(t *testing.T) {
 	s := openTest(t)
-	runOK(t, s, createEndpoint("ep_a", "https://a.example", t0))
+	runOK(t, s, createEndpoint(epID("a"), "https://a.example", t0))
 	want := mustDump(t, s)
 	sn, err := s.Snapshot()
 	if err != nil {
@@ -312,7 +312,7 @@ func TestSnapshotIsPointInTime(t *testing.T) {
 	applied := make(chan error, 1)
 	go func() {
 		// Enough data to make bbolt grow the file while the snapshot is open.
-		cmds := []Command{createEndpoint("ep_b", "https://b.example", t0)}
+		cmds := []Command{createEndpoint(epID("b"), "https://b.example", t0)}
 		g := newIDs(3)
 		for i := range 200 {
 			c := fanOut(g.next(t, "msg", t0+ms(int64(i))), "x", t0)
@@ -342,18 +342,18 @@ func TestSnapshotIsPointInTime(t *testing.T) {
 		t.Fatalf("snapshot saw a later write:\n%s", d)
 	}
 	mustCheck(t, s)
-	getEndpoint(t, s, "ep_b")
+	getEndpoint(t, s, epID("b"))
 }
 
 func TestRestoreGarbageLeavesStoreUsable(t *testing.T) {
 	s := openTest(t)
-	runOK(t, s, createEndpoint("ep_a", "https://a.example", t0))
+	runOK(t, s, createEndpoint(epID("a"), "https://a.example", t0))
 	if err := s.Restore(failingReader{}); err == nil {
 		t.Fatal("Restore from a failing reader succeeded")
 	}
 	// A failed copy leaves the old file in place and open.
-	getEndpoint(t, s, "ep_a")
-	runOK(t, s, createEndpoint("ep_b", "https://b.example", t0))
+	getEndpoint(t, s, epID("a"))
+	runOK(t, s, createEndpoint(epID("b"), "https://b.example", t0))
 }
 
 type failingReader struct{}
@@ -365,7 +365,7 @@ func TestClosedStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runOK(t, s, createEndpoint("ep_a", "https://a.example", t0))
+	runOK(t, s, createEndpoint(epID("a"), "https://a.example", t0))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +380,7 @@ func TestClosedStore(t *testing.T) {
 	_, _, checks["Message"] = s.Message("msg_x")
 	_, checks["ListMessages"] = s.ListMessages("", 10, "")
 	_, checks["DuePage"] = s.DuePage(Due{}, 10)
-	_, checks["Endpoint"] = s.Endpoint("ep_a")
+	_, checks["Endpoint"] = s.Endpoint(epID("a"))
 	_, checks["Envelope"] = s.Envelope("msg_x")
 	_, checks["ForAttempt"] = s.ForAttempt("dlv_x")
 	checks["Check"] = s.Check()

@@ -1,7 +1,11 @@
 package store
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -63,6 +67,73 @@ func (g *ids) next(t testing.TB, prefix string, at int64) string {
 	return id
 }
 
+// epID returns a valid endpoint id that spells name (at most 10 bytes) in
+// its random part: ids sort as their names do, and tests read as before.
+func epID(name string) string {
+	if len(name) > 10 {
+		panic("epID: name longer than 10 bytes: " + name)
+	}
+	var b [10]byte
+	copy(b[:], name)
+	id, err := NewID("ep", time.Unix(0, t0), bytes.NewReader(b[:]))
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
+// testSecret returns a valid whsec_ secret derived from name.
+func testSecret(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return "whsec_" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// testRSAKey is a 2048-bit PKCS #1 RSA key, fixed so that fuzz seeds and
+// logs are the same on every run.
+var testRSAKey = func() []byte {
+	der, err := base64.StdEncoding.DecodeString("" +
+		"MIIEogIBAAKCAQEAqEmZonxyGGN3IwijcPal/Tjs62AvBYkCrG2rcMgyuZxD2L6lWyRRwnVzCxY3" +
+		"Ep8cye/4lLNxkEhZA2sEphYX9ONWehcxGZxY4gY21Rx/c1ah+vgIXZ2+7weaCvJ2ricSb023lYQn" +
+		"qeGj+f4WnieQuE4SkINHWqmmdnlEBnL06i6FcrsqSKsvPnwKWc4qFGJmzUXlsjZw94XBflHEyruE" +
+		"+50TTAvAJixSjG19cjBLowS0gqgo9UyfB2waWAwO4vJsU3xOfbQSQ9AmqbcpfeBys54vT+3jWdAj" +
+		"nqM5Mvk/nreIbXsXjjTc09XDIOUQSukb2vbz3rN1M2U1SBWHnyBKJwIDAQABAoIBAFBezhvWuRrC" +
+		"rgwyPPRfJ0j3HdcPmYVYOMmmmsEDK46PfauO6SPNBasMMoQx+N1Q1gvvKlXCGVNh6fkC7DZxyMEw" +
+		"rYUjfFSR4bUYaKmAsbGgxz03pa8n/h7kD4J454smp9w2Tp3+fn7Yf1qOKbkghjIvPxh7SeGXsiNU" +
+		"qNM3pZYNGXahPjgPSd0Oo3kgeQxmdHUY91+ksF1nAmydEXDRdHTvXPqIYfODif8tn6uVPenhnCE/" +
+		"DwnAF9SHE73pdugG1CgLpWz9hxMTahLrXvGHogymzr5bI8UKgqmIs9oZe6p+diDhmiyzdq9EBEwe" +
+		"MYiaCgVo4gb4A+JGMm9kOYcPZgkCgYEAztG0NpEhqpo9SzmqLNKaOaBq5eSLtVFL2T75T7JkTAg3" +
+		"fHED2qyWJLJtXPzAxXsPX05/byc+Hb/KfxMJo/8WDe0DplYYKg7YRhaxGqy2BsjkFb2EcA2oi7/x" +
+		"BzMor9Oe6pQD0w/RnGytYBfo3Hjj8bSL4r5xCfy7/kKNrRWwSmMCgYEA0E4/hTrsXTT6zD8yhbHf" +
+		"mDhA9xRTiOWUOzQnA4tl5MaTkKxIrf8XX4jAbbnIE28YtSm6pexC40tBYm6853q8bXWMEgM4YeAY" +
+		"3u11CLdY9ulWcQv/Df0d89HgVsyLfY/pHXMyGIc1Mx0wD/+/MmHtllDkuoJ/ydHV7LeYFwkwSm0C" +
+		"gYB/EeURqbXvpfiG4ZUnGPZc9az4NqWH770Ua1aumsJ43IuKz704e9V8EoyTF1AxhVx6iDZPyuKl" +
+		"UJNP5BiGRFH+mGMnrboHDTvgREzoQLlODdvlZ52ZYyrtQi8K52nWLcV0ByEaapu06ijT45zU6QnU" +
+		"FcPkunGlWzz+CVIWyD6aVQKBgG+pcl1935R7QPHZ8sA+QGi9xv1r1PeucY5m/37j68P+Or4zzGYR" +
+		"NztL+DMZgsoAJNOAQgCNrLFg9vTH/dVsMrPObj59oWy+Dzb5PWJlvnflTyQcVSXviG3aFJMS5Ldz" +
+		"PHg/9xu05uy2ebwp0Rk164FHbcUZDV1ncXCKXioDD/LlAoGAEA+FxTN4TKj6ukVNJPPOMIBPNJf0" +
+		"z0HVNnSJZXHPTsoSSIAZHhSnMj0okAL7/2zyAnuNY3HG0xIFAULYUr2m94fHW6lWGHWmEkLSg851" +
+		"PZSpOvrZPXA7hYJ92rlJXbsqmLsQNwEuKYn6Gk6aDxmGUN6elxRCLL5NN05xc1j2VzQ=",
+	)
+	if err != nil {
+		panic(err)
+	}
+	return der
+}()
+
+// testPrivate returns a valid private key for alg.
+func testPrivate(alg string) []byte {
+	if alg == AlgRS256 {
+		return testRSAKey
+	}
+	seed := sha256.Sum256([]byte("ed25519 test seed"))
+	return seed[:]
+}
+
+// signingKey is a valid AddSigningKey command.
+func signingKey(id, alg string, at int64) Command {
+	return Command{AddSigningKey: &AddSigningKey{Key: SigningKey{ID: id, Alg: alg, Private: testPrivate(alg), CreatedAt: at}}}
+}
+
 // entry encodes cmds as the log entry at index.
 func entry(t testing.TB, index uint64, cmds ...Command) Entry {
 	t.Helper()
@@ -102,6 +173,16 @@ func runOK(t testing.TB, s *Store, cmds ...Command) []Result {
 		}
 	}
 	return res
+}
+
+// invalidField returns the field an *InvalidError names, or "" for any
+// other error.
+func invalidField(err error) string {
+	var inv *InvalidError
+	if errors.As(err, &inv) {
+		return inv.Field
+	}
+	return ""
 }
 
 func mustCheck(t testing.TB, s *Store) {
@@ -229,7 +310,7 @@ func allDue(t testing.TB, s *Store) []Due {
 func createEndpoint(id, url string, at int64, types ...string) Command {
 	return Command{CreateEndpoint: &CreateEndpoint{Endpoint: Endpoint{
 		ID: id, URL: url, EventTypes: types, State: StateEnabled,
-		Secrets: []Secret{{Key: "whsec_" + id}}, CreatedAt: at, UpdatedAt: at,
+		Secrets: []Secret{{Key: testSecret(id)}}, CreatedAt: at, UpdatedAt: at,
 	}}}
 }
 
@@ -347,6 +428,11 @@ func (g *logGen) commit(cmds ...Command) []Result {
 	}
 	for i := range cmds {
 		g.kinds[kindOf(&cmds[i])]++
+		if f := invalidField(res[0][i].Err); f != "" {
+			// A leader writes only valid commands; the fuzzer covers
+			// the rest.
+			g.t.Fatalf("entry %d command %d (%s): %v", e.Index, i, kindOf(&cmds[i]), res[0][i].Err)
+		}
 	}
 	return res[0]
 }
@@ -355,7 +441,7 @@ func (g *logGen) tick() { g.now += ms(1 + g.rng.Int64N(4000)) }
 
 func (g *logGen) newEndpoint() Command {
 	g.nEP++
-	id := fmt.Sprintf("ep_%03d", g.nEP)
+	id := epID(fmt.Sprintf("n%03d", g.nEP))
 	g.endpoints = append(g.endpoints, id)
 	var types []string
 	for _, et := range eventTypes {
@@ -416,7 +502,7 @@ func (g *logGen) outcomes(n int) []Command {
 	for _, d := range due[:min(n, len(due))] {
 		dl := getDelivery(g.t, g.ref, d.DeliveryID)
 		attempt := dl.AttemptCount + 1
-		if g.rng.IntN(12) == 0 {
+		if g.rng.IntN(12) == 0 && dl.AttemptCount > 0 {
 			attempt = dl.AttemptCount // a duplicate report of the last attempt
 		}
 		at := max(g.now, d.At)
@@ -478,10 +564,8 @@ func (g *logGen) sweep() Command {
 }
 
 func (g *logGen) signingKey() Command {
-	alg := []string{"ed25519", "rs256"}[g.rng.IntN(2)]
-	return Command{AddSigningKey: &AddSigningKey{Key: SigningKey{
-		ID: g.ids.next(g.t, "key", g.now), Alg: alg, Private: []byte("private-" + alg), CreatedAt: g.now,
-	}}}
+	alg := []string{AlgEd25519, AlgRS256}[g.rng.IntN(2)]
+	return signingKey(g.ids.next(g.t, "key", g.now), alg, g.now)
 }
 
 // generate writes a scripted opening that exercises every command and
@@ -491,12 +575,12 @@ func (g *logGen) generate(steps int) []Entry {
 	// Opening: endpoints with and without filters, keys, nodes.
 	g.commit(
 		Command{PutNode: &Node{ID: "n1", APIAddr: "127.0.0.1:8081", RaftAddr: "127.0.0.1:9081"}},
-		createEndpoint("ep_all", "https://all.example/hook", g.now),
-		createEndpoint("ep_batch", "https://batch.example/hook", g.now, "batch.succeeded", "batch.failed"),
-		createEndpoint("ep_inv", "https://inv.example/hook", g.now, "invoice.paid"),
+		createEndpoint(epID("all"), "https://all.example/hook", g.now),
+		createEndpoint(epID("batch"), "https://batch.example/hook", g.now, "batch.succeeded", "batch.failed"),
+		createEndpoint(epID("inv"), "https://inv.example/hook", g.now, "invoice.paid"),
 		g.signingKey(),
 	)
-	g.endpoints = append(g.endpoints, "ep_all", "ep_batch", "ep_inv")
+	g.endpoints = append(g.endpoints, epID("all"), epID("batch"), epID("inv"))
 	g.commit() // a configuration change
 	g.tick()
 	for range 6 {
@@ -516,8 +600,8 @@ func (g *logGen) generate(steps int) []Entry {
 		g.tick()
 	}
 	g.commit(
-		Command{RotateSecret: &RotateSecret{EndpointID: "ep_all", Secret: "whsec_rotated", At: g.now, RevokeAt: g.now + ms(60_000)}},
-		Command{UpdateEndpoint: &UpdateEndpoint{ID: "ep_batch", At: g.now, URL: ptr("https://batch2.example/hook")}},
+		Command{RotateSecret: &RotateSecret{EndpointID: epID("all"), Secret: testSecret("rotated"), At: g.now, RevokeAt: g.now + ms(60_000)}},
+		Command{UpdateEndpoint: &UpdateEndpoint{ID: epID("batch"), At: g.now, URL: ptr("https://batch2.example/hook")}},
 		g.signingKey(),
 		Command{PutNode: &Node{ID: "n2", APIAddr: "127.0.0.1:8082", RaftAddr: "127.0.0.1:9082"}},
 	)
@@ -557,7 +641,7 @@ func (g *logGen) generate(steps int) []Entry {
 				revoke = g.now
 			}
 			g.commit(Command{RotateSecret: &RotateSecret{EndpointID: g.pick(g.endpoints),
-				Secret: fmt.Sprintf("whsec_%d", g.rng.Uint64()), At: g.now, RevokeAt: revoke}})
+				Secret: testSecret(fmt.Sprint(g.rng.Uint64())), At: g.now, RevokeAt: revoke}})
 		case r < 86:
 			g.commit(g.requeue())
 		case r < 88:
@@ -633,9 +717,9 @@ func checkOwnership(t testing.TB, s *Store) {
 func failingEntry(t testing.TB, s *Store, index uint64) Entry {
 	t.Helper()
 	if err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bEndpoints).Put([]byte("ep_corrupt"), []byte{0xc1})
+		return tx.Bucket(bEndpoints).Put([]byte(epID("corrupt")), []byte{0xc1})
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return entry(t, index, Command{UpdateEndpoint: &UpdateEndpoint{ID: "ep_corrupt", At: t0}})
+	return entry(t, index, Command{UpdateEndpoint: &UpdateEndpoint{ID: epID("corrupt"), At: t0}})
 }

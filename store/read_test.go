@@ -159,7 +159,7 @@ func TestListMessages(t *testing.T) {
 func TestForAttemptAndEnvelope(t *testing.T) {
 	s := openTest(t)
 	g := newIDs(22)
-	runOK(t, s, createEndpoint("ep_a", "https://a.example", t0))
+	runOK(t, s, createEndpoint(epID("a"), "https://a.example", t0))
 	m := g.next(t, "msg", t0)
 	ov := g.next(t, "msg", t0)
 	body := json.RawMessage(`{"type":"x","version":"v1","timestamp":"2030-01-02T03:04:05Z","data":{"q":"\u003cb\u003e","n":[1,2.5e3,null]}}`)
@@ -171,8 +171,8 @@ func TestForAttemptAndEnvelope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(av.Envelope, body) || av.Endpoint == nil || av.Endpoint.ID != "ep_a" ||
-		!slices.Equal(av.Endpoint.LiveSecrets(t0), []string{"whsec_ep_a"}) || av.Delivery.ID != DeliveryID(m, 0) {
+	if !bytes.Equal(av.Envelope, body) || av.Endpoint == nil || av.Endpoint.ID != epID("a") ||
+		!slices.Equal(av.Endpoint.LiveSecrets(t0), []string{testSecret(epID("a"))}) || av.Delivery.ID != DeliveryID(m, 0) {
 		t.Fatalf("ForAttempt: %+v", av)
 	}
 	// The returned bytes are the caller's own.
@@ -193,7 +193,7 @@ func TestForAttemptAndEnvelope(t *testing.T) {
 	if _, _, err := s.Message("msg_nope"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Message of an unknown id: %v", err)
 	}
-	if _, err := s.Endpoint("ep_nope"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Endpoint(epID("nope")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Endpoint of an unknown id: %v", err)
 	}
 }
@@ -233,13 +233,13 @@ func TestEnvelopeBytesExactThroughEncodeBatch(t *testing.T) {
 func TestEndpointsAndKeysListed(t *testing.T) {
 	s := openTest(t)
 	runOK(t, s,
-		createEndpoint("ep_b", "https://b.example", t0, "x"),
-		createEndpoint("ep_a", "https://a.example", t0),
-		Command{AddSigningKey: &AddSigningKey{Key: SigningKey{ID: "k2", Alg: "rs256", CreatedAt: t0}}},
-		Command{AddSigningKey: &AddSigningKey{Key: SigningKey{ID: "k1", Alg: "ed25519", CreatedAt: t0}}},
+		createEndpoint(epID("b"), "https://b.example", t0, "x"),
+		createEndpoint(epID("a"), "https://a.example", t0),
+		signingKey("k2", AlgRS256, t0),
+		signingKey("k1", AlgEd25519, t0),
 	)
 	eps, err := s.Endpoints()
-	if err != nil || len(eps) != 2 || eps[0].ID != "ep_a" || eps[1].ID != "ep_b" || !slices.Equal(eps[1].EventTypes, []string{"x"}) {
+	if err != nil || len(eps) != 2 || eps[0].ID != epID("a") || eps[1].ID != epID("b") || !slices.Equal(eps[1].EventTypes, []string{"x"}) {
 		t.Fatalf("Endpoints = %+v, %v", eps, err)
 	}
 	keys, err := s.SigningKeys()

@@ -37,7 +37,7 @@ func TestNoSyncSessionTrust(t *testing.T) {
 			if s.Rebuilt() {
 				t.Fatal("a new file reported rebuilt")
 			}
-			runOK(t, s, createEndpoint("ep_1", "https://a.example", ms(1)))
+			runOK(t, s, createEndpoint(epID("1"), "https://a.example", ms(1)))
 			if tc.close {
 				if err := s.Close(); err != nil {
 					t.Fatal(err)
@@ -61,7 +61,7 @@ func TestNoSyncSessionTrust(t *testing.T) {
 			if s2.Rebuilt() != tc.wantRebuilt {
 				t.Fatalf("Rebuilt = %v, want %v", s2.Rebuilt(), tc.wantRebuilt)
 			}
-			_, err = s2.Endpoint("ep_1")
+			_, err = s2.Endpoint(epID("1"))
 			if tc.wantRebuilt {
 				if err != ErrNotFound {
 					t.Fatalf("rebuilt store still holds data (err %v)", err)
