@@ -201,8 +201,10 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	log := newLogger(cfg.logFormat, stderr)
 
-	// What SIGHUP re-reads (see watchSIGHUP). Add reloaders here; each one
-	// keeps its previous state when its reload fails.
+	// What SIGHUP re-reads: reloaders are collected while the node starts
+	// and watched once it runs (see watchSIGHUP); each one keeps its
+	// previous state when its reload fails. The files are read once here,
+	// so that a bad one stops serve before anything is opened.
 	var reloaders []reloader
 	var certs *certReloader
 	if cfg.tlsCert != "" {
@@ -212,8 +214,6 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		}
 		reloaders = append(reloaders, reloader{what: "API TLS certificate", reload: certs.reload})
 	}
-	stopReloads := watchSIGHUP(log, reloaders)
-	defer stopReloads()
 
 	// Listen first, so the engine can publish the real address (also with
 	// port 0) and a taken port fails before anything is opened.
@@ -251,6 +251,9 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		return fmt.Errorf("cannot start: %w", err)
 	}
 	m.watch(e)
+	// Reloaders that need the engine go here, before the watch starts.
+	stopReloads := watchSIGHUP(log, reloaders)
+	defer stopReloads()
 	if cfg.debugAddr != "" {
 		stopDebug, err := serveDebug(cfg.debugAddr, log)
 		if err != nil {
