@@ -53,7 +53,9 @@ import (
 //     browsers send neither header and are not affected.
 //   - Without an API token (loopback-only mode) a request whose Host is
 //     not a loopback name (localhost, 127.0.0.0/8, [::1], with any port)
-//     answers 421 misdirected_request, on every path. A web page that
+//     answers 421 misdirected_request, on every path, /healthz and /readyz
+//     included (the listener is loopback-only then, so a probe that
+//     reaches it dials a loopback address anyway). A web page that
 //     rebinds its own DNS name to 127.0.0.1 reaches the port but still
 //     sends its own name as Host, so this defeats DNS rebinding. 421
 //     (RFC 9110: the server will not answer for that authority) rather
