@@ -36,9 +36,6 @@ type Config struct {
 	// APIAddr is this node's HTTP API address, published to the other
 	// nodes for the cluster status. Optional.
 	APIAddr string
-	// ClusterToken is no longer used: nodes call each other on the peer
-	// port, authenticated like Raft (see PeerTLS).
-	ClusterToken string
 	// PeerTLS, when set, puts the peer port (RaftAddr, which carries Raft
 	// and the node-to-node API) under mutual TLS: every node presents a
 	// certificate signed by the CA, and a process without one cannot

@@ -140,11 +140,6 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// InternalHandler serves the node-to-node API that followers use to
-// forward writes and read-index requests to the leader. The engine serves
-// it on its peer port; this is for in-process tests.
-func (e *Engine) InternalHandler() http.Handler { return e.internal }
-
 // ReloadTLS re-reads the peer TLS certificate, key and CA files
 // (Config.PeerTLS) for every new connection; on error the previous ones
 // stay in use.

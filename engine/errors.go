@@ -38,6 +38,7 @@ func invalid(field, format string, args ...any) error {
 
 // fromCluster translates cluster and store errors into the engine's own.
 func fromCluster(err error) error {
+	var inv *store.InvalidError
 	switch {
 	case err == nil:
 		return nil
@@ -49,6 +50,10 @@ func fromCluster(err error) error {
 		return ErrClosed
 	case errors.Is(err, store.ErrNotFound):
 		return ErrNotFound
+	case errors.As(err, &inv):
+		// The state machine's own checks, which the engine's validation
+		// of client input normally meets first.
+		return &InvalidError{Field: inv.Field, Msg: inv.Msg}
 	}
 	return err
 }

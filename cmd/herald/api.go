@@ -48,9 +48,8 @@ import (
 //     either.
 //   - Every request that is not GET, HEAD or OPTIONS and that a browser
 //     marks as cross-origin (Sec-Fetch-Site, or an Origin other than the
-//     Host) answers 403 forbidden; this also covers /internal/*, whose
-//     node-to-node callers send no content type. Clients other than
-//     browsers send neither header and are not affected.
+//     Host) answers 403 forbidden. Clients other than browsers send
+//     neither header and are not affected.
 //   - Without an API token (loopback-only mode) a request whose Host is
 //     not a loopback name (localhost, 127.0.0.0/8, [::1], with any port)
 //     answers 421 misdirected_request, on every path, /healthz and /readyz
@@ -139,8 +138,6 @@ func (a *api) routes() {
 	handle("DELETE /v1/cluster/nodes/{id}", a.removeNode)
 
 	handle("GET /.well-known/jwks.json", a.jwks)
-	// Followers forward writes and read-index requests here.
-	a.mux.Handle("/internal/", a.e.InternalHandler())
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusOK, "ok")
 	})
@@ -248,10 +245,10 @@ func isLoopbackHost(host string) bool {
 	return err == nil && ip.Unmap().IsLoopback()
 }
 
-// needsAuth reports whether a path requires the bearer token: the public
-// API and the node-to-node API that followers forward writes through.
+// needsAuth reports whether a path requires the bearer token: the API.
+// (Nodes call each other on the peer port, not here.)
 func needsAuth(path string) bool {
-	return strings.HasPrefix(path, "/v1/") || path == "/v1" || strings.HasPrefix(path, "/internal/")
+	return strings.HasPrefix(path, "/v1/") || path == "/v1"
 }
 
 // unrouted answers a request that matched no route. The mux's handler for

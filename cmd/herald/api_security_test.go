@@ -139,7 +139,7 @@ func TestAPIHostCheck(t *testing.T) {
 	for _, c := range []struct{ method, path, body string }{
 		{"GET", "/v1/endpoints", ""},
 		{"POST", "/v1/messages", `{"type": "a.b", "data": {}}`},
-		{"POST", "/internal/v1/members", `{"id": "n9", "raft_addr": "127.0.0.1:9"}`},
+		{"POST", "/v1/cluster/nodes", `{"id": "n9", "raft_addr": "127.0.0.1:9"}`},
 		{"GET", "/metrics", ""},
 		{"GET", "/healthz", ""},
 		{"GET", "/.well-known/jwks.json", ""},
@@ -165,13 +165,13 @@ func TestAPIHostCheck(t *testing.T) {
 }
 
 // TestAPICrossOrigin: writes that a browser marks as cross-origin are
-// refused everywhere, /internal/ included; other clients are unaffected.
+// refused everywhere; other clients are unaffected.
 func TestAPICrossOrigin(t *testing.T) {
 	s := startAPI(t, apiOptions{})
 	host := strings.TrimPrefix(s.URL, "http://")
 	for _, c := range []struct{ method, path, body string }{
 		{"POST", "/v1/messages", `{"type": "a.b", "data": {}}`},
-		{"POST", "/internal/v1/members", `{"id": "n9", "raft_addr": "127.0.0.1:9"}`},
+		{"POST", "/v1/cluster/nodes", `{"id": "n9", "raft_addr": "127.0.0.1:9"}`},
 		{"DELETE", "/v1/cluster/nodes/node1", ""},
 	} {
 		for _, h := range [][2]string{
@@ -197,4 +197,20 @@ func TestAPICrossOrigin(t *testing.T) {
 // portOf returns the port of an httptest URL.
 func portOf(u string) string {
 	return u[strings.LastIndex(u, ":")+1:]
+}
+
+// TestAPIServesNoNodeToNodeRoutes: nodes call each other on the peer port
+// (under mutual TLS when configured), never through the API port, where
+// the API token would be all a caller needs.
+func TestAPIServesNoNodeToNodeRoutes(t *testing.T) {
+	s := startAPI(t, apiOptions{token: "tok"})
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/internal/v1/propose", `{"rotate_signing_key": {}}`},
+		{"GET", "/internal/v1/read-index", ""},
+	} {
+		r := s.call(t, c.method, c.path, c.body, "Authorization", "Bearer tok")
+		if r.status != http.StatusNotFound {
+			t.Errorf("%s %s on the API port = %d %s, want 404", c.method, c.path, r.status, r.body)
+		}
+	}
 }

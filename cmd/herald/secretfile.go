@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -53,37 +55,14 @@ func resolveAPIToken(token, file string, tokenSet, fileSet bool, lookupEnv func(
 }
 
 // readSecretFile reads a token from path, named in errors as name (the flag
-// or variable that gave it): a regular file or a pipe. Surrounding white
-// space, the trailing newline included, is trimmed; what remains must be
-// one non-empty line of printable characters. Like ssh with private keys,
-// a file owned by this user that group or others may access is refused
-// (chmod 600 it); a file owned by someone else, like a root-owned secret
-// mounted into a container, is accepted unless others may write it. The
-// token never appears in an error.
+// or variable that gave it), with readSecretBytes. Surrounding white space,
+// the trailing newline included, is trimmed; what remains must be one
+// non-empty line of printable characters. The token never appears in an
+// error.
 func readSecretFile(name, path string) (string, error) {
-	f, err := os.Open(path)
+	b, err := readSecretBytes(name, path)
 	if err != nil {
-		return "", usagef("%s %s: %v", name, path, pathErr(err))
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", usagef("%s %s: %v", name, path, pathErr(err))
-	}
-	// A pipe is fine too: --api-token-file <(pass show herald), or
-	// /dev/stdin with the token piped in.
-	if !fi.Mode().IsRegular() && fi.Mode().Type() != fs.ModeNamedPipe {
-		return "", usagef("%s %s: not a regular file", name, path)
-	}
-	if err := checkSecretPerm(fi); err != nil {
-		return "", usagef("%s %s: %v (chmod 600 %s)", name, path, err, path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretFileBytes+1))
-	if err != nil {
-		return "", usagef("%s %s: %v", name, path, pathErr(err))
-	}
-	if len(b) > maxSecretFileBytes {
-		return "", usagef("%s %s: larger than %d bytes; it should hold only the token", name, path, maxSecretFileBytes)
+		return "", err
 	}
 	tok := strings.TrimSpace(string(b))
 	switch {
@@ -95,6 +74,62 @@ func readSecretFile(name, path string) (string, error) {
 		return "", usagef("%s %s: the token contains control characters", name, path)
 	}
 	return tok, nil
+}
+
+// readSecretBytes reads a secret file, a regular file or a pipe, named in
+// errors as name. Like ssh with private keys, a file owned by this user
+// that group or others may access is refused (chmod 600 it); a file owned
+// by someone else, like a root-owned secret mounted into a container, is
+// accepted unless others may write it.
+func readSecretBytes(name, path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usagef("%s %s: %v", name, path, pathErr(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, usagef("%s %s: %v", name, path, pathErr(err))
+	}
+	// A pipe is fine too: --api-token-file <(pass show herald), or
+	// /dev/stdin with the token piped in.
+	if !fi.Mode().IsRegular() && fi.Mode().Type() != fs.ModeNamedPipe {
+		return nil, usagef("%s %s: not a regular file", name, path)
+	}
+	if err := checkSecretPerm(fi); err != nil {
+		return nil, usagef("%s %s: %v (chmod 600 %s)", name, path, err, path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFileBytes+1))
+	if err != nil {
+		return nil, usagef("%s %s: %v", name, path, pathErr(err))
+	}
+	if len(b) > maxSecretFileBytes {
+		return nil, usagef("%s %s: larger than %d bytes; it should hold only the secret", name, path, maxSecretFileBytes)
+	}
+	return b, nil
+}
+
+// sealKeySize is the length of a seal key: AES-256.
+const sealKeySize = 32
+
+// readSealKey reads a seal key file: the 32 key bytes themselves, or their
+// standard base64 or hex on one line (herald keygen seal prints base64).
+func readSealKey(name, path string) ([]byte, error) {
+	b, err := readSecretBytes(name, path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) == sealKeySize {
+		return b, nil
+	}
+	text := strings.TrimSpace(string(b))
+	if key, err := base64.StdEncoding.DecodeString(text); err == nil && len(key) == sealKeySize {
+		return key, nil
+	}
+	if key, err := hex.DecodeString(text); err == nil && len(key) == sealKeySize {
+		return key, nil
+	}
+	return nil, usagef("%s %s: not a seal key: want %d bytes, or their base64 or hex (herald keygen seal makes one)", name, path, sealKeySize)
 }
 
 // checkSecretPerm applies readSecretFile's permission rule.

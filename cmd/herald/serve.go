@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldhq/herald/cluster"
 	"github.com/heraldhq/herald/engine"
+	"github.com/heraldhq/herald/store"
 )
 
 func init() {
@@ -38,19 +39,25 @@ type serveConfig struct {
 	debugAddr         string
 	tlsCert           string // with tlsKey: serve the API over HTTPS
 	tlsKey            string
+	peerTLS           *cluster.TLSFiles // nil: plain TCP between nodes (loopback only)
+	sealKey           []byte            // nil: secrets stored in the clear
 }
 
 // Environment variables that serve reads when the matching flag is absent.
 // The API token's two variables (HERALD_API_TOKEN, HERALD_API_TOKEN_FILE)
 // are read by resolveAPIToken.
 var serveEnv = map[string]string{
-	"data-dir":  "HERALD_DATA_DIR",
-	"http-addr": "HERALD_HTTP_ADDR",
-	"raft-addr": "HERALD_RAFT_ADDR",
-	"node-id":   "HERALD_NODE_ID",
-	"peers":     "HERALD_PEERS",
-	"tls-cert":  "HERALD_TLS_CERT",
-	"tls-key":   "HERALD_TLS_KEY",
+	"data-dir":      "HERALD_DATA_DIR",
+	"http-addr":     "HERALD_HTTP_ADDR",
+	"raft-addr":     "HERALD_RAFT_ADDR",
+	"node-id":       "HERALD_NODE_ID",
+	"peers":         "HERALD_PEERS",
+	"tls-cert":      "HERALD_TLS_CERT",
+	"tls-key":       "HERALD_TLS_KEY",
+	"peer-tls-cert": "HERALD_PEER_TLS_CERT",
+	"peer-tls-key":  "HERALD_PEER_TLS_KEY",
+	"peer-tls-ca":   "HERALD_PEER_TLS_CA",
+	"seal-key-file": "HERALD_SEAL_KEY_FILE",
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -77,6 +84,10 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	apiTokenFile := fs.String("api-token-file", "", "read the --api-token from this `file`, which only its owner may read (env HERALD_API_TOKEN_FILE)")
 	tlsCert := fs.String("tls-cert", "", "serve the API over HTTPS with this PEM certificate chain `file`, re-read on SIGHUP; needs --tls-key (env HERALD_TLS_CERT)")
 	tlsKey := fs.String("tls-key", "", "the PEM private key `file` of --tls-cert (env HERALD_TLS_KEY)")
+	peerCert := fs.String("peer-tls-cert", "", "put the peer port (--raft-addr) under mutual TLS with this node's PEM certificate `file` (herald tls cert), re-read on SIGHUP; needs --peer-tls-key and --peer-tls-ca (env HERALD_PEER_TLS_CERT)")
+	peerKey := fs.String("peer-tls-key", "", "the PEM private key `file` of --peer-tls-cert (env HERALD_PEER_TLS_KEY)")
+	peerCA := fs.String("peer-tls-ca", "", "the PEM `file` of the CA that signs every node's certificate (herald tls ca) (env HERALD_PEER_TLS_CA)")
+	sealKeyFile := fs.String("seal-key-file", "", "seal endpoint secrets and signing keys (AES-256-GCM) with the 32-byte key in this `file`, the same on every node (herald keygen seal) (env HERALD_SEAL_KEY_FILE)")
 	allowPrivate := fs.Bool("allow-private-networks", false, "let endpoints resolve to loopback, private and link-local addresses")
 	retrySchedule := fs.String("retry-schedule", "", "comma-separated `delays` between attempts, e.g. 1s,2s,5s (default: growing delays over 24h with jitter)")
 	attemptTimeout := fs.Duration("attempt-timeout", 15*time.Second, "per-attempt HTTP `timeout`")
@@ -109,20 +120,32 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return nil, usagef("--tls-cert and --tls-key go together (env HERALD_TLS_CERT, HERALD_TLS_KEY); give both or neither")
 	}
+	switch n := countSet(*peerCert, *peerKey, *peerCA); n {
+	case 3:
+		cfg.peerTLS = &cluster.TLSFiles{CertFile: *peerCert, KeyFile: *peerKey, CAFile: *peerCA}
+	case 0:
+	default:
+		return nil, usagef("--peer-tls-cert, --peer-tls-key and --peer-tls-ca go together; give all three or none")
+	}
 	if cfg.debugAddr != "" && !isLoopback(cfg.debugAddr) {
 		return nil, usagef("--debug-addr must be a loopback address, got %q", cfg.debugAddr)
 	}
 	if cfg.dataDir == "" {
 		return nil, usagef("--data-dir must not be empty")
 	}
-	if cfg.nodeID == "" {
-		return nil, usagef("--node-id must not be empty")
+	if err := store.CheckNodeID(cfg.nodeID); err != nil {
+		return nil, usagef("--node-id %q: must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", cfg.nodeID)
 	}
 	if _, _, err := net.SplitHostPort(cfg.httpAddr); err != nil {
 		return nil, usagef("--http-addr %q is not host:port", cfg.httpAddr)
 	}
 	if _, _, err := net.SplitHostPort(cfg.raftAddr); err != nil {
 		return nil, usagef("--raft-addr %q is not host:port", cfg.raftAddr)
+	}
+	// The peer rule: whoever reaches the peer port controls the cluster
+	// unless it is under mutual TLS, so plain TCP stays on loopback.
+	if cfg.peerTLS == nil && !isLoopback(cfg.raftAddr) {
+		return nil, usagef("refusing to serve the peer port on %s without mutual TLS: give --peer-tls-cert, --peer-tls-key and --peer-tls-ca (see herald tls), or use a loopback --raft-addr", cfg.raftAddr)
 	}
 	if *peers != "" {
 		p, err := cluster.ParsePeers(*peers)
@@ -152,6 +175,13 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	if cfg.logFormat != "text" && cfg.logFormat != "json" {
 		return nil, usagef("--log-format must be text or json, got %q", cfg.logFormat)
 	}
+	if *sealKeyFile != "" {
+		key, err := readSealKey("--seal-key-file", *sealKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.sealKey = key
+	}
 	token, err := resolveAPIToken(*apiToken, *apiTokenFile, set["api-token"], set["api-token-file"], lookupEnv)
 	if err != nil {
 		return nil, err
@@ -162,6 +192,17 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 		return nil, usagef("refusing to serve the API on %s without --api-token (or --api-token-file, HERALD_API_TOKEN, HERALD_API_TOKEN_FILE); set a token or use a loopback --http-addr", cfg.httpAddr)
 	}
 	return cfg, nil
+}
+
+// countSet counts the non-empty values.
+func countSet(values ...string) int {
+	n := 0
+	for _, v := range values {
+		if v != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func hasPeer(peers []cluster.Peer, id string) bool {
@@ -237,7 +278,8 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		NodeID:               cfg.nodeID,
 		RaftAddr:             cfg.raftAddr,
 		APIAddr:              apiAddr,
-		ClusterToken:         cfg.apiToken,
+		PeerTLS:              cfg.peerTLS,
+		SealKey:              cfg.sealKey,
 		Peers:                cfg.peers,
 		AllowPrivateNetworks: cfg.allowPrivate,
 		RetrySchedule:        cfg.retrySchedule,
@@ -251,7 +293,9 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		return fmt.Errorf("cannot start: %w", err)
 	}
 	m.watch(e)
-	// Reloaders that need the engine go here, before the watch starts.
+	if cfg.peerTLS != nil {
+		reloaders = append(reloaders, reloader{what: "peer TLS certificate", reload: e.ReloadTLS})
+	}
 	stopReloads := watchSIGHUP(log, reloaders)
 	defer stopReloads()
 	if cfg.debugAddr != "" {
@@ -280,7 +324,8 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		go func() { served <- srv.Serve(ln) }()
 	}
 	log.Info("listening", "http_addr", apiAddr, "raft_addr", raftAddrOf(ctx, e, cfg), "node_id", cfg.nodeID,
-		"data_dir", cfg.dataDir, "auth", cfg.apiToken != "", "tls", certs != nil)
+		"data_dir", cfg.dataDir, "auth", cfg.apiToken != "", "tls", certs != nil, "peer_tls", cfg.peerTLS != nil,
+		"sealed", cfg.sealKey != nil)
 	if len(cfg.peers) > 0 && !hasPeer(cfg.peers, cfg.nodeID) {
 		log.Info("this node is not among --peers: it does not bootstrap, and waits to be added with `herald cluster join`",
 			"node_id", cfg.nodeID)
@@ -328,7 +373,7 @@ func raftAddrOf(ctx context.Context, e *engine.Engine, cfg *serveConfig) string 
 	return cfg.raftAddr
 }
 
-// advertisedAPIAddr is the API address the other nodes forward to. A
+// advertisedAPIAddr is the API address the cluster status shows. A
 // wildcard listen address (0.0.0.0, ::) is not dialable, so the host of the
 // Raft address, which the peers already reach, stands in for it.
 func advertisedAPIAddr(listen, raftAddr string) string {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -77,6 +79,52 @@ func TestServeFlags(t *testing.T) {
 			t.Errorf("peers = %v", cfg.peers)
 		}
 	})
+	t.Run("peer TLS and seal key", func(t *testing.T) {
+		dir := t.TempDir()
+		keyFile := filepath.Join(dir, "seal.key")
+		key := bytes.Repeat([]byte{0xa5}, 32)
+		for name, content := range map[string][]byte{
+			"raw":    key,
+			"base64": []byte(base64.StdEncoding.EncodeToString(key) + "\n"),
+			"hex":    []byte(hex.EncodeToString(key) + "\n"),
+		} {
+			if err := os.WriteFile(keyFile, content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg := parse(t, env("HERALD_PEER_TLS_CERT", "n1.pem", "HERALD_PEER_TLS_KEY", "n1-key.pem"),
+				"--raft-addr", "10.0.0.1:8090", "--peer-tls-ca", "ca.pem", "--seal-key-file", keyFile)
+			want := &cluster.TLSFiles{CertFile: "n1.pem", KeyFile: "n1-key.pem", CAFile: "ca.pem"}
+			if !reflect.DeepEqual(cfg.peerTLS, want) || !bytes.Equal(cfg.sealKey, key) {
+				t.Errorf("%s: peer TLS %+v, seal key %x", name, cfg.peerTLS, cfg.sealKey)
+			}
+		}
+		for name, content := range map[string][]byte{
+			"short":      key[:31],
+			"long text":  []byte(base64.StdEncoding.EncodeToString(append(key, 1))),
+			"empty":      nil,
+			"not base64": []byte("correct horse battery staple"),
+		} {
+			if err := os.WriteFile(keyFile, content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var stderr bytes.Buffer
+			if _, err := parseServeFlags([]string{"--seal-key-file", keyFile}, env(), &stderr); exitCode(err) != 2 ||
+				!strings.Contains(err.Error(), "not a seal key") {
+				t.Errorf("%s seal key: %v, want a usage error", name, err)
+			}
+		}
+		if err := os.WriteFile(keyFile, key, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(keyFile, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		if _, err := parseServeFlags([]string{"--seal-key-file", keyFile}, env(), &stderr); err == nil ||
+			!strings.Contains(err.Error(), "too open") {
+			t.Errorf("a seal key others may read: %v, want refused", err)
+		}
+	})
 	t.Run("all flags", func(t *testing.T) {
 		cfg := parse(t, env(), "--retry-schedule", "1s, 2s,500ms", "--attempt-timeout", "3s", "--override-signature", "jwt",
 			"--public-url", "https://hooks.example.com", "--log-format", "json", "--allow-private-networks")
@@ -106,6 +154,14 @@ func TestServeFlags(t *testing.T) {
 		{[]string{"extra"}, nil, "extra"},
 		{[]string{"--http-addr", "0.0.0.0:8080"}, nil, "--api-token"},
 		{nil, []string{"HERALD_HTTP_ADDR", "10.1.2.3:80"}, "--api-token"},
+		{[]string{"--node-id", ""}, nil, "node-id"},
+		{[]string{"--node-id", "n 1"}, nil, "node-id"},
+		{[]string{"--raft-addr", "10.0.0.1:8090"}, nil, "without mutual TLS"},
+		{[]string{"--raft-addr", "0.0.0.0:8090"}, nil, "--peer-tls-cert"},
+		{nil, []string{"HERALD_RAFT_ADDR", "[2001:db8::1]:8090"}, "--peer-tls-cert"},
+		{[]string{"--peer-tls-cert", "n1.pem", "--peer-tls-key", "n1-key.pem"}, nil, "all three"},
+		{nil, []string{"HERALD_PEER_TLS_CA", "ca.pem"}, "all three"},
+		{[]string{"--seal-key-file", "/no/such/file"}, nil, "--seal-key-file"},
 	}
 	for _, c := range bad {
 		var stderr bytes.Buffer

@@ -203,6 +203,16 @@ func TestKeygen(t *testing.T) {
 		t.Fatalf("verify generated pair: exit %d, %q %q", code, out, stderr)
 	}
 
+	// A seal key, written to a file, is what serve --seal-key-file reads.
+	stdout, _, code = herald(t, "keygen", "seal")
+	keyFile := filepath.Join(t.TempDir(), "seal.key")
+	if err := os.WriteFile(keyFile, []byte(stdout), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if key, err := readSealKey("--seal-key-file", keyFile); code != 0 || err != nil || len(key) != 32 {
+		t.Fatalf("keygen seal: exit %d, %q: %v", code, stdout, err)
+	}
+
 	for _, args := range [][]string{{"keygen"}, {"keygen", "rsa"}, {"keygen", "hmac", "ed25519"}} {
 		if _, stderr, code := herald(t, args...); code != 2 || stderr == "" {
 			t.Errorf("%v: exit %d, stderr %q; want a usage error", args, code, stderr)
