@@ -234,12 +234,15 @@ const (
 	opLong
 	opBatch
 	maxFuzzEntries = 12
+	maxFuzzBytes   = 16 << 20
 )
 
 func (fx *fuzzFixture) entries(t *testing.T, in *fuzzInput) []Entry {
 	var entries []Entry
-	index, long := fx.index, false
-	for !in.done() && len(entries) < maxFuzzEntries {
+	index, long, size := fx.index, false, 0
+	// The size bound keeps a run's memory in check: blobs of 1 MiB and
+	// lists of 40 KB strings, retried, add up.
+	for !in.done() && len(entries) < maxFuzzEntries && size < maxFuzzBytes {
 		op := in.byte()
 		if op&0x40 == 0 || index == fx.index {
 			index++
@@ -276,7 +279,10 @@ func (fx *fuzzFixture) entries(t *testing.T, in *fuzzInput) []Entry {
 		case opLong:
 			if !long { // one per run: they are slow to encode
 				long = true
-				c := fx.command(in)
+				// Rejected whole before any command is looked at, so
+				// an unspoilt one will do, and keeps the entry small
+				// (spoilt, it may hold a 1 MiB blob: 1 GiB in all).
+				c := pick(in, fx.templates())(in)
 				cmds := make([]Command, MaxCommandsPerEntry+1)
 				for i := range cmds {
 					cmds[i] = c
@@ -294,6 +300,7 @@ func (fx *fuzzFixture) entries(t *testing.T, in *fuzzInput) []Entry {
 			}
 		}
 		entries = append(entries, e)
+		size += len(e.Data)
 	}
 	return entries
 }

@@ -122,7 +122,7 @@ type Endpoint struct {
 
 // Secret is one of an endpoint's HMAC secrets.
 type Secret struct {
-	Key       string `json:"key"`                  // whsec_…
+	Key       string `json:"key"`                  // whsec_…, or sealed (see Sealer)
 	ExpiresAt int64  `json:"expires_at,omitempty"` // 0: live until rotated
 }
 
@@ -153,8 +153,10 @@ func (e *Endpoint) Subscribed(t string) bool {
 
 // SigningKey is a cluster key that signs override deliveries.
 type SigningKey struct {
-	ID        string `json:"id"`  // the JWKS kid
-	Alg       string `json:"alg"` // "ed25519" or "rs256"
+	ID  string `json:"id"`  // the JWKS kid
+	Alg string `json:"alg"` // AlgEd25519 or AlgRS256
+	// Private is the Ed25519 seed or the PKCS #1 RSA key, or either
+	// sealed (see Sealer).
 	Private   []byte `json:"private"`
 	CreatedAt int64  `json:"created_at"`
 	RetiredAt int64  `json:"retired_at,omitempty"`

@@ -201,6 +201,9 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 // WriteTo writes the snapshot as a complete bbolt file.
 func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) { return sn.tx.WriteTo(w) }
 
+// Size is how many bytes WriteTo writes.
+func (sn *Snapshot) Size() int64 { return sn.tx.Size() }
+
 // Release ends the snapshot. It is safe to call more than once.
 func (sn *Snapshot) Release() {
 	if sn.tx != nil {

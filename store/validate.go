@@ -33,7 +33,7 @@ const (
 	MaxNameBytes = 256
 	// MaxErrorText bounds an attempt's error text, which must be valid
 	// UTF-8. Receivers choose much of it, and must not be able to grow the
-	// state: see [TruncateErrorText].
+	// state.
 	MaxErrorText = 256
 	// MaxEnvelopeBytes bounds a message's envelope: a 1 MiB payload and
 	// the wrapper around it.
@@ -117,21 +117,6 @@ func CheckNodeID(id string) error { return check("node_id", nodeIDProblem(id)) }
 // CheckID checks that id is of the form NewID makes for prefix: prefix, '_',
 // and 26 upper-case Crockford base32 digits.
 func CheckID(prefix, id string) error { return check("id", idProblem(prefix, id)) }
-
-// TruncateErrorText makes an attempt's error text fit an Outcome: invalid
-// UTF-8 replaced, then cut to at most MaxErrorText bytes at a character
-// boundary.
-func TruncateErrorText(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= MaxErrorText {
-		return s
-	}
-	n := MaxErrorText
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
 
 func check(field, problem string) error {
 	if problem == "" {

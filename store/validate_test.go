@@ -414,25 +414,3 @@ func TestCheckFunctions(t *testing.T) {
 		}
 	}
 }
-
-func TestTruncateErrorText(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{"", ""},
-		{"short", "short"},
-		{strings.Repeat("a", MaxErrorText), strings.Repeat("a", MaxErrorText)},
-		{strings.Repeat("a", MaxErrorText+1), strings.Repeat("a", MaxErrorText)},
-		{"a" + strings.Repeat("€", 100), "a" + strings.Repeat("€", 85)}, // 1+255 bytes; the 86th would pass 256
-		{"bad \xff byte", "bad \uFFFD byte"},
-		{strings.Repeat("\xff", 100), "\uFFFD"}, // a run of bad bytes is one character
-		{strings.Repeat("\xffa", 100), strings.Repeat("\uFFFDa", 64)},
-		{strings.Repeat("a\xff", 100), strings.Repeat("a\uFFFD", 64)},
-	} {
-		got := TruncateErrorText(tt.in)
-		if got != tt.want {
-			t.Errorf("TruncateErrorText(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-		if textProblem(got, MaxErrorText) != "" {
-			t.Errorf("TruncateErrorText(%q) = %q, which an Outcome may not carry", tt.in, got)
-		}
-	}
-}
