@@ -238,9 +238,15 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return fail(fmt.Errorf("cluster: %w", err))
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog)
+	fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog)
 	if err != nil {
 		return fail(fmt.Errorf("cluster: open snapshots: %w", err))
+	}
+	snaps := privateSnapshots{SnapshotStore: fileSnaps, dir: filepath.Join(cfg.Dir, "snapshots")}
+	// The data dir holds every secret: private, whoever made it, files
+	// left by earlier versions with looser modes included.
+	if err := makePrivate(cfg.Dir); err != nil {
+		return fail(fmt.Errorf("cluster: %w", err))
 	}
 	// The peer port carries Raft and PeerHandler, under mutual TLS when
 	// configured; port 0 picks a free port (tests), which is then

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,7 +17,7 @@ import (
 // With a seal key, endpoint secrets and private signing keys are sealed
 // before they enter a command: their bytes appear in no file of any node's
 // data dir (state file, Raft log, snapshots), while deliveries are signed
-// with them as usual.
+// with them as usual. Every file of the data dirs is private.
 func TestSealedSecretsAppearInNoFile(t *testing.T) {
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -93,8 +94,15 @@ func TestSealedSecretsAppearInNoFile(t *testing.T) {
 	files := 0
 	for _, cfg := range c.cfgs {
 		err := filepath.Walk(cfg.DataDir, func(path string, info os.FileInfo, err error) error {
-			if err != nil || info.IsDir() {
+			if err != nil {
 				return err
+			}
+			// Private too: the data dir holds secrets even without sealing.
+			if want := fs.FileMode(0o600); info.IsDir() && info.Mode().Perm() != 0o700 || !info.IsDir() && info.Mode().Perm() != want {
+				t.Errorf("%s has mode %v; want 0700 directories and 0600 files", path, info.Mode().Perm())
+			}
+			if info.IsDir() {
+				return nil
 			}
 			data, err := os.ReadFile(path)
 			if err != nil {

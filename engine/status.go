@@ -2,11 +2,17 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/heraldhq/herald/store"
 )
 
 // ClusterStatus is this node's view of the cluster.
@@ -135,17 +141,56 @@ func (e *Engine) Stats() Stats {
 	}
 }
 
-// Backup writes a consistent snapshot of the whole state (a bbolt file) to
-// w: every write acknowledged before the call is in it. Any node can take
-// it; a follower first catches up with the leader, as for any read.
-func (e *Engine) Backup(ctx context.Context, w io.Writer) (int64, error) {
+// Backup is a consistent snapshot of the whole state, being read: a bbolt
+// file that RestoreDataDir turns into a new cluster's data dir. Close it
+// promptly: while it is open the store cannot reuse freed pages.
+type Backup struct {
+	sn *store.Snapshot
+}
+
+// Backup takes a snapshot holding every write acknowledged before the call.
+// Any node can take it; a follower first catches up with the leader, as
+// for any read.
+func (e *Engine) Backup(ctx context.Context) (*Backup, error) {
 	if err := e.reads.sync(ctx); err != nil {
-		return 0, err
+		return nil, err
 	}
 	sn, err := e.store.Snapshot()
 	if err != nil {
-		return 0, fromCluster(err)
+		return nil, fromCluster(err)
 	}
-	defer sn.Release()
-	return sn.WriteTo(w)
+	return &Backup{sn: sn}, nil
+}
+
+// Size is how many bytes WriteTo writes.
+func (b *Backup) Size() int64 { return b.sn.Size() }
+
+// WriteTo writes the snapshot to w.
+func (b *Backup) WriteTo(w io.Writer) (int64, error) { return b.sn.WriteTo(w) }
+
+// Close releases the snapshot.
+func (b *Backup) Close() error {
+	b.sn.Release()
+	return nil
+}
+
+// RestoreDataDir makes dataDir, which must be empty or absent, the data dir
+// of a new single-node cluster holding a backup's state: endpoints and
+// their secrets (sealed ones need the same seal key), signing keys,
+// messages with their pending deliveries and due times, idempotency keys.
+// Open it with Config.DataDir = dataDir (and no Peers, or this node alone);
+// it bootstraps a one-voter cluster that AddNode grows.
+func RestoreDataDir(dataDir string, backup io.Reader) error {
+	entries, err := os.ReadDir(dataDir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("engine: restore: %w", err)
+	case len(entries) > 0:
+		return fmt.Errorf("engine: restore: %s is not empty; restore makes a fresh data dir", dataDir)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("engine: restore: %w", err)
+	}
+	return store.RestoreFile(Config{DataDir: dataDir}.statePath(), backup)
 }

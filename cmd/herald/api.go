@@ -137,6 +137,8 @@ func (a *api) routes() {
 	handle("POST /v1/cluster/nodes", a.addNode)
 	handle("DELETE /v1/cluster/nodes/{id}", a.removeNode)
 
+	handle("GET /v1/backup", a.backup)
+
 	handle("GET /.well-known/jwks.json", a.jwks)
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusOK, "ok")

@@ -101,6 +101,57 @@ func (e *apiCallError) Error() string { return e.Code + ": " + e.Message }
 // do sends one request (body, if not nil, as JSON) and returns the answer's
 // body for a 2xx, or an *apiCallError.
 func (c *apiClient) do(ctx context.Context, method, path string, body any, header http.Header) ([]byte, error) {
+	resp, err := c.send(ctx, method, path, body, header)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer from %s: %w", c.base, unwrapNetErr(err))
+	}
+	return data, nil
+}
+
+// download GETs path and copies the answer's body to w, however large it
+// is and however long it takes, as long as data keeps coming: a server
+// silent for clientTimeout is given up on. A body cut short (the server
+// declares its length) is an error.
+func (c *apiClient) download(ctx context.Context, path string, w io.Writer) (int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	idle := time.AfterFunc(clientTimeout, cancel)
+	defer idle.Stop()
+	hc := *c.http
+	hc.Timeout = 0
+	stream := *c
+	stream.http = &hc
+	resp, err := stream.send(ctx, http.MethodGet, path, nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, readerFunc(func(p []byte) (int, error) {
+		idle.Reset(clientTimeout)
+		return resp.Body.Read(p)
+	}))
+	if err != nil {
+		if ctx.Err() != nil && !idle.Stop() {
+			return n, fmt.Errorf("reading the answer from %s: no data for %v", c.base, clientTimeout)
+		}
+		return n, fmt.Errorf("reading the answer from %s: %w", c.base, unwrapNetErr(err))
+	}
+	return n, nil
+}
+
+// readerFunc is an io.Reader from a function.
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// send sends one request and returns the response for a 2xx, whose body
+// the caller closes, or an *apiCallError.
+func (c *apiClient) send(ctx context.Context, method, path string, body any, header http.Header) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -137,14 +188,11 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any, heade
 		}
 		return nil, fmt.Errorf("cannot reach %s: %w", c.base, unwrapNetErr(err))
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("reading the answer from %s: %w", c.base, unwrapNetErr(err))
-	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return data, nil
+		return resp, nil
 	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var eb errorBody
 	if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
 		return nil, &apiCallError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
