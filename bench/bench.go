@@ -48,6 +48,9 @@ type Config struct {
 	// ProfileDir, if set, receives a CPU profile of the leader taken while
 	// the load runs (cpu-<scenario>-<nodes>.prof), for `go tool pprof`.
 	ProfileDir string
+	// PeerTLS runs the nodes with mutual TLS on their peer ports, as a
+	// deployment across machines must, to measure what it costs.
+	PeerTLS bool
 }
 
 func (c Config) withDefaults() Config {
@@ -243,7 +246,7 @@ func (r *run) herald(ctx context.Context) error {
 		args = append(args, "--attempt-timeout", "2s", "--retry-schedule", "1s,1s,1s,1s,1s")
 	}
 	cl, err := StartCluster(ctx, ClusterConfig{Binary: r.cfg.Binary, Nodes: r.cfg.Nodes, Dir: r.cfg.Dir, Args: args,
-		Debug: r.cfg.ProfileDir != ""})
+		Debug: r.cfg.ProfileDir != "", PeerTLS: r.cfg.PeerTLS})
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,18 @@ func TestFailoverLosesNoAcknowledgedMessage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c, rc, client := startTestCluster(ctx, t, 3)
+	killLeaderUnderLoad(t, ctx, c, rc, client, 900, 12)
+}
+
+// killLeaderUnderLoad sends total messages through every node of c with
+// workers concurrent clients, SIGKILLs the leader after a third of them
+// were acknowledged, restarts it, and fails the test unless every
+// acknowledged message reaches rc. It logs how long the election and the
+// first delivery after the kill took.
+func killLeaderUnderLoad(t *testing.T, ctx context.Context, c *Cluster, rc *Receiver, client *Client, total, workers int) {
+	t.Helper()
 	var killed time.Time
-	onAck, wait := chaosAt([]int64{300}, func(int) error {
+	onAck, wait := chaosAt([]int64{int64(total / 3)}, func(int) error {
 		lead, err := c.Leader(ctx)
 		if err != nil {
 			return err
@@ -35,7 +45,7 @@ func TestFailoverLosesNoAcknowledgedMessage(t *testing.T) {
 		}
 		return c.WaitReady(ctx, lead)
 	})
-	l := runLoad(t, ctx, client, rc, 900, 12, onAck, wait)
+	l := runLoad(t, ctx, client, rc, total, workers, onAck, wait)
 	first := time.Duration(-1)
 	for id := range l.sent {
 		if at, _ := rc.Delivered(id); at.After(killed) && (first < 0 || at.Sub(killed) < first) {

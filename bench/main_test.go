@@ -35,12 +35,20 @@ func TestMain(m *testing.M) {
 // its calls over every node. Everything stops when the test ends.
 func startTestCluster(ctx context.Context, t *testing.T, nodes int) (*Cluster, *Receiver, *Client) {
 	t.Helper()
+	return startTestClusterConfig(ctx, t, ClusterConfig{Nodes: nodes})
+}
+
+// startTestClusterConfig is startTestCluster with a configuration; Binary
+// and Dir are filled in.
+func startTestClusterConfig(ctx context.Context, t *testing.T, cfg ClusterConfig) (*Cluster, *Receiver, *Client) {
+	t.Helper()
 	rc, err := NewReceiver(ReceiverConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rc.Close() })
-	c, err := StartCluster(ctx, ClusterConfig{Binary: heraldBin, Nodes: nodes, Dir: t.TempDir()})
+	cfg.Binary, cfg.Dir = heraldBin, t.TempDir()
+	c, err := StartCluster(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +58,7 @@ func startTestCluster(ctx context.Context, t *testing.T, nodes int) (*Cluster, *
 	for _, n := range c.Nodes {
 		urls = append(urls, n.URL())
 	}
-	client := NewClient(urls, "", 16)
+	client := NewClient(urls, cfg.Token, 16)
 	if _, _, err := client.CreateEndpoint(ctx, rc.URL()); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/heraldhq/herald/cluster"
 )
 
 // ClusterConfig describes the herald serve processes to start.
@@ -27,10 +29,17 @@ type ClusterConfig struct {
 	Dir string
 	// Args are extra flags for every node, e.g. --retry-schedule.
 	Args []string
-	// Token, if set, is passed as --api-token.
+	// Token, if set, is the API token. It reaches the nodes in their
+	// HERALD_API_TOKEN environment variable, which only their user can
+	// read, rather than as --api-token, which ps shows to everyone.
 	Token string
 	// Debug gives every node a --debug-addr (pprof) on a free port.
 	Debug bool
+	// PeerTLS puts every node's peer port (Raft and the node-to-node API)
+	// under mutual TLS: StartCluster creates a CA and a certificate for
+	// each node, nodes added later included, in Dir (see Cluster.PeerCA and
+	// Node.PeerTLS).
+	PeerTLS bool
 }
 
 // Node is one herald serve process.
@@ -42,6 +51,9 @@ type Node struct {
 	LogPath  string
 	// DebugAddr serves pprof when ClusterConfig.Debug is set.
 	DebugAddr string
+	// PeerTLS names the node's peer TLS files (its certificate, for
+	// 127.0.0.1, and the cluster's CA) when ClusterConfig.PeerTLS is set.
+	PeerTLS *cluster.TLSFiles
 
 	mu   sync.Mutex // guards cmd, done
 	cmd  *exec.Cmd
@@ -56,6 +68,9 @@ type Cluster struct {
 	cfg   ClusterConfig
 	Nodes []*Node
 	peers string
+	// PeerCA is the CA that signs the nodes' peer certificates when
+	// ClusterConfig.PeerTLS is set, else nil.
+	PeerCA *CAFiles
 }
 
 // StartCluster starts the nodes and waits until every one is ready.
@@ -64,6 +79,12 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		cfg.Nodes = 1
 	}
 	c := &Cluster{cfg: cfg}
+	if cfg.PeerTLS {
+		var err error
+		if c.PeerCA, err = newCA(cfg.Dir); err != nil {
+			return nil, err
+		}
+	}
 	var peers []string
 	for i := 0; i < cfg.Nodes; i++ {
 		n, err := c.newNode()
@@ -106,6 +127,11 @@ func (c *Cluster) newNode() (*Node, error) {
 			return nil, err
 		}
 	}
+	if c.PeerCA != nil {
+		if n.PeerTLS, err = c.IssuePeerCert(id); err != nil {
+			return nil, err
+		}
+	}
 	c.Nodes = append(c.Nodes, n)
 	return n, nil
 }
@@ -136,8 +162,9 @@ func (c *Cluster) Start(i int) error {
 	n := c.Nodes[i]
 	args := []string{"serve", "--node-id", n.ID, "--data-dir", n.DataDir, "--http-addr", n.HTTPAddr,
 		"--raft-addr", n.RaftAddr, "--peers", c.peers, "--allow-private-networks", "--log-format", "json"}
-	if c.cfg.Token != "" {
-		args = append(args, "--api-token", c.cfg.Token)
+	if n.PeerTLS != nil {
+		args = append(args, "--peer-tls-cert", n.PeerTLS.CertFile, "--peer-tls-key", n.PeerTLS.KeyFile,
+			"--peer-tls-ca", n.PeerTLS.CAFile)
 	}
 	if n.DebugAddr != "" {
 		args = append(args, "--debug-addr", n.DebugAddr)
@@ -149,7 +176,7 @@ func (c *Cluster) Start(i int) error {
 	}
 	cmd := exec.Command(c.cfg.Binary, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
+	cmd.Env = childEnv(os.Environ(), c.cfg.Token)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("bench: start %s: %w", n.ID, err)
@@ -164,6 +191,23 @@ func (c *Cluster) Start(i int) error {
 	n.cmd, n.done = cmd, done
 	n.mu.Unlock()
 	return nil
+}
+
+// childEnv returns the environment of a node: this process's, without any
+// HERALD_ variable (serve reads them, and the nodes' configuration is what
+// ClusterConfig says), with GOMAXPROCS=2 and the API token, if any.
+func childEnv(env []string, token string) []string {
+	out := make([]string, 0, len(env)+2)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "HERALD_") {
+			out = append(out, kv)
+		}
+	}
+	out = append(out, "GOMAXPROCS=2")
+	if token != "" {
+		out = append(out, "HERALD_API_TOKEN="+token)
+	}
+	return out
 }
 
 // Kill sends SIGKILL to node i and waits for it to exit.
@@ -186,6 +230,9 @@ func (n *Node) signal(sig syscall.Signal, wait time.Duration) error {
 	}
 	if err := cmd.Process.Signal(sig); err != nil {
 		return err
+	}
+	if sig != syscall.SIGKILL {
+		resume(cmd.Process) // a paused node acts on sig only once continued
 	}
 	select {
 	case <-done:
