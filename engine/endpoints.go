@@ -6,13 +6,12 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/engine/internal/ssrf"
 	"github.com/heraldhq/herald/signer"
 	"github.com/heraldhq/herald/store"
 )
-
-const maxEventTypes = 100
 
 // EndpointInput registers an endpoint.
 type EndpointInput struct {
@@ -74,24 +73,27 @@ func (k *keyring) truncatedSecret(ep *store.Endpoint) string {
 	return string(s[:keep]) + "…"
 }
 
-func (w *writer) validateEndpoint(ctx context.Context, url *string, eventTypes *[]string, rate *int) error {
+func (w *writer) validateEndpoint(ctx context.Context, url *string, eventTypes *[]string, name *string, rate *int) error {
 	if url != nil {
 		if err := ssrf.CheckURL(ctx, *url, w.cfg.AllowPrivateNetworks); err != nil {
 			return invalid("url", "%v", err)
 		}
 	}
 	if eventTypes != nil {
-		if len(*eventTypes) > maxEventTypes {
-			return invalid("event_types", "at most %d", maxEventTypes)
+		if len(*eventTypes) > store.MaxEventTypes {
+			return invalid("event_types", "at most %d", store.MaxEventTypes)
 		}
 		for _, t := range *eventTypes {
-			if !eventTypePattern.MatchString(t) {
-				return invalid("event_types", "%q: must be 1 to 256 letters, digits, '.', '_' or '-'", t)
+			if err := onField("event_types", store.CheckEventType(t)); err != nil {
+				return invalid("event_types", "%q: %s", t, err.(*InvalidError).Msg)
 			}
 		}
 	}
-	if rate != nil && *rate < 0 {
-		return invalid("rate_limit_per_s", "must not be negative")
+	if name != nil && (len(*name) > store.MaxNameBytes || !utf8.ValidString(*name)) {
+		return invalid("name", "must be at most %d bytes of UTF-8", store.MaxNameBytes)
+	}
+	if rate != nil && (*rate < 0 || *rate > store.MaxRateLimit) {
+		return invalid("rate_limit_per_s", "must be between 0 (no limit) and %d", store.MaxRateLimit)
 	}
 	return nil
 }
@@ -107,7 +109,7 @@ func (w *writer) createEndpoint(ctx context.Context, in EndpointInput) (reply, e
 	if in.URL == "" {
 		return reply{}, invalid("url", "is required")
 	}
-	if err := w.validateEndpoint(ctx, &in.URL, &in.EventTypes, &in.RateLimitPerS); err != nil {
+	if err := w.validateEndpoint(ctx, &in.URL, &in.EventTypes, &in.Name, &in.RateLimitPerS); err != nil {
 		return reply{}, err
 	}
 	now := w.cfg.Now()
@@ -167,7 +169,7 @@ func (e *Engine) UpdateEndpoint(ctx context.Context, id string, up EndpointUpdat
 }
 
 func (w *writer) updateEndpoint(ctx context.Context, id string, up EndpointUpdate) (reply, error) {
-	if err := w.validateEndpoint(ctx, up.URL, up.EventTypes, up.RateLimitPerS); err != nil {
+	if err := w.validateEndpoint(ctx, up.URL, up.EventTypes, up.Name, up.RateLimitPerS); err != nil {
 		return reply{}, err
 	}
 	if up.State != nil && *up.State != store.StateEnabled && *up.State != store.StateDisabled {

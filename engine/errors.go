@@ -36,6 +36,16 @@ func invalid(field, format string, args ...any) error {
 	return &InvalidError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
+// onField turns the verdict of one of the store's checks, which the state
+// machine applies to every command too, into an error on the API's field.
+func onField(field string, err error) error {
+	var inv *store.InvalidError
+	if errors.As(err, &inv) {
+		return &InvalidError{Field: field, Msg: inv.Msg}
+	}
+	return err
+}
+
 // fromCluster translates cluster and store errors into the engine's own.
 func fromCluster(err error) error {
 	var inv *store.InvalidError

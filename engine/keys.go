@@ -18,12 +18,6 @@ import (
 	"github.com/heraldhq/herald/store"
 )
 
-// Signing key algorithms as stored.
-const (
-	algEd25519 = "ed25519"
-	algRS256   = "rs256"
-)
-
 // keyring signs attempts: with an endpoint's secrets, or with the cluster's
 // signing keys for override deliveries. The
 // current signer is cached, and reloaded from the store on first use after
@@ -93,9 +87,9 @@ func (k *keyring) secrets(ep *store.Endpoint, now time.Time) ([]string, error) {
 // alg is the algorithm that signs override deliveries in this deployment.
 func (k *keyring) alg() string {
 	if k.cfg.OverrideSignature == SignatureJWT {
-		return algRS256
+		return store.AlgRS256
 	}
-	return algEd25519
+	return store.AlgEd25519
 }
 
 // ensureSigningKey commits a signing key for the configured algorithm if
@@ -129,7 +123,7 @@ func (k *keyring) generate() (*store.SigningKey, error) {
 	var pub crypto.PublicKey
 	var private []byte
 	switch k.alg() {
-	case algRS256:
+	case store.AlgRS256:
 		rk, err := jwks.GenerateRSAKey()
 		if err != nil {
 			return nil, err
@@ -200,13 +194,13 @@ func (k *keyring) privateKey(key *store.SigningKey) (crypto.Signer, error) {
 		return nil, fmt.Errorf("engine: signing key %s: %w", key.ID, err)
 	}
 	switch key.Alg {
-	case algRS256:
+	case store.AlgRS256:
 		rk, err := x509.ParsePKCS1PrivateKey(private)
 		if err != nil {
 			return nil, fmt.Errorf("engine: signing key %s: %w", key.ID, err)
 		}
 		return rk, nil
-	case algEd25519:
+	case store.AlgEd25519:
 		if len(private) != ed25519.SeedSize {
 			return nil, fmt.Errorf("engine: signing key %s: seed of %d bytes, want %d", key.ID, len(private), ed25519.SeedSize)
 		}
@@ -255,7 +249,7 @@ func (k *keyring) publicKeys() ([]crypto.PublicKey, error) {
 	cutoff := k.cfg.Now().Add(-keyRetirementTTL).UnixNano()
 	var out []crypto.PublicKey
 	for _, key := range keys {
-		if (key.RetiredAt != 0 && key.RetiredAt < cutoff) || (key.Alg == algRS256 && k.alg() != algRS256) {
+		if (key.RetiredAt != 0 && key.RetiredAt < cutoff) || (key.Alg == store.AlgRS256 && k.alg() != store.AlgRS256) {
 			continue
 		}
 		private, err := k.privateKey(&key)

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"regexp"
 	"time"
 
 	"github.com/heraldhq/herald/engine/internal/ssrf"
@@ -17,13 +16,9 @@ import (
 const (
 	// MaxPayloadBytes bounds a message's data plus metadata.
 	MaxPayloadBytes = 1 << 20
-	maxURIs         = 10
-	maxKeyLength    = 256
 	maxListLimit    = 250
 	defaultLimit    = 50
 )
-
-var eventTypePattern = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,256}$`)
 
 // MessageInput is a message to enqueue.
 type MessageInput struct {
@@ -94,7 +89,7 @@ func messageView(m *store.Message, ds []store.Delivery) *Message {
 //
 //	{"type", "version": "v1", "timestamp", "data", "user_metadata"?}
 //
-// It is assembled by hand: typ matches eventTypePattern and the timestamp
+// It is assembled by hand: typ passed store.CheckEventType and the timestamp
 // is RFC 3339, so neither needs escaping, and data and metadata are JSON
 // objects validated already. Marshalling would validate and compact the
 // payload yet again, a measurable share of enqueue's CPU.
@@ -114,8 +109,8 @@ func envelope(typ string, at time.Time, data, metadata json.RawMessage) []byte {
 }
 
 func (w *writer) validateMessage(ctx context.Context, in *MessageInput) error {
-	if !eventTypePattern.MatchString(in.Type) {
-		return invalid("type", "must be 1 to 256 letters, digits, '.', '_' or '-'")
+	if err := store.CheckEventType(in.Type); err != nil {
+		return onField("type", err)
 	}
 	if len(in.Data)+len(in.UserMetadata) > MaxPayloadBytes {
 		return invalid("data", "larger than %d bytes", MaxPayloadBytes)
@@ -129,8 +124,8 @@ func (w *writer) validateMessage(ctx context.Context, in *MessageInput) error {
 			return invalid("webhook_config.user_metadata", "must be a JSON object")
 		}
 	}
-	if len(in.URIs) > maxURIs {
-		return invalid("webhook_config.uris", "at most %d URIs", maxURIs)
+	if len(in.URIs) > store.MaxURIs {
+		return invalid("webhook_config.uris", "at most %d URIs", store.MaxURIs)
 	}
 	if in.URIs != nil && len(in.URIs) == 0 {
 		return invalid("webhook_config.uris", "must list at least one URI")
@@ -140,8 +135,8 @@ func (w *writer) validateMessage(ctx context.Context, in *MessageInput) error {
 			return invalid("webhook_config.uris", "%q: %v", u, err)
 		}
 	}
-	if len(in.IdempotencyKey) > maxKeyLength {
-		return invalid("idempotency_key", "longer than %d bytes", maxKeyLength)
+	if len(in.IdempotencyKey) > store.MaxIdempotencyKey {
+		return invalid("idempotency_key", "longer than %d bytes", store.MaxIdempotencyKey)
 	}
 	return nil
 }
