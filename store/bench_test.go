@@ -117,3 +117,26 @@ func BenchmarkApplyOutcomeBatch(b *testing.B) {
 	b.StopTimer()
 	reportPerMessage(b)
 }
+
+// BenchmarkValidate measures the checks Apply makes of every command, for
+// the commands that dominate the log: an enqueue (with override URIs, the
+// dearest kind) and an outcome.
+func BenchmarkValidate(b *testing.B) {
+	m := newIDs(52).next(b, "msg", t0)
+	for name, c := range map[string]Command{
+		"enqueue":          withKey(fanOut(m, "batch.succeeded", t0), "key-123", t0+ms(1000)),
+		"enqueue_override": override(m, "batch.succeeded", t0, "https://a.example/hook", "https://b.example/hook"),
+		"outcome":          outcome(DeliveryID(m, 0), 1, t0, ResultRetry, 503, t0+ms(5000)),
+	} {
+		if c.Enqueue != nil {
+			c.Enqueue.Envelope = benchEnvelope(0)
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if err := c.Validate(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -85,6 +85,7 @@ type InvalidError struct {
 	notFound bool
 }
 
+// Error returns "store: invalid <field>: <msg>".
 func (e *InvalidError) Error() string { return "store: invalid " + e.Field + ": " + e.Msg }
 
 // Unwrap returns ErrNotFound when the field is the id of the record the
@@ -128,7 +129,10 @@ func check(field, problem string) error {
 // Validate checks that exactly one field of c is set and that every field
 // of that command keeps to the rules and limits above. It returns an
 // *InvalidError or nil. The rules depend only on the command (no state, no
-// clock, no network), so every replica of a build decides alike.
+// clock, no network), so every replica decides alike; some lean on the
+// standard library (url.Parse, x509.ParsePKCS1PrivateKey), so replicas must
+// run one build, or builds whose Go versions parse alike. It parses no
+// envelope: apply-path CPU matters.
 func (c *Command) Validate() error {
 	n := 0
 	for _, set := range [...]bool{c.Enqueue != nil, c.Outcome != nil, c.CreateEndpoint != nil,
