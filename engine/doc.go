@@ -14,4 +14,12 @@
 // concurrency, so one slow receiver never delays another. Each attempt is
 // signed afresh with Standard Webhooks headers; its outcome is
 // group-committed back through Raft, and the next attempt scheduled.
+//
+// Any node accepts every call: a follower forwards writes, as the typed
+// requests they are, to the leader, which validates them as its own, and
+// reads are linearizable on every node (a node that cannot vouch for its
+// store answers [ErrNotLeader]). [Config].PeerTLS puts the traffic between
+// nodes under mutual TLS; [Config].SealKey seals secrets before they reach
+// the log. [Engine.Backup] and [RestoreDataDir] move the whole state to a
+// new cluster.
 package engine
