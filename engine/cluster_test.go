@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -553,4 +554,49 @@ func TestClusterGracefulStopHandsLeadershipOver(t *testing.T) {
 			t.Fatalf("%s waited for a heartbeat timeout after the leader stopped: no leadership transfer", id)
 		}
 	}
+}
+
+// A forwarded write whose connection breaks after the leader executed it is
+// not sent again, which would execute it twice: the caller gets
+// ErrUncertain, and retries with its idempotency key if it has one.
+func TestClusterForwardedWriteIsNotSentTwice(t *testing.T) {
+	var cut atomic.Bool
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		dial := cfg.Raft.PeerDial
+		cfg.Raft.PeerDial = func(ctx context.Context, addr string) (net.Conn, error) {
+			conn, err := dial(ctx, addr)
+			if err != nil || !cut.Load() {
+				return conn, err
+			}
+			return &cutAfterFirstByte{Conn: conn}, nil
+		}
+	})
+	lead := c.leader()
+	follower := (lead + 1) % 3
+	cut.Store(true)
+	_, err := c.engines[follower].CreateEndpoint(ctxb, EndpointInput{URL: "https://example.com/hook"})
+	cut.Store(false)
+	if !errors.Is(err, ErrUncertain) {
+		t.Fatalf("CreateEndpoint through a connection cut after the leader answered: %v, want ErrUncertain", err)
+	}
+	eps, err := c.engines[lead].Endpoints(ctxb)
+	if err != nil || len(eps) != 1 {
+		t.Fatalf("the leader has %d endpoints (%v), want the one it created", len(eps), err)
+	}
+}
+
+// cutAfterFirstByte reads one byte of the answer, then fails: the request
+// reached the other side and was answered.
+type cutAfterFirstByte struct {
+	net.Conn
+	read bool
+}
+
+func (c *cutAfterFirstByte) Read(p []byte) (int, error) {
+	if c.read {
+		c.Conn.Close()
+		return 0, io.ErrUnexpectedEOF
+	}
+	c.read = true
+	return c.Conn.Read(p[:1])
 }

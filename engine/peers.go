@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -65,6 +66,11 @@ func (a *internalAPI) serveRequest(w http.ResponseWriter, r *http.Request) {
 	} else {
 		err = ErrNotLeader
 	}
+	if errors.Is(err, ErrClosed) {
+		// This node is shutting down: the command may have been appended
+		// before it stopped waiting.
+		err = ErrUncertain
+	}
 	if rep.Error = toWire(err); rep.Error != nil && rep.Error.Code == wireInternal {
 		a.log.Error("forwarded request failed", "error", err)
 	}
@@ -106,7 +112,8 @@ func (p *peers) leaderURL(path string) string {
 // the leader, it retries with a short backoff until the deadline; it
 // returns errLeaderHere if this node is elected meanwhile, and ErrNotLeader
 // when no leader could be reached. A reply carrying any other error code is
-// returned for the caller to decode.
+// returned for the caller to decode. A write whose connection failed after
+// it may have reached the leader is not sent again: that is ErrUncertain.
 func (p *peers) callLeader(ctx context.Context, timeout time.Duration, method, path string, body []byte, out *reply) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -129,8 +136,16 @@ func (p *peers) callLeader(ctx context.Context, timeout time.Duration, method, p
 			leaderless = time.Time{}
 			*out = reply{}
 			err := p.call(ctx, method, url, body, out)
-			if err == nil && (out.Error == nil || (out.Error.Code != wireNotLeader && out.Error.Code != wireClosed)) {
-				return nil
+			var refused *refusedError
+			switch {
+			case err == nil && (out.Error == nil || out.Error.Code != wireNotLeader):
+				return nil // an answer, perhaps an error for the caller to decode
+			case errors.As(err, &refused) && refused.status == http.StatusBadRequest:
+				return err
+			case err != nil && method != http.MethodGet && mayHaveArrived(err):
+				// A write may have been executed before the connection
+				// failed: sending it again could execute it twice.
+				return ErrUncertain
 			}
 			last = err
 		}
@@ -163,9 +178,28 @@ func (p *peers) call(ctx context.Context, method, url string, body []byte, out *
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("engine: leader answered %s: %s", resp.Status, bytes.TrimSpace(msg))
+		return &refusedError{status: resp.StatusCode, msg: string(bytes.TrimSpace(msg))}
 	}
 	return json.NewDecoder(io.LimitReader(resp.Body, maxInternalBody)).Decode(out)
+}
+
+// refusedError is an answer of the internal API other than 200: the request
+// was not executed.
+type refusedError struct {
+	status int
+	msg    string
+}
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("engine: the leader answered %d: %s", e.status, e.msg)
+}
+
+// mayHaveArrived reports whether a failed call may have reached the
+// leader's handler: everything but a refusal and a failure to connect.
+func mayHaveArrived(err error) bool {
+	var refused *refusedError
+	var op *net.OpError
+	return !errors.As(err, &refused) && !(errors.As(err, &op) && op.Op == "dial")
 }
 
 // readIndex asks the leader for a read index.
