@@ -221,11 +221,16 @@ func (in *fuzzInput) take(n int) []byte {
 	return out
 }
 
+// sub returns the input's next bytes, as many as the next byte says.
+func (in *fuzzInput) sub() *fuzzInput { return &fuzzInput{b: in.take(int(in.byte()))} }
+
 func pick[T any](in *fuzzInput, xs []T) T { return xs[in.intn(len(xs))] }
 
 // Entry program opcodes (the low three bits of a byte; bit 6 gives the
 // entry the index of the one before, a replay that Apply skips, and bit 7
-// puts the version byte before raw bytes).
+// puts the version byte before raw bytes). Raw bytes come after a 2-byte
+// length; a batch, and each of its commands, is built from the bytes after
+// a 1-byte length, so that what one reads does not shift the next.
 const (
 	opRaw = iota
 	opDamaged
@@ -255,7 +260,7 @@ func (fx *fuzzFixture) entries(t *testing.T, in *fuzzInput) []Entry {
 				e.Data = append([]byte{entryVersion}, e.Data...)
 			}
 		case opDamaged:
-			e.Data = encodeFuzzBatch(t, fx.batch(in))
+			e.Data = encodeFuzzBatch(t, fx.batch(in.sub()))
 			for range in.intn(4) {
 				pos := in.u16() % len(e.Data)
 				switch in.intn(3) {
@@ -282,7 +287,8 @@ func (fx *fuzzFixture) entries(t *testing.T, in *fuzzInput) []Entry {
 				// Rejected whole before any command is looked at, so
 				// an unspoilt one will do, and keeps the entry small
 				// (spoilt, it may hold a 1 MiB blob: 1 GiB in all).
-				c := pick(in, fx.templates())(in)
+				sub := in.sub()
+				c := pick(sub, fx.templates())(sub)
 				cmds := make([]Command, MaxCommandsPerEntry+1)
 				for i := range cmds {
 					cmds[i] = c
@@ -290,7 +296,7 @@ func (fx *fuzzFixture) entries(t *testing.T, in *fuzzInput) []Entry {
 				e.Data = encodeFuzzBatch(t, cmds)
 			}
 		default:
-			e.Data = encodeFuzzBatch(t, fx.batch(in))
+			e.Data = encodeFuzzBatch(t, fx.batch(in.sub()))
 		}
 		if op&7 == opRaw || op&7 == opDamaged {
 			if cmds, err := DecodeBatch(e.Data); err == nil && len(cmds) <= MaxCommandsPerEntry {
@@ -317,7 +323,7 @@ func encodeFuzzBatch(t *testing.T, cmds []Command) []byte {
 func (fx *fuzzFixture) batch(in *fuzzInput) []Command {
 	cmds := make([]Command, 1+in.intn(6))
 	for i := range cmds {
-		cmds[i] = fx.command(in)
+		cmds[i] = fx.command(in.sub())
 	}
 	return cmds
 }
@@ -325,8 +331,9 @@ func (fx *fuzzFixture) batch(in *fuzzInput) []Command {
 // command builds a command from a template, then spoils up to three of its
 // fields.
 func (fx *fuzzFixture) command(in *fuzzInput) Command {
-	c := pick(in, fx.templates())(in)
-	for range in.intn(4) {
+	tmpl, spoils := pick(in, fx.templates()), in.intn(4)
+	c := tmpl(in)
+	for range spoils {
 		fx.spoil(in, &c)
 	}
 	return c
@@ -410,9 +417,19 @@ func (fx *fuzzFixture) templates() []func(*fuzzInput) Command {
 
 // spoil sets one field of c, found by reflection so that every field of
 // every command is reached, to a value from the fixture's pools or the
-// input. A nil pointer is allocated (a second command, or an optional
-// field), a set one cleared.
+// input. A nil pointer is allocated (an optional field), a set one
+// cleared. Now and then it sets or clears a whole command instead, which
+// leaves c with two or none.
 func (fx *fuzzFixture) spoil(in *fuzzInput, c *Command) {
+	cmd := reflect.ValueOf(c).Elem()
+	if in.intn(16) == 0 {
+		if v := cmd.Field(in.intn(cmd.NumField())); v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		} else {
+			v.SetZero()
+		}
+		return
+	}
 	var fields []reflect.Value
 	var walk func(v reflect.Value)
 	walk = func(v reflect.Value) {
@@ -437,7 +454,14 @@ func (fx *fuzzFixture) spoil(in *fuzzInput, c *Command) {
 			fields = append(fields, v)
 		}
 	}
-	walk(reflect.ValueOf(c).Elem())
+	for i := range cmd.NumField() {
+		if f := cmd.Field(i); !f.IsNil() {
+			walk(f.Elem())
+		}
+	}
+	if len(fields) == 0 {
+		return // an empty command
+	}
 	v := pick(in, fields)
 	switch v.Kind() {
 	case reflect.Pointer:
@@ -484,22 +508,39 @@ func (fx *fuzzFixture) str(in *fuzzInput) string {
 	return pick(in, fx.strs)
 }
 
-// fuzzSeedPrograms are programs that build one valid command of each
-// template, a batch of all of them, and one entry of each other kind.
+// fuzzSeedPrograms are programs that build one command of each template
+// (unspoilt and spoilt, with a few runs of values for the template to
+// read), a batch of them all, and one entry of each other kind.
 func fuzzSeedPrograms(templates int) [][]byte {
-	var out [][]byte
-	all := []byte{opBatch, 5}
-	for k := range templates {
-		out = append(out, []byte{opBatch, 0, byte(k), 0, 1, 1, 1})
-		out = append(out, []byte{opBatch, 0, byte(k), 1, 3, 2, 2, 2}) // spoilt once
-		all = append(all, byte(k), 0, byte(k), 1)
+	// batch returns an opBatch entry of commands, each a template's index,
+	// a number of spoils and the bytes the template and spoils read.
+	batch := func(cmds ...[]byte) []byte {
+		body := []byte{byte(len(cmds) - 1)}
+		for _, c := range cmds {
+			body = append(body, c...)
+		}
+		return append([]byte{opBatch, byte(len(body))}, body...)
 	}
-	out = append(out, all)
+	cmd := func(k, spoils int, fill byte) []byte {
+		return append([]byte{14, byte(k), byte(spoils)}, bytes.Repeat([]byte{fill}, 12)...)
+	}
+	var out [][]byte
+	var all [][]byte
+	for k := range templates {
+		for _, fill := range []byte{0, 3, 4} {
+			out = append(out, batch(cmd(k, 0, fill)))
+		}
+		out = append(out, batch(cmd(k, 1, 7))) // spoilt once
+		if len(all) < 6 {
+			all = append(all, cmd(k, 0, byte(3+k%2)))
+		}
+	}
 	out = append(out,
-		[]byte{opBatch, 0, 0, 0, opRetry, 0},
-		[]byte{opConfig, opBatch | 0x40, 0, 3, 0},
-		[]byte{opDamaged, 2, 0, 0, 1, 0, 9, 0, 0x55},
-		[]byte{opLong, 1, 0},
+		batch(all...),
+		append(batch(cmd(0, 0, 3)), opRetry, 0),
+		append([]byte{opConfig}, batch(cmd(3, 0, 3))...),
+		append(append([]byte{opDamaged, 16, 0}, cmd(3, 0, 3)...), 2, 0, 5, 0, 1, 9, 0, 0x55),
+		[]byte{opLong, 2, 1, 3},
 	)
 	for _, raw := range []string{
 		"", "\x01", "\x01\x90", "\x01\x91\x80", "\x01\xc0", "\x02\x90", "garbage",
