@@ -12,11 +12,18 @@ import (
 // TestJoinAndRemoveNode replaces a member of a running three-node cluster
 // the way docs/operations.md says: remove one node, start a new one whose
 // --peers do not list it, join it through another node, and check that it
-// serves everything written before.
+// serves everything written before. It does so with plain TCP between the
+// nodes and with mutual TLS, where the new node has a certificate of the
+// cluster's CA.
 func TestJoinAndRemoveNode(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { testJoinAndRemoveNode(t, false) })
+	t.Run("peer mTLS", func(t *testing.T) { testJoinAndRemoveNode(t, true) })
+}
+
+func testJoinAndRemoveNode(t *testing.T, peerTLS bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, _, client := startTestCluster(ctx, t, 3)
+	c, _, client := startTestClusterConfig(ctx, t, ClusterConfig{Nodes: 3, PeerTLS: peerTLS})
 	var ids []string
 	for i := range 20 {
 		id, err := client.Send(ctx, i, fmt.Sprintf("before-%d", i), []byte(`{"type":"job.done","data":{}}`))

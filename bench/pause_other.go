@@ -7,6 +7,9 @@ import (
 	"os"
 )
 
+// canPause reports whether Pause works here.
+const canPause = false
+
 var errNoPause = errors.New("bench: pausing a node needs SIGSTOP (Unix)")
 
 // Pause is not supported here: it needs SIGSTOP.

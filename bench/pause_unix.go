@@ -8,6 +8,9 @@ import (
 	"syscall"
 )
 
+// canPause reports whether Pause works here.
+const canPause = true
+
 // Pause sends SIGSTOP to node i: it freezes as in a long GC pause or a
 // suspended VM, its sockets open (the kernel still accepts connections
 // and buffers requests) and its state as it was. Resume continues it;

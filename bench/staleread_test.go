@@ -22,7 +22,15 @@ import (
 // after a quorum confirms leadership, or after catching up with the real
 // leader. Several rounds, each pausing the current leader.
 func TestPausedLeaderNeverAnswersStale(t *testing.T) {
+	if !canPause {
+		t.Skip("pausing a process needs SIGSTOP")
+	}
 	const (
+		// With the check that confirms leadership removed, the stale
+		// answers come in the first milliseconds after SIGCONT, before
+		// the old leader learns of the new term, and a round catches
+		// them more than half the time: eight rounds miss with odds
+		// under 1%.
 		rounds   = 8
 		messages = 40 // acknowledged per round while the old leader is frozen
 		readers  = 16
