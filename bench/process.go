@@ -137,8 +137,9 @@ func (c *Cluster) newNode() (*Node, error) {
 }
 
 // StartExtra starts one more node with the original --peers, which do not
-// list it: it does not bootstrap and waits to be added (cluster join). It
-// returns the node's index.
+// list it: it does not bootstrap and waits to be added (cluster join). With
+// ClusterConfig.PeerTLS it gets a certificate of the cluster's CA like the
+// others. It returns the node's index.
 func (c *Cluster) StartExtra() (int, error) {
 	if _, err := c.newNode(); err != nil {
 		return -1, err
