@@ -11,10 +11,9 @@ import (
 	"slices"
 	"strings"
 	"time"
-)
 
-// MaxURLLength bounds destination URLs, in bytes.
-const MaxURLLength = 2048
+	"github.com/heraldhq/herald/store"
+)
 
 // lookupTimeout bounds the DNS lookup of CheckURL.
 const lookupTimeout = 5 * time.Second
@@ -31,8 +30,9 @@ type checker struct {
 }
 
 // CheckURL validates a destination URL when it is registered. The URL must
-// be at most MaxURLLength bytes, absolute, http or https, with a host and
-// without credentials, and its host must be written unambiguously (see
+// pass store.CheckURL (at most 2048 bytes, absolute, http or https, with a
+// host and without credentials: the state machine applies the same check),
+// and its host must be written unambiguously (see
 // below). Unless allowPrivate, its host must also not be a non-public IP
 // address, a name that is local by definition, or a name that resolves to
 // a non-public address; those errors are *BlockedError.
@@ -83,23 +83,15 @@ func CheckURL(ctx context.Context, raw string, allowPrivate bool) error {
 }
 
 func (c checker) checkURL(ctx context.Context, raw string, allowPrivate bool) error {
-	if len(raw) > MaxURLLength {
-		return fmt.Errorf("longer than %d bytes", MaxURLLength)
+	if err := store.CheckURL(raw); err != nil {
+		var inv *store.InvalidError
+		if errors.As(err, &inv) {
+			return errors.New(inv.Msg)
+		}
+		return err
 	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("not a URL: %v", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return errors.New("scheme must be http or https")
-	}
+	u, _ := url.Parse(raw) // it parsed in CheckURL
 	host := u.Hostname()
-	if host == "" {
-		return errors.New("has no host")
-	}
-	if u.User != nil {
-		return errors.New("must not contain credentials")
-	}
 	ip, err := parseHost(host)
 	if err != nil {
 		return err
