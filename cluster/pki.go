@@ -156,16 +156,17 @@ func encodeCertAndKey(der []byte, key *ecdsa.PrivateKey) (certPEM, keyPEM []byte
 
 // parseCertPEM parses the first certificate in data.
 func parseCertPEM(data []byte) (*x509.Certificate, error) {
-	certs, err := parseCertsPEM(data)
+	certs, err := ParseCertificates(data)
 	if err != nil {
 		return nil, err
 	}
 	return certs[0], nil
 }
 
-// parseCertsPEM parses every CERTIFICATE block in data, skipping other
-// blocks; it fails if there is none or one does not parse.
-func parseCertsPEM(data []byte) ([]*x509.Certificate, error) {
+// ParseCertificates parses every CERTIFICATE block of PEM data (a
+// certificate, a chain or a CA bundle), skipping other blocks; it fails if
+// there is none or one does not parse.
+func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
 	for rest := bytes.TrimSpace(data); len(rest) > 0; {
 		var block *pem.Block
@@ -178,12 +179,12 @@ func parseCertsPEM(data []byte) ([]*x509.Certificate, error) {
 		}
 		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("certificate %d: %w", len(certs)+1, err)
 		}
 		certs = append(certs, c)
 	}
 	if len(certs) == 0 {
-		return nil, errors.New("no PEM CERTIFICATE block found")
+		return nil, errors.New("no PEM certificate found")
 	}
 	return certs, nil
 }

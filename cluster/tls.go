@@ -119,11 +119,11 @@ func loadTLSMaterial(f TLSFiles) (*tlsMaterial, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: peer TLS CA: %w", err)
 	}
-	chain, err := parseCertsPEM(certPEM)
+	chain, err := ParseCertificates(certPEM)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: peer TLS certificate %s: %v", f.CertFile, err)
 	}
-	cas, err := parseCertsPEM(caPEM)
+	cas, err := ParseCertificates(caPEM)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: peer TLS CA %s: %v", f.CAFile, err)
 	}

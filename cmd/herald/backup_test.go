@@ -58,7 +58,7 @@ func TestBackupRestore(t *testing.T) {
 	rcv.setStatus(http.StatusServiceUnavailable)
 
 	a := startServe(t, flags...)
-	waitReady(t, a.base)
+	waitReady(t, http.DefaultClient, a.base)
 	_, ep := apiJSON(t, "POST", a.base+"/v1/endpoints", `{"url": "`+rcv.URL+`/hook"}`)
 	secret, _ := ep["secret"].(string)
 	status, msg := apiJSON(t, "POST", a.base+"/v1/messages", `{"type": "job.done", "data": {"n": 1}}`, "Idempotency-Key", "job-1")
@@ -98,7 +98,7 @@ func TestBackupRestore(t *testing.T) {
 	}
 	rcv.setStatus(http.StatusNoContent)
 	b := startServe(t, append(flags, "--data-dir", restored)...)
-	waitReady(t, b.base)
+	waitReady(t, http.DefaultClient, b.base)
 	var m map[string]any
 	waitUntil(t, 20*time.Second, "the restored delivery to succeed", func() bool {
 		_, m = apiJSON(t, "GET", b.base+"/v1/messages/"+id, "")
@@ -131,10 +131,10 @@ func TestBackupRestore(t *testing.T) {
 }
 
 // waitReady waits until a serve answers /readyz.
-func waitReady(t *testing.T, base string) {
+func waitReady(t *testing.T, hc *http.Client, base string) {
 	t.Helper()
-	waitUntil(t, 10*time.Second, "readiness", func() bool {
-		resp, err := http.Get(base + "/readyz")
+	waitUntil(t, 10*time.Second, "readiness of "+base, func() bool {
+		resp, err := hc.Get(base + "/readyz")
 		if err != nil {
 			return false
 		}

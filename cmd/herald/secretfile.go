@@ -5,13 +5,14 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/heraldhq/herald/cluster"
 )
 
 // Environment variables of the API token, read by serve and by the client
@@ -155,29 +156,16 @@ func loadCABundle(name, path string) (*x509.CertPool, error) {
 	if err != nil {
 		return nil, usagef("%s %s: %v", name, path, pathErr(err))
 	}
-	pool := x509.NewCertPool()
-	n := 0
-	for rest := b; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, usagef("%s %s: certificate %d: %v", name, path, n+1, err)
-		}
-		pool.AddCert(c)
-		n++
-	}
-	if n == 0 {
-		if bytes.Contains(b, []byte("PRIVATE KEY")) {
+	certs, err := cluster.ParseCertificates(b)
+	if err != nil {
+		if bytes.Contains(b, []byte("PRIVATE KEY")) && !bytes.Contains(b, []byte("CERTIFICATE")) {
 			return nil, usagef("%s %s: no PEM certificate found (it holds a private key: give the CA's certificate)", name, path)
 		}
-		return nil, usagef("%s %s: no PEM certificate found", name, path)
+		return nil, usagef("%s %s: %v", name, path, err)
+	}
+	pool := x509.NewCertPool()
+	for _, c := range certs {
+		pool.AddCert(c)
 	}
 	return pool, nil
 }

@@ -332,14 +332,7 @@ func TestServeHTTPS(t *testing.T) {
 
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool()}}}
 	defer hc.CloseIdleConnections()
-	waitUntil(t, 10*time.Second, "readiness over HTTPS", func() bool {
-		resp, err := hc.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	waitReady(t, hc, base)
 	// Plain HTTP on the HTTPS port is refused.
 	if resp, err := http.Get(srv.base + "/readyz"); err == nil {
 		resp.Body.Close()

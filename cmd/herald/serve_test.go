@@ -325,15 +325,7 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("startup log line = %q", logs.String())
 	}
 
-	// Ready before the first write.
-	waitUntil(t, 10*time.Second, "readiness", func() bool {
-		resp, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	waitReady(t, http.DefaultClient, base) // before the first write
 	out, stderr, code := cli(t, "cluster", "status", "--server", base, "--api-token", "tok")
 	if code != 0 || !strings.Contains(out, `"leader": "node1"`) {
 		t.Fatalf("cluster status: %d %s %s", code, out, stderr)
