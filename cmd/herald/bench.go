@@ -16,7 +16,7 @@ func init() {
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", "[--scenario S] [--nodes N] [--messages N] [--concurrency N] [--size BYTES] [--json FILE]", stderr)
+	fs := newFlagSet("bench", "[--scenario S] [--nodes N] [--messages N] [--concurrency N] [--size BYTES] [--peer-tls] [--json FILE]", stderr)
 	scenario := fs.String("scenario", "steady", "one of "+strings.Join(bench.Scenarios, ", ")+", or all")
 	nodes := fs.Int("nodes", 0, "herald serve processes: 1 or 3 (default 1; 3 for failover)")
 	messages := fs.Int("messages", 20000, "messages to send")
@@ -25,6 +25,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rate := fs.Int("rate", 0, "offer this many messages per second (default: as fast as they are acknowledged)")
 	jsonPath := fs.String("json", "", "also write the figures to this file as JSON")
 	profileDir := fs.String("profile", "", "write a 5s CPU profile of the leader under load to this `dir`")
+	peerTLS := fs.Bool("peer-tls", false, "run the nodes with mutual TLS on their peer ports, as on a real network")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -46,7 +47,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			n = 0 // failover always runs three nodes
 		}
 		res, err := bench.Run(ctx, bench.Config{Scenario: s, Binary: binary, Nodes: n, Messages: *messages,
-			Concurrency: *concurrency, Size: *size, Rate: *rate, Progress: stderr, ProfileDir: *profileDir})
+			Concurrency: *concurrency, Size: *size, Rate: *rate, Progress: stderr, ProfileDir: *profileDir, PeerTLS: *peerTLS})
 		if err != nil {
 			return err
 		}
