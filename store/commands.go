@@ -134,9 +134,10 @@ type Result struct {
 	// removed.
 	Count int
 	// Err is a deterministic rejection: an *InvalidError for a command
-	// that breaks a rule of its fields, ErrNotFound or ErrExists for one
-	// that does not fit the state, or the error of an entry that does not
-	// decode.
+	// that breaks a rule of its fields, ErrNotFound, ErrExists (or, for a
+	// fan-out past what delivery ids can name, another error) for one that
+	// does not fit the state, or the error of an entry that does not
+	// decode. A rejected command changed nothing.
 	Err error
 	// Index is the Raft index of the entry that carried the command.
 	Index uint64
