@@ -94,8 +94,8 @@ type Config struct {
 	// SnapshotInterval is how often the threshold is checked. Defaults to
 	// 30s.
 	SnapshotInterval time.Duration
-	// MaxBatch is the most commands group-committed in one log entry.
-	// Defaults to 512.
+	// MaxBatch is the most commands group-committed in one log entry, at
+	// most store.MaxCommandsPerEntry. Defaults to 512.
 	MaxBatch int
 	// Transport replaces the peer port (tests use raft's in-memory
 	// transport): the node then listens nowhere. By default the node
@@ -161,6 +161,8 @@ func (c Config) validate() error {
 		return errors.New("cluster: Dir is required")
 	case c.Store == nil:
 		return errors.New("cluster: Store is required")
+	case c.MaxBatch < 0 || c.MaxBatch > store.MaxCommandsPerEntry:
+		return fmt.Errorf("cluster: MaxBatch must be between 1 and %d (the store's limit per entry)", store.MaxCommandsPerEntry)
 	}
 	return nil
 }

@@ -301,6 +301,9 @@ func (w *writer) recover(ctx context.Context, since, until time.Time) (reply, er
 	if until.IsZero() {
 		until = now
 	}
+	if since.Before(time.Unix(0, 0)) {
+		return reply{}, invalid("since", "must not be before 1970")
+	}
 	if !since.Before(until) {
 		return reply{}, invalid("since", "must be before until")
 	}
