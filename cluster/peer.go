@@ -88,7 +88,12 @@ func newPeerClient(dial func(ctx context.Context, network, addr string) (net.Con
 		Proxy:                 nil, // never HTTP_PROXY: peers are dialled directly
 		DialContext:           dial,
 		ResponseHeaderTimeout: peerResponseTimeout,
-		MaxIdleConnsPerHost:   4,
+		// A follower forwards as many writes at once as its clients send
+		// (HTTP/1.1: one per connection). Keeping few idle meant closing
+		// and re-dialling, with a TLS handshake, under load: with 4, three
+		// nodes with peer TLS delivered 24 % less than without; with 64,
+		// 5 % less, and without TLS 14 % more than with 4.
+		MaxIdleConnsPerHost: 64,
 		// Shorter than the server's IdleTimeout, so the client is the one
 		// that drops an idle connection rather than reusing one the server
 		// is closing.
