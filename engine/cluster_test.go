@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	"github.com/heraldhq/herald/cluster"
 )
 
 // testCluster is an in-process Herald cluster: real engines and Raft over
@@ -37,6 +36,8 @@ type testCluster struct {
 	// wrap, if set, wraps each node's transport, to tamper with its RPCs.
 	wrap func(raft.Transport) raft.Transport
 	apis map[string]string // Raft address → loopback address of the node's internal API
+	// tamper, if set, wraps every connection to a node's internal API.
+	tamper func(net.Conn) net.Conn
 }
 
 // dialPeer connects to the internal API of the node at a Raft address: the
@@ -45,12 +46,17 @@ type testCluster struct {
 func (c *testCluster) dialPeer(ctx context.Context, addr string) (net.Conn, error) {
 	c.mu.Lock()
 	api, ok := c.apis[addr]
+	tamper := c.tamper
 	c.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("no node at %s", addr)
 	}
 	var d net.Dialer
-	return d.DialContext(ctx, "tcp", api)
+	conn, err := d.DialContext(ctx, "tcp", api)
+	if err == nil && tamper != nil {
+		conn = tamper(conn)
+	}
+	return conn, err
 }
 
 func newTestCluster(t *testing.T, n int, modify func(*Config)) *testCluster {
@@ -62,10 +68,10 @@ func newTestCluster(t *testing.T, n int, modify func(*Config)) *testCluster {
 func newWrappedTestCluster(t *testing.T, n int, modify func(*Config), wrap func(raft.Transport) raft.Transport) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, wrap: wrap}
-	var peers []cluster.Peer
+	var peers []Peer
 	for i := range n {
 		id := fmt.Sprintf("n%d", i+1)
-		peers = append(peers, cluster.Peer{ID: id, RaftAddr: inmemAddr(id)})
+		peers = append(peers, Peer{ID: id, RaftAddr: inmemAddr(id)})
 	}
 	for i := range n {
 		c.addConfig(peers[i].ID, peers, modify)
@@ -87,7 +93,7 @@ func inmemAddr(id string) string { return id + ":1" }
 
 // addConfig prepares a node with the given initial peers (a node not among
 // them waits to be added) and returns its index; start runs it.
-func (c *testCluster) addConfig(id string, peers []cluster.Peer, modify func(*Config)) int {
+func (c *testCluster) addConfig(id string, peers []Peer, modify func(*Config)) int {
 	i := len(c.cfgs)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
@@ -117,7 +123,6 @@ func (c *testCluster) addConfig(id string, peers []cluster.Peer, modify func(*Co
 		AttemptTimeout:       2 * time.Second,
 		Transport:            countingTransport{http.DefaultTransport, sent},
 	}
-	cfg.Raft.PeerDial = c.dialPeer
 	if modify != nil {
 		modify(&cfg)
 	}
@@ -154,9 +159,9 @@ func (c *testCluster) start(i int) {
 		}
 	}
 	cfg := c.cfgs[i]
-	cfg.Raft.Transport = tr
+	cfg.inmem = &inmemNet{transport: tr, dial: c.dialPeer}
 	if c.wrap != nil {
-		cfg.Raft.Transport = c.wrap(tr)
+		cfg.inmem.transport = c.wrap(tr)
 	}
 	e, err := Open(context.Background(), cfg)
 	if err != nil {
@@ -561,16 +566,15 @@ func TestClusterGracefulStopHandsLeadershipOver(t *testing.T) {
 // ErrUncertain, and retries with its idempotency key if it has one.
 func TestClusterForwardedWriteIsNotSentTwice(t *testing.T) {
 	var cut atomic.Bool
-	c := newTestCluster(t, 3, func(cfg *Config) {
-		dial := cfg.Raft.PeerDial
-		cfg.Raft.PeerDial = func(ctx context.Context, addr string) (net.Conn, error) {
-			conn, err := dial(ctx, addr)
-			if err != nil || !cut.Load() {
-				return conn, err
-			}
-			return &cutAfterFirstByte{Conn: conn}, nil
+	c := newTestCluster(t, 3, nil)
+	c.mu.Lock()
+	c.tamper = func(conn net.Conn) net.Conn {
+		if cut.Load() {
+			return &cutAfterFirstByte{Conn: conn}
 		}
-	})
+		return conn
+	}
+	c.mu.Unlock()
 	lead := c.leader()
 	follower := (lead + 1) % 3
 	cut.Store(true)

@@ -2,18 +2,19 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/heraldhq/herald/cluster"
 	"github.com/heraldhq/herald/engine/internal/delivery"
+	"github.com/heraldhq/herald/store"
 )
 
 // Override signature modes.
@@ -22,17 +23,51 @@ const (
 	SignatureJWT     = "jwt" // a compact RS256 JWT
 )
 
+// Defaults of Config's fields.
+const (
+	DefaultDataDir             = "herald-data"
+	DefaultNodeID              = "node1"
+	DefaultRaftAddr            = "127.0.0.1:8090"
+	DefaultAttemptTimeout      = 15 * time.Second
+	DefaultRetention           = 7 * 24 * time.Hour
+	DefaultEndpointConcurrency = 32
+)
+
+// Peer is one of the initial voters of a cluster.
+type Peer struct {
+	ID       string
+	RaftAddr string
+}
+
+// ParsePeers parses "id=host:port,id=host:port", as --peers takes them.
+func ParsePeers(s string) ([]Peer, error) {
+	ps, err := cluster.ParsePeers(s)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %s", strings.TrimPrefix(err.Error(), "cluster: "))
+	}
+	out := make([]Peer, len(ps))
+	for i, p := range ps {
+		out[i] = Peer(p)
+	}
+	return out, nil
+}
+
 // Config configures an Engine. The zero value is a complete single-node
 // deployment in ./herald-data.
 type Config struct {
 	// DataDir holds the state machine (state.db), the Raft log (raft.db)
-	// and snapshots. Defaults to "./herald-data".
+	// and snapshots. Defaults to DefaultDataDir.
 	DataDir string
-	// NodeID is this node's Raft server ID. Defaults to "node1".
+	// NodeID is this node's Raft server ID: a letter or digit, then up to
+	// 63 letters, digits, '.', '_' or '-'. Defaults to DefaultNodeID.
 	NodeID string
-	// RaftAddr is the Raft transport's listen and advertise address.
-	// Defaults to "127.0.0.1:8090".
+	// RaftAddr is the peer port's listen and advertise address: it carries
+	// Raft and the node-to-node API. Defaults to DefaultRaftAddr.
 	RaftAddr string
+	// NoNetwork runs a single node that opens no port at all: Raft runs on
+	// an in-memory transport. For a program that embeds Herald on one
+	// machine; RaftAddr, Peers and PeerTLS must be unset.
+	NoNetwork bool
 	// APIAddr is this node's HTTP API address, published to the other
 	// nodes for the cluster status. Optional.
 	APIAddr string
@@ -44,7 +79,7 @@ type Config struct {
 	PeerTLS *cluster.TLSFiles
 	// Peers are the initial voters, used only to bootstrap a data dir that
 	// has no Raft state. Defaults to this node alone.
-	Peers []cluster.Peer
+	Peers []Peer
 	// AllowPrivateNetworks lets destinations resolve to loopback, private,
 	// link-local and other non-public addresses. Defaults to false: such
 	// URLs are refused when registered and when dialled.
@@ -55,7 +90,7 @@ type Config struct {
 	// followed exactly.
 	RetrySchedule []time.Duration
 	// AttemptTimeout bounds one HTTP attempt, from dialling to reading the
-	// response headers. Defaults to 15s.
+	// response headers. Defaults to DefaultAttemptTimeout.
 	AttemptTimeout time.Duration
 	// OverrideSignature is how deliveries to per-message URIs are signed:
 	// SignatureEd25519 or SignatureJWT. Defaults to SignatureEd25519.
@@ -70,10 +105,10 @@ type Config struct {
 	// stored in the clear.
 	SealKey []byte
 	// Retention is how long finished messages and their attempt logs are
-	// kept. Defaults to 7 days.
+	// kept. Defaults to DefaultRetention.
 	Retention time.Duration
 	// EndpointConcurrency bounds the attempts in flight to one destination.
-	// Defaults to 32.
+	// Defaults to DefaultEndpointConcurrency.
 	EndpointConcurrency int
 	// Logger receives operational logs. Defaults to discarding them.
 	Logger *slog.Logger
@@ -87,6 +122,16 @@ type Config struct {
 	OnAttempt func(AttemptEvent)
 	// Raft tunes the cluster; its zero value uses cluster's defaults.
 	Raft RaftConfig
+
+	// inmem, set by in-process tests only, replaces the peer port with
+	// raft's in-memory transport and a dialler for the internal API.
+	inmem *inmemNet
+}
+
+// inmemNet is a node's place on an in-memory network.
+type inmemNet struct {
+	transport raft.Transport
+	dial      func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // RaftConfig holds the Raft settings an operator may tune.
@@ -100,11 +145,6 @@ type RaftConfig struct {
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
 	SnapshotInterval  time.Duration
-	// Transport replaces the peer port, for in-process cluster tests;
-	// PeerDial then dials the internal API of the node at a Raft address
-	// (see cluster.Config.PeerDial).
-	Transport raft.Transport
-	PeerDial  func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // DefaultRetrySchedule spaces retries from seconds to hours; its delays add
@@ -120,18 +160,26 @@ const (
 	sweepLimit        = 1000
 )
 
+// noNetworkAddr is the Raft address of a NoNetwork node: host:port in
+// form, but never dialled.
+const noNetworkAddr = "in-memory:0"
+
 func (c Config) withDefaults() Config {
 	if c.DataDir == "" {
-		c.DataDir = "herald-data"
+		c.DataDir = DefaultDataDir
 	}
 	if c.NodeID == "" {
-		c.NodeID = "node1"
+		c.NodeID = DefaultNodeID
 	}
-	if c.RaftAddr == "" && c.Raft.Transport == nil {
-		c.RaftAddr = "127.0.0.1:8090"
+	if c.NoNetwork && c.inmem == nil {
+		_, tr := raft.NewInmemTransport(noNetworkAddr)
+		c.inmem = &inmemNet{transport: tr}
+	}
+	if c.RaftAddr == "" && c.inmem == nil {
+		c.RaftAddr = DefaultRaftAddr
 	}
 	if c.AttemptTimeout == 0 {
-		c.AttemptTimeout = 15 * time.Second
+		c.AttemptTimeout = DefaultAttemptTimeout
 	}
 	if c.OverrideSignature == "" {
 		c.OverrideSignature = SignatureEd25519
@@ -140,10 +188,10 @@ func (c Config) withDefaults() Config {
 		c.PublicURL = "http://" + c.APIAddr
 	}
 	if c.Retention == 0 {
-		c.Retention = 7 * 24 * time.Hour
+		c.Retention = DefaultRetention
 	}
 	if c.EndpointConcurrency == 0 {
-		c.EndpointConcurrency = 32
+		c.EndpointConcurrency = DefaultEndpointConcurrency
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -154,23 +202,45 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Validate reports the first problem of the configuration, after defaults,
+// as a *ConfigError; Open runs it too.
+func (c Config) Validate() error { return c.withDefaults().validate() }
+
+// ConfigError names a Config field and what is wrong with it.
+type ConfigError struct {
+	Field string // the Config field, e.g. "AttemptTimeout"
+	Msg   string
+}
+
+func (e *ConfigError) Error() string { return "engine: " + e.Field + " " + e.Msg }
+
 func (c Config) validate() error {
+	bad := func(field, format string, args ...any) error {
+		return &ConfigError{Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
 	for _, d := range c.RetrySchedule {
 		if d <= 0 {
-			return fmt.Errorf("engine: retry schedule delays must be positive, got %v", d)
+			return bad("RetrySchedule", "delays must be positive, got %v", d)
 		}
 	}
+	if err := store.CheckNodeID(c.NodeID); err != nil {
+		return bad("NodeID", "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
 	switch {
+	case c.NoNetwork && (c.RaftAddr != "" || len(c.Peers) > 0 || c.PeerTLS != nil):
+		return bad("NoNetwork", "runs a single node without network: RaftAddr, Peers and PeerTLS must be unset")
 	case c.AttemptTimeout < 0:
-		return errors.New("engine: AttemptTimeout must be positive")
+		return bad("AttemptTimeout", "must be positive")
 	case c.OverrideSignature != SignatureEd25519 && c.OverrideSignature != SignatureJWT:
-		return fmt.Errorf("engine: OverrideSignature must be %q or %q, got %q", SignatureEd25519, SignatureJWT, c.OverrideSignature)
+		return bad("OverrideSignature", "must be %q or %q, got %q", SignatureEd25519, SignatureJWT, c.OverrideSignature)
+	case c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://"):
+		return bad("PublicURL", "must be an http:// or https:// URL, got %q", c.PublicURL)
 	case c.OverrideSignature == SignatureJWT && c.PublicURL == "":
-		return errors.New("engine: PublicURL (the JWT issuer) is required with SignatureJWT")
+		return bad("PublicURL", "(the JWT issuer) is required with SignatureJWT")
 	case c.Retention < 0:
-		return errors.New("engine: Retention must be positive")
+		return bad("Retention", "must be positive")
 	case c.EndpointConcurrency < 0:
-		return errors.New("engine: EndpointConcurrency must be positive")
+		return bad("EndpointConcurrency", "must be positive")
 	}
 	return nil
 }

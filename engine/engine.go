@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/heraldhq/herald/cluster"
 	"github.com/heraldhq/herald/engine/internal/delivery"
 	"github.com/heraldhq/herald/store"
@@ -101,20 +103,29 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	// The internal API is served on the peer port, which opens with the
 	// node; it answers 503 until the parts it calls exist.
 	var internal atomic.Pointer[http.Handler]
+	initial := make([]cluster.Peer, len(cfg.Peers))
+	for i, p := range cfg.Peers {
+		initial[i] = cluster.Peer(p)
+	}
+	var raftTransport raft.Transport
+	var peerDial func(context.Context, string) (net.Conn, error)
+	if cfg.inmem != nil {
+		raftTransport, peerDial = cfg.inmem.transport, cfg.inmem.dial
+	}
 	e.node, err = cluster.Open(cluster.Config{
 		NodeID:            cfg.NodeID,
 		RaftAddr:          cfg.RaftAddr,
 		Dir:               cfg.DataDir,
 		Store:             st,
-		Peers:             cfg.Peers,
+		Peers:             initial,
 		HeartbeatTimeout:  cfg.Raft.HeartbeatTimeout,
 		ElectionTimeout:   cfg.Raft.ElectionTimeout,
 		SnapshotThreshold: cfg.Raft.SnapshotThreshold,
 		TrailingLogs:      cfg.Raft.TrailingLogs,
 		SnapshotInterval:  cfg.Raft.SnapshotInterval,
-		Transport:         cfg.Raft.Transport,
+		Transport:         raftTransport,
 		TLS:               cfg.PeerTLS,
-		PeerDial:          cfg.Raft.PeerDial,
+		PeerDial:          peerDial,
 		PeerHandler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if h := internal.Load(); h != nil {
 				(*h).ServeHTTP(w, r)

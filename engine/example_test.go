@@ -45,8 +45,8 @@ func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	e, err := engine.Open(ctx, engine.Config{
-		DataDir:  dir,
-		RaftAddr: "127.0.0.1:0", // any free port
+		DataDir:   dir,
+		NoNetwork: true, // a single node that opens no port
 		// The receiver above listens on loopback, which the SSRF guard
 		// would otherwise refuse.
 		AllowPrivateNetworks: true,

@@ -3,7 +3,9 @@ package engine
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -127,5 +129,42 @@ func TestPendingRetrySurvivesRestart(t *testing.T) {
 	}
 	if n := rc.count(); n != 2 {
 		t.Fatalf("receiver got %d requests, want 2", n)
+	}
+}
+
+// A Raft port already in use is an error naming the address, not a panic.
+func TestOpenOnABusyRaftPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, err = Open(context.Background(), Config{DataDir: t.TempDir(), RaftAddr: ln.Addr().String(), Logger: testLogger(t)})
+	if err == nil || !strings.Contains(err.Error(), ln.Addr().String()) {
+		t.Fatalf("Open on a busy Raft port: %v, want an error naming %s", err, ln.Addr())
+	}
+}
+
+// A single node with NoNetwork opens no port: two run side by side on the
+// defaults' addresses, and both deliver.
+func TestNoNetworkSingleNode(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, nil)
+	for i := range 2 {
+		e := openEngine(t, func(c *Config) { c.RaftAddr, c.NoNetwork = "", true })
+		if st, err := e.ClusterStatus(ctxb); err != nil || len(st.Nodes) != 1 || st.Leader != DefaultNodeID {
+			t.Fatalf("engine %d: cluster status %+v, %v", i, st, err)
+		}
+		msg := mustEnqueue(t, e, MessageInput{Type: "job.done", URIs: []string{rc.URL}})
+		waitStatus(t, e, msg.ID, "succeeded")
+	}
+	for _, bad := range []Config{
+		{NoNetwork: true, RaftAddr: "127.0.0.1:0"},
+		{NoNetwork: true, Peers: []Peer{{ID: "n2", RaftAddr: "127.0.0.1:1"}}},
+	} {
+		var ce *ConfigError
+		if err := bad.Validate(); !errors.As(err, &ce) || ce.Field != "NoNetwork" {
+			t.Errorf("Validate(%+v) = %v, want a ConfigError on NoNetwork", bad, err)
+		}
 	}
 }

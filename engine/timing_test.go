@@ -12,7 +12,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"github.com/heraldhq/herald/engine/internal/delivery"
 	"github.com/heraldhq/herald/signer"
 )
@@ -80,12 +79,12 @@ func response(r *http.Request, code int, header http.Header) *http.Response {
 // test ends, still inside the bubble.
 func openBubbleEngine(t *testing.T, ft *fakeTransport, modify func(*Config)) *Engine {
 	t.Helper()
-	_, trans := raft.NewInmemTransport("")
 	cfg := Config{
-		DataDir: t.TempDir(),
+		DataDir:   t.TempDir(),
+		NoNetwork: true,
 		// Long Raft timeouts: a single node elects itself all the same, and
 		// a day of fake time then costs few leader-lease wakeups.
-		Raft:                 RaftConfig{Transport: trans, HeartbeatTimeout: 10 * time.Second, ElectionTimeout: 10 * time.Second},
+		Raft:                 RaftConfig{HeartbeatTimeout: 10 * time.Second, ElectionTimeout: 10 * time.Second},
 		Transport:            ft,
 		AllowPrivateNetworks: true, // no DNS lookups inside the bubble
 		Logger:               testLogger(t),

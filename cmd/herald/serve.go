@@ -15,7 +15,6 @@ import (
 
 	"github.com/heraldhq/herald/cluster"
 	"github.com/heraldhq/herald/engine"
-	"github.com/heraldhq/herald/store"
 )
 
 func init() {
@@ -28,7 +27,7 @@ type serveConfig struct {
 	httpAddr          string
 	raftAddr          string
 	nodeID            string
-	peers             []cluster.Peer
+	peers             []engine.Peer
 	apiToken          string
 	allowPrivate      bool
 	retrySchedule     []time.Duration
@@ -75,10 +74,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (*serveConfig, error) {
 	fs := newFlagSet("serve", "[flags]\n\nRuns one Herald node. With no flags: a single-node deployment with data in\n"+
 		"./herald-data, the API on 127.0.0.1:8080 and Raft on 127.0.0.1:8090.", stderr)
-	dataDir := fs.String("data-dir", "./herald-data", "`dir` for the state machine, Raft log and snapshots (env HERALD_DATA_DIR)")
+	dataDir := fs.String("data-dir", "./"+engine.DefaultDataDir, "`dir` for the state machine, Raft log and snapshots (env HERALD_DATA_DIR)")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "API listen `address` (env HERALD_HTTP_ADDR)")
-	raftAddr := fs.String("raft-addr", "127.0.0.1:8090", "Raft listen and advertise `address` (env HERALD_RAFT_ADDR)")
-	nodeID := fs.String("node-id", "node1", "this node's Raft server `ID` (env HERALD_NODE_ID)")
+	raftAddr := fs.String("raft-addr", engine.DefaultRaftAddr, "Raft listen and advertise `address` (env HERALD_RAFT_ADDR)")
+	nodeID := fs.String("node-id", engine.DefaultNodeID, "this node's Raft server `ID` (env HERALD_NODE_ID)")
 	peers := fs.String("peers", "", "initial voters `id=addr,...`, the same on every node; used only to bootstrap (env HERALD_PEERS; default: this node alone)")
 	apiToken := fs.String("api-token", "", "bearer `token` required on /v1/* (env HERALD_API_TOKEN); without one only a loopback --http-addr is allowed")
 	apiTokenFile := fs.String("api-token-file", "", "read the --api-token from this `file`, which only its owner may read (env HERALD_API_TOKEN_FILE)")
@@ -90,7 +89,7 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	sealKeyFile := fs.String("seal-key-file", "", "seal endpoint secrets and signing keys (AES-256-GCM) with the 32-byte key in this `file`, the same on every node (herald keygen seal) (env HERALD_SEAL_KEY_FILE)")
 	allowPrivate := fs.Bool("allow-private-networks", false, "let endpoints resolve to loopback, private and link-local addresses")
 	retrySchedule := fs.String("retry-schedule", "", "comma-separated `delays` between attempts, e.g. 1s,2s,5s (default: growing delays over 24h with jitter)")
-	attemptTimeout := fs.Duration("attempt-timeout", 15*time.Second, "per-attempt HTTP `timeout`")
+	attemptTimeout := fs.Duration("attempt-timeout", engine.DefaultAttemptTimeout, "per-attempt HTTP `timeout`")
 	overrideSig := fs.String("override-signature", engine.SignatureEd25519, "how override deliveries are signed: `v1a` (Ed25519) or jwt (RS256)")
 	publicURL := fs.String("public-url", "", "this deployment's public base `URL`, the JWT iss (default http:// + --http-addr; https:// with --tls-cert)")
 	logFormat := fs.String("log-format", "text", "log `format` on stderr: text or json")
@@ -130,11 +129,13 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	if cfg.debugAddr != "" && !isLoopback(cfg.debugAddr) {
 		return nil, usagef("--debug-addr must be a loopback address, got %q", cfg.debugAddr)
 	}
+	// Empty means the default to the engine; on the command line it is a
+	// mistake.
 	if cfg.dataDir == "" {
 		return nil, usagef("--data-dir must not be empty")
 	}
-	if err := store.CheckNodeID(cfg.nodeID); err != nil {
-		return nil, usagef("--node-id %q: must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", cfg.nodeID)
+	if cfg.nodeID == "" {
+		return nil, usagef("--node-id must not be empty")
 	}
 	if _, _, err := net.SplitHostPort(cfg.httpAddr); err != nil {
 		return nil, usagef("--http-addr %q is not host:port", cfg.httpAddr)
@@ -148,17 +149,17 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 		return nil, usagef("refusing to serve the peer port on %s without mutual TLS: give --peer-tls-cert, --peer-tls-key and --peer-tls-ca (see herald tls), or use a loopback --raft-addr", cfg.raftAddr)
 	}
 	if *peers != "" {
-		p, err := cluster.ParsePeers(*peers)
+		p, err := engine.ParsePeers(*peers)
 		if err != nil {
-			return nil, usagef("--peers: %s", strings.TrimPrefix(err.Error(), "cluster: "))
+			return nil, usagef("--peers: %s", strings.TrimPrefix(err.Error(), "engine: "))
 		}
 		cfg.peers = p
 	}
 	if *retrySchedule != "" {
 		for _, s := range strings.Split(*retrySchedule, ",") {
 			d, err := time.ParseDuration(strings.TrimSpace(s))
-			if err != nil || d <= 0 {
-				return nil, usagef("--retry-schedule: %q is not a positive duration like 5s or 1m", strings.TrimSpace(s))
+			if err != nil {
+				return nil, usagef("--retry-schedule: %q is not a duration like 5s or 1m", strings.TrimSpace(s))
 			}
 			cfg.retrySchedule = append(cfg.retrySchedule, d)
 		}
@@ -166,11 +167,8 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	if cfg.attemptTimeout <= 0 {
 		return nil, usagef("--attempt-timeout must be positive")
 	}
-	if cfg.overrideSignature != engine.SignatureEd25519 && cfg.overrideSignature != engine.SignatureJWT {
-		return nil, usagef("--override-signature must be v1a or jwt, got %q", cfg.overrideSignature)
-	}
-	if cfg.publicURL != "" && !strings.HasPrefix(cfg.publicURL, "http://") && !strings.HasPrefix(cfg.publicURL, "https://") {
-		return nil, usagef("--public-url %q must be an http:// or https:// URL", cfg.publicURL)
+	if err := cfg.engineConfig().Validate(); err != nil {
+		return nil, flagError(err)
 	}
 	if cfg.logFormat != "text" && cfg.logFormat != "json" {
 		return nil, usagef("--log-format must be text or json, got %q", cfg.logFormat)
@@ -205,7 +203,53 @@ func countSet(values ...string) int {
 	return n
 }
 
-func hasPeer(peers []cluster.Peer, id string) bool {
+// engineConfig is the engine's configuration from the flags, without what
+// only a running serve knows (its API address, logger and metrics). The
+// JWT issuer defaults to the API's URL.
+func (c *serveConfig) engineConfig() engine.Config {
+	publicURL := c.publicURL
+	if publicURL == "" {
+		scheme := "http://"
+		if c.tlsCert != "" {
+			scheme = "https://"
+		}
+		publicURL = scheme + c.httpAddr
+	}
+	return engine.Config{
+		DataDir:              c.dataDir,
+		NodeID:               c.nodeID,
+		RaftAddr:             c.raftAddr,
+		PeerTLS:              c.peerTLS,
+		SealKey:              c.sealKey,
+		Peers:                c.peers,
+		AllowPrivateNetworks: c.allowPrivate,
+		RetrySchedule:        c.retrySchedule,
+		AttemptTimeout:       c.attemptTimeout,
+		OverrideSignature:    c.overrideSignature,
+		PublicURL:            publicURL,
+	}
+}
+
+// configFlags names the flag behind each engine.Config field serve sets.
+var configFlags = map[string]string{
+	"DataDir": "--data-dir", "NodeID": "--node-id", "RaftAddr": "--raft-addr", "Peers": "--peers",
+	"RetrySchedule": "--retry-schedule", "AttemptTimeout": "--attempt-timeout",
+	"OverrideSignature": "--override-signature", "PublicURL": "--public-url",
+}
+
+// flagError turns the engine's verdict on the configuration into a usage
+// error that names the flag.
+func flagError(err error) error {
+	var ce *engine.ConfigError
+	if errors.As(err, &ce) {
+		if flag, ok := configFlags[ce.Field]; ok {
+			return usagef("%s: %s", flag, ce.Msg)
+		}
+	}
+	return usagef("%s", strings.TrimPrefix(err.Error(), "engine: "))
+}
+
+func hasPeer(peers []engine.Peer, id string) bool {
 	for _, p := range peers {
 		if p.ID == id {
 			return true
@@ -268,27 +312,18 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	// engine's own default is http:// + APIAddr). APIAddr itself stays
 	// host:port: it is what the cluster status shows.
 	publicURL := cfg.publicURL
-	if certs != nil && publicURL == "" {
-		publicURL = "https://" + apiAddr
+	if publicURL == "" { // the API's real address (its port may have been 0)
+		publicURL = "http://" + apiAddr
+		if certs != nil {
+			publicURL = "https://" + apiAddr
+		}
 	}
 
 	m := newMetrics()
-	e, err := engine.Open(ctx, engine.Config{
-		DataDir:              cfg.dataDir,
-		NodeID:               cfg.nodeID,
-		RaftAddr:             cfg.raftAddr,
-		APIAddr:              apiAddr,
-		PeerTLS:              cfg.peerTLS,
-		SealKey:              cfg.sealKey,
-		Peers:                cfg.peers,
-		AllowPrivateNetworks: cfg.allowPrivate,
-		RetrySchedule:        cfg.retrySchedule,
-		AttemptTimeout:       cfg.attemptTimeout,
-		OverrideSignature:    cfg.overrideSignature,
-		PublicURL:            publicURL,
-		Logger:               log,
-		OnAttempt:            m.observeAttempt,
-	})
+	ecfg := cfg.engineConfig()
+	ecfg.APIAddr, ecfg.Logger, ecfg.OnAttempt = apiAddr, log, m.observeAttempt
+	ecfg.PublicURL = publicURL
+	e, err := engine.Open(ctx, ecfg)
 	if err != nil {
 		return fmt.Errorf("cannot start: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/cluster"
+	"github.com/heraldhq/herald/engine"
 	"github.com/heraldhq/herald/signer"
 )
 
@@ -75,7 +76,7 @@ func TestServeFlags(t *testing.T) {
 		if cfg.dataDir != "/flag/data" || cfg.httpAddr != "0.0.0.0:1" || cfg.nodeID != "n1" || cfg.apiToken != "flagtok" {
 			t.Errorf("flags must beat env: %+v", cfg)
 		}
-		if want := []cluster.Peer{{ID: "n1", RaftAddr: "127.0.0.1:1"}, {ID: "n2", RaftAddr: "127.0.0.1:2"}}; !reflect.DeepEqual(cfg.peers, want) {
+		if want := []engine.Peer{{ID: "n1", RaftAddr: "127.0.0.1:1"}, {ID: "n2", RaftAddr: "127.0.0.1:2"}}; !reflect.DeepEqual(cfg.peers, want) {
 			t.Errorf("peers = %v", cfg.peers)
 		}
 	})
