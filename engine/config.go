@@ -259,7 +259,7 @@ type AttemptEvent struct {
 	Duration   time.Duration
 	// Status is the delivery's status after the attempt: pending (a retry
 	// is scheduled at NextAttemptAt), succeeded, failed or cancelled.
-	Status        string
+	Status        Status
 	NextAttemptAt time.Time
 }
 
@@ -268,5 +268,9 @@ func (c Config) onAttempt() func(delivery.Event) {
 	if c.OnAttempt == nil {
 		return nil
 	}
-	return func(ev delivery.Event) { c.OnAttempt(AttemptEvent(ev)) }
+	return func(ev delivery.Event) {
+		c.OnAttempt(AttemptEvent{MessageID: ev.MessageID, DeliveryID: ev.DeliveryID, EndpointID: ev.EndpointID,
+			URL: ev.URL, Attempt: ev.Attempt, StatusCode: ev.StatusCode, Error: ev.Error, Duration: ev.Duration,
+			Status: Status(ev.Status), NextAttemptAt: ev.NextAttemptAt})
+	}
 }

@@ -326,7 +326,7 @@ func TestScheduleExhaustionFailsDelivery(t *testing.T) {
 	// may trail the status read above.
 	waitFor(t, 10*time.Second, "three OnAttempt events", func() bool { return len(log.get()) >= 3 })
 	evs := log.get()
-	wantStatus := []string{"pending", "pending", "failed"}
+	wantStatus := []Status{"pending", "pending", "failed"}
 	if len(evs) != 3 {
 		t.Fatalf("OnAttempt got %d events, want 3: %+v", len(evs), evs)
 	}
@@ -371,7 +371,7 @@ func TestMessageStatusAggregatesDeliveries(t *testing.T) {
 	good := mustEnqueue(t, e, MessageInput{Type: "b"})
 	waitStatus(t, e, good.ID, "succeeded")
 
-	for status, want := range map[string][]string{
+	for status, want := range map[Status][]string{
 		"failed":    {both.ID},
 		"succeeded": {good.ID, none.ID}, // newest first
 		"pending":   nil,

@@ -23,13 +23,25 @@ type EndpointInput struct {
 	RateLimitPerS int `json:"rate_limit_per_s,omitempty"`
 }
 
+// EndpointState is an endpoint's state.
+type EndpointState string
+
+// Endpoint states. Only enabled endpoints get deliveries. An operator
+// disables and enables endpoints; Herald disables one itself, as failing,
+// when its receiver answers 410 Gone.
+const (
+	StateEnabled         EndpointState = store.StateEnabled
+	StateDisabled        EndpointState = store.StateDisabled
+	StateDisabledFailing EndpointState = store.StateDisabledFailing
+)
+
 // EndpointUpdate changes the fields that are non-nil.
 type EndpointUpdate struct {
-	URL           *string   `json:"url,omitempty"`
-	EventTypes    *[]string `json:"event_types,omitempty"`
-	State         *string   `json:"state,omitempty"` // "enabled" or "disabled"
-	Name          *string   `json:"name,omitempty"`
-	RateLimitPerS *int      `json:"rate_limit_per_s,omitempty"`
+	URL           *string        `json:"url,omitempty"`
+	EventTypes    *[]string      `json:"event_types,omitempty"`
+	State         *EndpointState `json:"state,omitempty"` // StateEnabled or StateDisabled
+	Name          *string        `json:"name,omitempty"`
+	RateLimitPerS *int           `json:"rate_limit_per_s,omitempty"`
 }
 
 // Endpoint is an endpoint as the API shows it. Secret is complete only
@@ -38,8 +50,8 @@ type Endpoint struct {
 	ID            string    `json:"id"`
 	URL           string    `json:"url"`
 	Name          string    `json:"name,omitempty"`
-	EventTypes    []string  `json:"event_types"`
-	State         string    `json:"state"`
+	EventTypes    []string      `json:"event_types"`
+	State         EndpointState `json:"state"`
 	RateLimitPerS int       `json:"rate_limit_per_s,omitempty"`
 	Secret        string    `json:"secret"`
 	CreatedAt     time.Time `json:"created_at"`
@@ -48,7 +60,7 @@ type Endpoint struct {
 
 // endpointView shows an endpoint with the given secret.
 func endpointView(ep *store.Endpoint, secret string) *Endpoint {
-	v := &Endpoint{ID: ep.ID, URL: ep.URL, Name: ep.Name, EventTypes: ep.EventTypes, State: ep.State,
+	v := &Endpoint{ID: ep.ID, URL: ep.URL, Name: ep.Name, EventTypes: ep.EventTypes, State: EndpointState(ep.State),
 		RateLimitPerS: ep.RateLimitPerS, Secret: secret, CreatedAt: utc(ep.CreatedAt), UpdatedAt: utc(ep.UpdatedAt)}
 	if v.EventTypes == nil {
 		v.EventTypes = []string{}
@@ -172,11 +184,15 @@ func (w *writer) updateEndpoint(ctx context.Context, id string, up EndpointUpdat
 	if err := w.validateEndpoint(ctx, up.URL, up.EventTypes, up.Name, up.RateLimitPerS); err != nil {
 		return reply{}, err
 	}
-	if up.State != nil && *up.State != store.StateEnabled && *up.State != store.StateDisabled {
-		return reply{}, invalid("state", "must be enabled or disabled")
+	var state *string
+	if up.State != nil {
+		if *up.State != StateEnabled && *up.State != StateDisabled {
+			return reply{}, invalid("state", "must be enabled or disabled")
+		}
+		state = (*string)(up.State)
 	}
 	cmd := &store.UpdateEndpoint{ID: id, At: w.cfg.Now().UnixNano(), URL: up.URL, Name: up.Name,
-		EventTypes: up.EventTypes, State: up.State, RateLimitPerS: up.RateLimitPerS}
+		EventTypes: up.EventTypes, State: state, RateLimitPerS: up.RateLimitPerS}
 	res, err := w.commit(ctx, store.Command{UpdateEndpoint: cmd})
 	if err != nil {
 		return reply{}, err

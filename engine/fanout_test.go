@@ -73,8 +73,8 @@ func TestFanOutFollowsEventTypeFilters(t *testing.T) {
 	mustCreateEndpoint(t, e, EndpointInput{URL: recvB.URL, EventTypes: []string{"b"}})
 	mustCreateEndpoint(t, e, EndpointInput{URL: recvAll.URL})
 	off := mustCreateEndpoint(t, e, EndpointInput{URL: recvOff.URL})
-	disabled := "disabled"
-	if ep, err := e.UpdateEndpoint(ctxb, off.ID, EndpointUpdate{State: &disabled}); err != nil || ep.State != "disabled" {
+	disabled := StateDisabled
+	if ep, err := e.UpdateEndpoint(ctxb, off.ID, EndpointUpdate{State: &disabled}); err != nil || ep.State != StateDisabled {
 		t.Fatalf("UpdateEndpoint(disable) = %+v, %v", ep, err)
 	}
 

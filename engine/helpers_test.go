@@ -114,7 +114,7 @@ func waitStatus(t testing.TB, e *Engine, id, status string) *Message {
 		if err != nil {
 			t.Fatalf("Message(%s): %v", id, err)
 		}
-		return m.Status == status
+		return m.Status == Status(status)
 	})
 	return m
 }

@@ -146,7 +146,8 @@ func TestOpenOnABusyRaftPort(t *testing.T) {
 }
 
 // A single node with NoNetwork opens no port: two run side by side on the
-// defaults' addresses, and both deliver.
+// defaults' addresses, and both deliver. A message read back carries its
+// payload.
 func TestNoNetworkSingleNode(t *testing.T) {
 	t.Parallel()
 	rc := newReceiver(t, nil)
@@ -155,8 +156,12 @@ func TestNoNetworkSingleNode(t *testing.T) {
 		if st, err := e.ClusterStatus(ctxb); err != nil || len(st.Nodes) != 1 || st.Leader != DefaultNodeID {
 			t.Fatalf("engine %d: cluster status %+v, %v", i, st, err)
 		}
-		msg := mustEnqueue(t, e, MessageInput{Type: "job.done", URIs: []string{rc.URL}})
-		waitStatus(t, e, msg.ID, "succeeded")
+		msg := mustEnqueue(t, e, MessageInput{Type: "job.done", Data: []byte(`{"job": 1}`), URIs: []string{rc.URL},
+			UserMetadata: []byte(`{"k":"v"}`)})
+		m := waitStatus(t, e, msg.ID, "succeeded")
+		if string(m.Data) != `{"job":1}` || string(m.UserMetadata) != `{"k":"v"}` {
+			t.Errorf("message payload %s %s, want the enqueued data and metadata", m.Data, m.UserMetadata)
+		}
 	}
 	for _, bad := range []Config{
 		{NoNetwork: true, RaftAddr: "127.0.0.1:0"},

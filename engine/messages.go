@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/heraldhq/herald/engine/internal/ssrf"
@@ -38,13 +39,31 @@ type MessageInput struct {
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
+// Status is a message's or a delivery's status.
+type Status string
+
+// Statuses. A delivery is pending until it succeeds, fails (its retry
+// window closed, or its endpoint answered 410) or is cancelled (its
+// endpoint was disabled or deleted). A message is pending while any of its
+// deliveries is, then succeeded if all succeeded, else failed.
+const (
+	StatusPending   Status = store.StatusPending
+	StatusSucceeded Status = store.StatusSucceeded
+	StatusFailed    Status = store.StatusFailed
+	StatusCancelled Status = store.StatusCancelled
+)
+
 // Message is a message's state.
 type Message struct {
-	ID         string     `json:"id"`
-	Type       string     `json:"type"`
-	Status     string     `json:"status"`
-	CreatedAt  time.Time  `json:"created_at"`
-	Deliveries []Delivery `json:"deliveries,omitempty"`
+	ID        string    `json:"id"`
+	Type      string    `json:"type"`
+	Status    Status    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+	// Data and UserMetadata are the message's payload, as its deliveries
+	// carry them; set by Message, not by Enqueue or ListMessages.
+	Data         json.RawMessage `json:"data,omitempty"`
+	UserMetadata json.RawMessage `json:"user_metadata,omitempty"`
+	Deliveries   []Delivery      `json:"deliveries,omitempty"`
 }
 
 // Delivery is one destination's delivery of a message.
@@ -52,7 +71,7 @@ type Delivery struct {
 	ID             string     `json:"id"`
 	EndpointID     string     `json:"endpoint_id,omitempty"`
 	URL            string     `json:"url"`
-	Status         string     `json:"status"`
+	Status         Status     `json:"status"`
 	AttemptCount   int        `json:"attempt_count"`
 	NextAttemptAt  *time.Time `json:"next_attempt_at,omitempty"`
 	LastStatusCode int        `json:"last_status_code,omitempty"`
@@ -69,9 +88,9 @@ type Attempt struct {
 }
 
 func messageView(m *store.Message, ds []store.Delivery) *Message {
-	out := &Message{ID: m.ID, Type: m.Type, Status: m.Status(), CreatedAt: utc(m.CreatedAt)}
+	out := &Message{ID: m.ID, Type: m.Type, Status: Status(m.Status()), CreatedAt: utc(m.CreatedAt)}
 	for _, d := range ds {
-		v := Delivery{ID: d.ID, EndpointID: d.EndpointID, URL: d.URL, Status: d.Status, AttemptCount: d.AttemptCount,
+		v := Delivery{ID: d.ID, EndpointID: d.EndpointID, URL: d.URL, Status: Status(d.Status), AttemptCount: d.AttemptCount,
 			LastStatusCode: d.LastStatusCode, LastError: d.LastError, Attempts: make([]Attempt, 0, len(d.Attempts))}
 		if d.Status == store.StatusPending {
 			t := utc(d.NextAttemptAt)
@@ -200,7 +219,7 @@ func (w *writer) enqueue(ctx context.Context, in MessageInput) (reply, error) {
 		return w.messageReply(res.Index, res.MessageID)
 	}
 	return reply{Index: res.Index, Created: true,
-		Message: &Message{ID: cmd.ID, Type: in.Type, Status: store.StatusPending, CreatedAt: utc(cmd.CreatedAt)}}, nil
+		Message: &Message{ID: cmd.ID, Type: in.Type, Status: StatusPending, CreatedAt: utc(cmd.CreatedAt)}}, nil
 }
 
 // messageReply answers with a message as this node's store holds it.
@@ -231,13 +250,26 @@ func (e *Engine) Message(ctx context.Context, id string) (*Message, error) {
 	if err != nil {
 		return nil, fromCluster(err)
 	}
-	return messageView(m, ds), nil
+	v := messageView(m, ds)
+	envelope, err := e.store.Envelope(id)
+	if err != nil {
+		return nil, fromCluster(err)
+	}
+	var payload struct {
+		Data         json.RawMessage `json:"data"`
+		UserMetadata json.RawMessage `json:"user_metadata"`
+	}
+	if err := json.Unmarshal(envelope, &payload); err != nil {
+		return nil, fmt.Errorf("engine: message %s: envelope: %w", id, err)
+	}
+	v.Data, v.UserMetadata = payload.Data, payload.UserMetadata
+	return v, nil
 }
 
 // ListOptions selects messages to list.
 type ListOptions struct {
 	// Status filters by aggregate status (pending, succeeded, failed).
-	Status string
+	Status Status
 	// Limit defaults to 50 and is at most 250.
 	Limit int
 	// After is the cursor from a previous page: list messages older than it.
@@ -248,7 +280,7 @@ type ListOptions struct {
 // is the cursor for the following page, empty at the end.
 func (e *Engine) ListMessages(ctx context.Context, opts ListOptions) (msgs []Message, next string, err error) {
 	switch opts.Status {
-	case "", store.StatusPending, store.StatusSucceeded, store.StatusFailed:
+	case "", StatusPending, StatusSucceeded, StatusFailed:
 	default:
 		return nil, "", invalid("status", "must be pending, succeeded or failed")
 	}
@@ -261,7 +293,7 @@ func (e *Engine) ListMessages(ctx context.Context, opts ListOptions) (msgs []Mes
 	if err := e.reads.sync(ctx); err != nil {
 		return nil, "", err
 	}
-	ms, err := e.store.ListMessages(opts.Status, opts.Limit+1, opts.After)
+	ms, err := e.store.ListMessages(string(opts.Status), opts.Limit+1, opts.After)
 	if err != nil {
 		return nil, "", fromCluster(err)
 	}

@@ -18,11 +18,11 @@ type createEndpointRequest struct {
 // updateEndpointRequest is the body of PATCH /v1/endpoints/{id}; absent
 // fields are left alone.
 type updateEndpointRequest struct {
-	URL           *string   `json:"url"`
-	EventTypes    *[]string `json:"event_types"`
-	State         *string   `json:"state"`
-	Name          *string   `json:"name"`
-	RateLimitPerS *int      `json:"rate_limit_per_s"`
+	URL           *string               `json:"url"`
+	EventTypes    *[]string             `json:"event_types"`
+	State         *engine.EndpointState `json:"state"`
+	Name          *string               `json:"name"`
+	RateLimitPerS *int                  `json:"rate_limit_per_s"`
 }
 
 // rotateSecretRequest is the body of POST /v1/endpoints/{id}/rotate-secret.

@@ -25,10 +25,10 @@ type webhookConfig struct {
 
 // messageCreated is the answer to POST /v1/messages.
 type messageCreated struct {
-	ID        string    `json:"id"`
-	Type      string    `json:"type"`
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        string        `json:"id"`
+	Type      string        `json:"type"`
+	Status    engine.Status `json:"status"`
+	CreatedAt time.Time     `json:"created_at"`
 }
 
 // messageList is the answer to GET /v1/messages. NextCursor is the value
@@ -93,7 +93,7 @@ func (a *api) getMessage(w http.ResponseWriter, r *http.Request) error {
 
 func (a *api) listMessages(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	opts := engine.ListOptions{Status: q.Get("status"), After: q.Get("after")}
+	opts := engine.ListOptions{Status: engine.Status(q.Get("status")), After: q.Get("after")}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {

@@ -110,8 +110,8 @@ func (m *metrics) observeAttempt(ev engine.AttemptEvent) {
 	m.attempts.WithLabelValues(result).Inc()
 	m.attemptDuration.Observe(ev.Duration.Seconds())
 	switch ev.Status {
-	case "succeeded", "failed", "cancelled":
-		m.deliveriesEnded.WithLabelValues(ev.Status).Inc()
+	case engine.StatusSucceeded, engine.StatusFailed, engine.StatusCancelled:
+		m.deliveriesEnded.WithLabelValues(string(ev.Status)).Inc()
 	}
 }
 
