@@ -47,15 +47,15 @@ type EndpointUpdate struct {
 // Endpoint is an endpoint as the API shows it. Secret is complete only
 // when the endpoint is created; elsewhere it is truncated.
 type Endpoint struct {
-	ID            string    `json:"id"`
-	URL           string    `json:"url"`
-	Name          string    `json:"name,omitempty"`
+	ID            string        `json:"id"`
+	URL           string        `json:"url"`
+	Name          string        `json:"name,omitempty"`
 	EventTypes    []string      `json:"event_types"`
 	State         EndpointState `json:"state"`
-	RateLimitPerS int       `json:"rate_limit_per_s,omitempty"`
-	Secret        string    `json:"secret"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	RateLimitPerS int           `json:"rate_limit_per_s,omitempty"`
+	Secret        string        `json:"secret"`
+	CreatedAt     time.Time     `json:"created_at"`
+	UpdatedAt     time.Time     `json:"updated_at"`
 }
 
 // endpointView shows an endpoint with the given secret.
