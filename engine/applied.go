@@ -30,6 +30,13 @@ func (a *appliedIndex) advance(index uint64) {
 	}
 }
 
+// next returns a channel closed when the index next advances.
+func (a *appliedIndex) next() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.moved
+}
+
 func (a *appliedIndex) get() uint64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()

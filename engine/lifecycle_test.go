@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -171,5 +172,36 @@ func TestNoNetworkSingleNode(t *testing.T) {
 		if err := bad.Validate(); !errors.As(err, &ce) || ce.Field != "NoNetwork" {
 			t.Errorf("Validate(%+v) = %v, want a ConfigError on NoNetwork", bad, err)
 		}
+	}
+}
+
+// WaitDelivered returns once the message is no longer pending, on the
+// leader and on a follower alike, and gives up with its context.
+func TestWaitDelivered(t *testing.T) {
+	c := newTestCluster(t, 3, withSchedule(100*time.Millisecond))
+	lead := c.leader()
+	follower := (lead + 1) % 3
+	var fail atomic.Bool
+	fail.Store(true)
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		if fail.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	msg := mustEnqueue(t, c.engines[lead], MessageInput{Type: "job.done", URIs: []string{rc.URL}})
+	ctx, cancel := context.WithTimeout(ctxb, 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.engines[follower].WaitDelivered(ctx, msg.ID); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitDelivered on a message still pending: %v, want the context's deadline", err)
+	}
+	fail.Store(false)
+	for _, i := range []int{lead, follower} {
+		m, err := c.engines[i].WaitDelivered(ctxb, msg.ID)
+		if err != nil || m.Status != StatusSucceeded || len(m.Deliveries) != 1 || m.Deliveries[0].AttemptCount != 2 {
+			t.Fatalf("WaitDelivered on n%d = %+v, %v; want succeeded on the second attempt", i+1, m, err)
+		}
+	}
+	if _, err := c.engines[follower].WaitDelivered(ctxb, "msg_01ARZ3NDEKTSV4RRFFQ69G5FAV"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("WaitDelivered on an unknown id: %v, want ErrNotFound", err)
 	}
 }

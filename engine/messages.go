@@ -246,6 +246,39 @@ func (e *Engine) Message(ctx context.Context, id string) (*Message, error) {
 	if err := e.reads.sync(ctx); err != nil {
 		return nil, err
 	}
+	return e.message(id)
+}
+
+// WaitDelivered waits until no delivery of the message is pending (each
+// has succeeded, failed or been cancelled) and returns the message, or
+// until ctx ends. It does not poll: it looks again each time this node
+// applies a change. Any node can wait.
+func (e *Engine) WaitDelivered(ctx context.Context, id string) (*Message, error) {
+	if err := e.reads.sync(ctx); err != nil {
+		return nil, err
+	}
+	for {
+		applied := e.applied.next() // before the read: no change is missed
+		m, _, err := e.store.Message(id)
+		if err != nil {
+			return nil, fromCluster(err)
+		}
+		if m.Status() != store.StatusPending {
+			return e.message(id)
+		}
+		select {
+		case <-applied:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-e.stopping:
+			return nil, ErrClosed
+		}
+	}
+}
+
+// message reads a message, with its deliveries and payload, from this
+// node's store.
+func (e *Engine) message(id string) (*Message, error) {
 	m, ds, err := e.store.Message(id)
 	if err != nil {
 		return nil, fromCluster(err)
