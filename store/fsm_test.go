@@ -32,7 +32,7 @@ func TestLogCoversEveryCommand(t *testing.T) {
 	// endpoint disabled by a 410.
 	statuses := map[string]int{}
 	for _, id := range g.messages {
-		m, ds, err := g.ref.Message(id)
+		m, ds, err := g.ref.Message(DefaultTenant, id)
 		if errors.Is(err, ErrNotFound) {
 			continue // swept, or a duplicate idempotency key
 		}
@@ -44,7 +44,7 @@ func TestLogCoversEveryCommand(t *testing.T) {
 			statuses[d.Status]++
 		}
 	}
-	eps, err := g.ref.Endpoints()
+	eps, err := g.ref.Endpoints(DefaultTenant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,10 +377,10 @@ func TestClosedStore(t *testing.T) {
 	_, checks["AppliedIndex"] = s.AppliedIndex()
 	_, checks["Snapshot"] = s.Snapshot()
 	checks["Restore"] = s.Restore(bytes.NewReader(nil))
-	_, _, checks["Message"] = s.Message("msg_x")
-	_, checks["ListMessages"] = s.ListMessages("", 10, "")
+	_, _, checks["Message"] = s.Message(DefaultTenant, "msg_x")
+	_, checks["ListMessages"] = s.ListMessages(DefaultTenant, "", 10, "")
 	_, checks["DuePage"] = s.DuePage(Due{}, 10)
-	_, checks["Endpoint"] = s.Endpoint(epID("a"))
+	_, checks["Endpoint"] = s.Endpoint(DefaultTenant, epID("a"))
 	_, checks["Envelope"] = s.Envelope("msg_x")
 	_, checks["ForAttempt"] = s.ForAttempt("dlv_x")
 	checks["Check"] = s.Check()

@@ -254,7 +254,7 @@ func sameDump(t testing.TB, want, got *Store, what string) {
 // getMessage reads a message and its deliveries, failing the test if absent.
 func getMessage(t testing.TB, s *Store, id string) (*Message, []Delivery) {
 	t.Helper()
-	m, ds, err := s.Message(id)
+	m, ds, err := s.Message(DefaultTenant, id)
 	if err != nil {
 		t.Fatalf("Message(%s): %v", id, err)
 	}
@@ -280,7 +280,7 @@ func getDelivery(t testing.TB, s *Store, id string) *Delivery {
 
 func getEndpoint(t testing.TB, s *Store, id string) *Endpoint {
 	t.Helper()
-	ep, err := s.Endpoint(id)
+	ep, err := s.Endpoint(DefaultTenant, id)
 	if err != nil {
 		t.Fatalf("Endpoint(%s): %v", id, err)
 	}
@@ -713,7 +713,8 @@ func checkOwnership(t testing.TB, s *Store) {
 
 // failingEntry plants an undecodable endpoint record and returns an entry
 // whose command reads it, so that applying the entry fails to write: the
-// way a disk or a bug would make Apply fail.
+// way a disk or a bug would make Apply fail. removeCorrupt takes the
+// record away again (Check fails while it is there).
 func failingEntry(t testing.TB, s *Store, index uint64) Entry {
 	t.Helper()
 	if err := s.db.Update(func(tx *bolt.Tx) error {
@@ -722,4 +723,14 @@ func failingEntry(t testing.TB, s *Store, index uint64) Entry {
 		t.Fatal(err)
 	}
 	return entry(t, index, Command{UpdateEndpoint: &UpdateEndpoint{ID: epID("corrupt"), At: t0}})
+}
+
+// removeCorrupt deletes the record failingEntry planted.
+func removeCorrupt(t testing.TB, s *Store) {
+	t.Helper()
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bEndpoints).Delete([]byte(epID("corrupt")))
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
