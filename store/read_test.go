@@ -303,5 +303,5 @@ func TestReadsDuringApply(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	sameDump(t, g.ref, s, "applied with concurrent readers")
+	sameDump(t, g.store, s, "applied with concurrent readers")
 }
