@@ -740,3 +740,28 @@ func TestTenantsList(t *testing.T) {
 		t.Fatalf("b after its last message was swept: %v", err)
 	}
 }
+
+// TestRequeueSkipsAnotherTenantsEndpoint: an endpoint id deleted in one
+// tenant and made again in another is not the first one: a retry of the
+// first tenant's failed delivery to it does not send the message to the
+// other tenant's receiver.
+func TestRequeueSkipsAnotherTenantsEndpoint(t *testing.T) {
+	s := openTest(t)
+	m := newIDs(210).next(t, "msg", t0)
+	runOK(t, s, inTenant("a", createEndpoint(epID("e"), "https://a.example", t0)))
+	runOK(t, s, inTenant("a", fanOut(m, "x", t0)))
+	runOK(t, s, outcome(DeliveryID(m, 0), 1, t0, ResultFailed, 500, 0))
+	runOK(t, s, Command{DeleteEndpoint: &DeleteEndpoint{Tenant: "a", ID: epID("e"), At: t0}})
+	runOK(t, s, inTenant("b", createEndpoint(epID("e"), "https://b.example", t0)))
+	for _, c := range []Command{
+		{Requeue: &Requeue{Tenant: "a", MessageID: m, At: t0 + 1}},
+		{Requeue: &Requeue{Tenant: "a", Since: t0, At: t0 + 1}},
+	} {
+		if r := runOK(t, s, c); r[0].Count != 0 {
+			t.Fatalf("%s requeued %d to another tenant's endpoint", kindOf(&c), r[0].Count)
+		}
+	}
+	if d := getDelivery(t, s, DeliveryID(m, 0)); d.Status != StatusFailed {
+		t.Fatalf("delivery %+v", d)
+	}
+}
