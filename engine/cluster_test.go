@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/heraldhq/herald/store"
 )
 
 // testCluster is an in-process Herald cluster: real engines and Raft over
@@ -383,7 +384,7 @@ func TestClusterPartitionedLeaderStopsDelivering(t *testing.T) {
 			t.Fatalf("healed node lacks %s: %v", id, err)
 		}
 	}
-	if _, ok, _ := c.engines[lead].store.IdempotentMessage("minority", time.Now().UnixNano()); ok {
+	if _, ok, _ := c.engines[lead].store.IdempotentMessage(store.DefaultTenant, "minority", time.Now().UnixNano()); ok {
 		t.Fatal("the write refused by the minority was committed")
 	}
 }
@@ -448,7 +449,7 @@ func TestClusterLaggingFollowerCatchesUpFromSnapshot(t *testing.T) {
 		t.Fatal("the follower caught up without installing a snapshot (its state file was not replaced)")
 	}
 	for _, id := range ids {
-		if _, _, err := c.engines[lag].store.Message(id); err != nil {
+		if _, _, err := c.engines[lag].store.Message(store.DefaultTenant, id); err != nil {
 			t.Fatalf("follower lacks %s after catching up: %v", id, err)
 		}
 	}
@@ -474,7 +475,7 @@ func TestClusterAddAndRemoveNode(t *testing.T) {
 	}
 	c.converge()
 	for _, id := range ids {
-		if _, _, err := c.engines[n4].store.Message(id); err != nil {
+		if _, _, err := c.engines[n4].store.Message(store.DefaultTenant, id); err != nil {
 			t.Fatalf("the new node lacks %s: %v", id, err)
 		}
 	}

@@ -130,7 +130,7 @@ func (w *writer) createEndpoint(ctx context.Context, in EndpointInput) (reply, e
 		return reply{}, err
 	}
 	secret := signer.GenerateHMACSecret()
-	ep := store.Endpoint{ID: id, URL: in.URL, Name: in.Name, EventTypes: in.EventTypes, State: store.StateEnabled,
+	ep := store.Endpoint{ID: id, Tenant: store.DefaultTenant, URL: in.URL, Name: in.Name, EventTypes: in.EventTypes, State: store.StateEnabled,
 		RateLimitPerS: in.RateLimitPerS, Secrets: []store.Secret{{Key: string(w.keys.seal([]byte(secret), id))}},
 		CreatedAt: now.UnixNano(), UpdatedAt: now.UnixNano()}
 	res, err := w.commit(ctx, store.Command{CreateEndpoint: &store.CreateEndpoint{Endpoint: ep}})
@@ -150,7 +150,7 @@ func (e *Engine) Endpoint(ctx context.Context, id string) (*Endpoint, error) {
 
 // endpoint reads an endpoint from this node's store.
 func (e *Engine) endpoint(id string) (*Endpoint, error) {
-	ep, err := e.store.Endpoint(id)
+	ep, err := e.store.Endpoint(store.DefaultTenant, id)
 	if err != nil {
 		return nil, fromCluster(err)
 	}
@@ -162,7 +162,7 @@ func (e *Engine) Endpoints(ctx context.Context) ([]Endpoint, error) {
 	if err := e.reads.sync(ctx); err != nil {
 		return nil, err
 	}
-	eps, err := e.store.Endpoints()
+	eps, err := e.store.Endpoints(store.DefaultTenant)
 	if err != nil {
 		return nil, fromCluster(err)
 	}
@@ -191,13 +191,13 @@ func (w *writer) updateEndpoint(ctx context.Context, id string, up EndpointUpdat
 		}
 		state = (*string)(up.State)
 	}
-	cmd := &store.UpdateEndpoint{ID: id, At: w.cfg.Now().UnixNano(), URL: up.URL, Name: up.Name,
+	cmd := &store.UpdateEndpoint{Tenant: store.DefaultTenant, ID: id, At: w.cfg.Now().UnixNano(), URL: up.URL, Name: up.Name,
 		EventTypes: up.EventTypes, State: state, RateLimitPerS: up.RateLimitPerS}
 	res, err := w.commit(ctx, store.Command{UpdateEndpoint: cmd})
 	if err != nil {
 		return reply{}, err
 	}
-	ep, err := w.store.Endpoint(id)
+	ep, err := w.store.Endpoint(store.DefaultTenant, id)
 	if err != nil {
 		return reply{}, fromCluster(err)
 	}
@@ -211,7 +211,7 @@ func (e *Engine) DeleteEndpoint(ctx context.Context, id string) error {
 }
 
 func (w *writer) deleteEndpoint(ctx context.Context, id string) (reply, error) {
-	res, err := w.commit(ctx, store.Command{DeleteEndpoint: &store.DeleteEndpoint{ID: id, At: w.cfg.Now().UnixNano()}})
+	res, err := w.commit(ctx, store.Command{DeleteEndpoint: &store.DeleteEndpoint{Tenant: store.DefaultTenant, ID: id, At: w.cfg.Now().UnixNano()}})
 	return reply{Index: res.Index}, err
 }
 
@@ -230,7 +230,7 @@ func (w *writer) rotateSecret(ctx context.Context, id string, revokeNow bool) (r
 		revokeAt = now
 	}
 	secret := signer.GenerateHMACSecret()
-	cmd := &store.RotateSecret{EndpointID: id, Secret: string(w.keys.seal([]byte(secret), id)), At: now.UnixNano(),
+	cmd := &store.RotateSecret{Tenant: store.DefaultTenant, EndpointID: id, Secret: string(w.keys.seal([]byte(secret), id)), At: now.UnixNano(),
 		RevokeAt: revokeAt.UnixNano()}
 	res, err := w.commit(ctx, store.Command{RotateSecret: cmd})
 	if err != nil {
@@ -249,7 +249,7 @@ func (w *writer) ping(ctx context.Context, id string) (reply, error) {
 	if err := w.reads.leaderSync(ctx); err != nil {
 		return reply{}, err
 	}
-	if _, err := w.store.Endpoint(id); err != nil {
+	if _, err := w.store.Endpoint(store.DefaultTenant, id); err != nil {
 		return reply{}, fromCluster(err)
 	}
 	data := json.RawMessage(`{"endpoint_id":` + strconv.Quote(id) + `}`)

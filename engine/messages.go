@@ -191,7 +191,7 @@ func (w *writer) enqueue(ctx context.Context, in MessageInput) (reply, error) {
 	if in.IdempotencyKey != "" {
 		// A fast path only: the state machine itself ignores a key it
 		// has seen, whatever this read missed.
-		if id, ok, err := w.store.IdempotentMessage(in.IdempotencyKey, now.UnixNano()); err != nil {
+		if id, ok, err := w.store.IdempotentMessage(store.DefaultTenant, in.IdempotencyKey, now.UnixNano()); err != nil {
 			return reply{}, fromCluster(err)
 		} else if ok {
 			return w.messageReply(0, id)
@@ -224,7 +224,7 @@ func (w *writer) enqueue(ctx context.Context, in MessageInput) (reply, error) {
 
 // messageReply answers with a message as this node's store holds it.
 func (w *writer) messageReply(index uint64, id string) (reply, error) {
-	m, ds, err := w.store.Message(id)
+	m, ds, err := w.store.Message(store.DefaultTenant, id)
 	if err != nil {
 		return reply{}, fromCluster(err)
 	}
@@ -238,7 +238,7 @@ func draft(now time.Time, typ string, data, metadata json.RawMessage) (store.Enq
 	if err != nil {
 		return store.Enqueue{}, err
 	}
-	return store.Enqueue{ID: id, Type: typ, CreatedAt: now.UnixNano(), Envelope: envelope(typ, now, data, metadata)}, nil
+	return store.Enqueue{Tenant: store.DefaultTenant, ID: id, Type: typ, CreatedAt: now.UnixNano(), Envelope: envelope(typ, now, data, metadata)}, nil
 }
 
 // Message returns a message with its deliveries and their attempts.
@@ -259,7 +259,7 @@ func (e *Engine) WaitDelivered(ctx context.Context, id string) (*Message, error)
 	}
 	for {
 		applied := e.applied.next() // before the read: no change is missed
-		m, _, err := e.store.Message(id)
+		m, _, err := e.store.Message(store.DefaultTenant, id)
 		if err != nil {
 			return nil, fromCluster(err)
 		}
@@ -279,7 +279,7 @@ func (e *Engine) WaitDelivered(ctx context.Context, id string) (*Message, error)
 // message reads a message, with its deliveries and payload, from this
 // node's store.
 func (e *Engine) message(id string) (*Message, error) {
-	m, ds, err := e.store.Message(id)
+	m, ds, err := e.store.Message(store.DefaultTenant, id)
 	if err != nil {
 		return nil, fromCluster(err)
 	}
@@ -326,7 +326,7 @@ func (e *Engine) ListMessages(ctx context.Context, opts ListOptions) (msgs []Mes
 	if err := e.reads.sync(ctx); err != nil {
 		return nil, "", err
 	}
-	ms, err := e.store.ListMessages(string(opts.Status), opts.Limit+1, opts.After)
+	ms, err := e.store.ListMessages(store.DefaultTenant, string(opts.Status), opts.Limit+1, opts.After)
 	if err != nil {
 		return nil, "", fromCluster(err)
 	}
@@ -349,7 +349,7 @@ func (e *Engine) RetryMessage(ctx context.Context, id string) (int, error) {
 }
 
 func (w *writer) retry(ctx context.Context, id string) (reply, error) {
-	res, err := w.commit(ctx, store.Command{Requeue: &store.Requeue{MessageID: id, At: w.cfg.Now().UnixNano()}})
+	res, err := w.commit(ctx, store.Command{Requeue: &store.Requeue{Tenant: store.DefaultTenant, MessageID: id, At: w.cfg.Now().UnixNano()}})
 	return reply{Index: res.Index, Count: res.Count}, err
 }
 
@@ -372,6 +372,6 @@ func (w *writer) recover(ctx context.Context, since, until time.Time) (reply, er
 	if !since.Before(until) {
 		return reply{}, invalid("since", "must be before until")
 	}
-	res, err := w.commit(ctx, store.Command{Requeue: &store.Requeue{Since: since.UnixNano(), Until: until.UnixNano(), At: now.UnixNano()}})
+	res, err := w.commit(ctx, store.Command{Requeue: &store.Requeue{Tenant: store.DefaultTenant, Since: since.UnixNano(), Until: until.UnixNano(), At: now.UnixNano()}})
 	return reply{Index: res.Index, Count: res.Count}, err
 }

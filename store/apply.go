@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -73,7 +74,7 @@ func (s *Store) Apply(entries []Entry) ([][]Result, error) {
 			}
 			results[i] = rs
 		}
-		if err := t.flush(); err != nil {
+		if err := t.finish(); err != nil {
 			return err
 		}
 		changes.Index = applied
@@ -88,34 +89,50 @@ func (s *Store) Apply(entries []Entry) ([][]Result, error) {
 	return results, nil
 }
 
-// txn wraps a write transaction. Message records touched by several
-// commands in one batch are cached and written once at flush.
+// txn wraps a write transaction. Message records and tenant counters
+// touched by several commands in one batch are cached and written once at
+// the end (messages also when a scan of the bucket must see them).
 type txn struct {
 	tx                                               *bolt.Tx
 	messages, envelopes, deliveries, due, byEndpoint *bolt.Bucket
 	endpoints, keys, idempotency, idemExpiry, nodes  *bolt.Bucket
+	subs, tenantEPs, tenantMsgs, tenants             *bolt.Bucket
+	tokens, tenantTokens, tokenExpiry                *bolt.Bucket
 	dirty                                            map[string]*Message
+	tenantCounts                                     map[string]*Tenant
 	scheduled                                        []Due // pending deliveries given a new due time
 	keysChanged                                      bool  // a signing key was written or deleted
-	// enabled caches the enabled endpoints for fan-out; nil when not loaded
-	// or after any endpoint changed.
-	enabled []Endpoint
+	// fanOuts caches the subscribers of a tenant's event type: a batch of
+	// enqueues of one kind fans out against the same list. Cleared when
+	// any subscription changes.
+	fanOuts map[fanOutKey][]target
 }
+
+type fanOutKey struct{ tenant, typ string }
 
 func newTxn(tx *bolt.Tx) *txn {
 	return &txn{
-		tx:          tx,
-		messages:    tx.Bucket(bMessages),
-		envelopes:   tx.Bucket(bEnvelopes),
-		deliveries:  tx.Bucket(bDeliveries),
-		due:         tx.Bucket(bDue),
-		byEndpoint:  tx.Bucket(bByEndpoint),
-		endpoints:   tx.Bucket(bEndpoints),
-		keys:        tx.Bucket(bKeys),
-		idempotency: tx.Bucket(bIdempotency),
-		idemExpiry:  tx.Bucket(bIdemExpiry),
-		nodes:       tx.Bucket(bNodes),
-		dirty:       map[string]*Message{},
+		tx:           tx,
+		messages:     tx.Bucket(bMessages),
+		envelopes:    tx.Bucket(bEnvelopes),
+		deliveries:   tx.Bucket(bDeliveries),
+		due:          tx.Bucket(bDue),
+		byEndpoint:   tx.Bucket(bByEndpoint),
+		endpoints:    tx.Bucket(bEndpoints),
+		keys:         tx.Bucket(bKeys),
+		idempotency:  tx.Bucket(bIdempotency),
+		idemExpiry:   tx.Bucket(bIdemExpiry),
+		nodes:        tx.Bucket(bNodes),
+		subs:         tx.Bucket(bSubscriptions),
+		tenantEPs:    tx.Bucket(bTenantEndpoints),
+		tenantMsgs:   tx.Bucket(bTenantMessages),
+		tenants:      tx.Bucket(bTenants),
+		tokens:       tx.Bucket(bTokens),
+		tenantTokens: tx.Bucket(bTenantTokens),
+		tokenExpiry:  tx.Bucket(bTokenExpiry),
+		dirty:        map[string]*Message{},
+		tenantCounts: map[string]*Tenant{},
+		fanOuts:      map[fanOutKey][]target{},
 	}
 }
 
@@ -128,6 +145,7 @@ func (t *txn) apply(c *Command) (Result, error) {
 	if err := c.Validate(); err != nil {
 		return Result{Err: err}, nil
 	}
+	c.normalize()
 	switch {
 	case c.Enqueue != nil:
 		return t.enqueue(c.Enqueue)
@@ -147,8 +165,14 @@ func (t *txn) apply(c *Command) (Result, error) {
 		return Result{}, t.addSigningKey(c.AddSigningKey)
 	case c.Sweep != nil:
 		return t.sweep(c.Sweep)
-	default: // Validate leaves exactly one field set: PutNode
+	case c.PutNode != nil:
 		return Result{}, putRecord(t.nodes, c.PutNode.ID, c.PutNode)
+	case c.DeleteTenant != nil:
+		return t.deleteTenant(c.DeleteTenant)
+	case c.CreateTenantToken != nil:
+		return t.createToken(c.CreateTenantToken)
+	default: // Validate leaves exactly one field set: RevokeTenantTokens
+		return t.revokeTokens(c.RevokeTenantTokens)
 	}
 }
 
@@ -165,6 +189,21 @@ func (t *txn) message(id string) (*Message, error) {
 	return m, nil
 }
 
+// peekMessage is message without caching the record: for scans that read
+// many messages and change few.
+func (t *txn) peekMessage(id string) (*Message, error) {
+	if m, ok := t.dirty[id]; ok {
+		return m, nil
+	}
+	m := new(Message)
+	ok, err := getRecord(t.messages, id, m)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return m, nil
+}
+
+// flush writes the cached messages, for a scan of the bucket.
 func (t *txn) flush() error {
 	for id, m := range t.dirty {
 		if err := putRecord(t.messages, id, m); err != nil {
@@ -172,6 +211,14 @@ func (t *txn) flush() error {
 		}
 	}
 	return nil
+}
+
+// finish writes everything cached, at the end of the transaction.
+func (t *txn) finish() error {
+	if err := t.flush(); err != nil {
+		return err
+	}
+	return t.flushTenants()
 }
 
 func (t *txn) delivery(id string) (*Delivery, error) {
@@ -243,6 +290,17 @@ func (t *txn) transition(d *Delivery, status string) error {
 	if m != nil {
 		m.count(d.Status, -1)
 		m.count(status, +1)
+		if d.Status == StatusPending || status == StatusPending {
+			tc, err := t.tenant(m.Tenant)
+			if err != nil {
+				return err
+			}
+			if status == StatusPending {
+				tc.Pending++
+			} else {
+				tc.Pending--
+			}
+		}
 	}
 	d.Status = status
 	return nil
@@ -253,12 +311,16 @@ const maxDeliveries = 32 * 32 * 32 * 32
 
 func (t *txn) enqueue(c *Enqueue) (Result, error) {
 	if m, err := t.message(c.ID); err != nil || m != nil {
+		if err == nil && m.Tenant != c.Tenant {
+			return Result{Err: ErrExists}, nil // ids are unique across tenants
+		}
 		return Result{MessageID: c.ID, Duplicate: true}, err
 	}
 	var prevKey *idempotencyRecord
+	idemKey := tenantKey(c.Tenant, c.IdempotencyKey)
 	if c.IdempotencyKey != "" {
 		var rec idempotencyRecord
-		ok, err := getRecord(t.idempotency, c.IdempotencyKey, &rec)
+		ok, err := getRecord(t.idempotency, string(idemKey), &rec)
 		if err != nil {
 			return Result{}, err
 		}
@@ -281,19 +343,28 @@ func (t *txn) enqueue(c *Enqueue) (Result, error) {
 
 	if c.IdempotencyKey != "" {
 		if prevKey != nil {
-			if err := t.idemExpiry.Delete(append(be64(prevKey.ExpiresAt), c.IdempotencyKey...)); err != nil {
+			if err := t.idemExpiry.Delete(append(be64(prevKey.ExpiresAt), idemKey...)); err != nil {
 				return Result{}, err
 			}
 		}
 		rec := idempotencyRecord{MessageID: c.ID, ExpiresAt: c.IdempotencyExpiresAt}
-		if err := putRecord(t.idempotency, c.IdempotencyKey, &rec); err != nil {
+		if err := putRecord(t.idempotency, string(idemKey), &rec); err != nil {
 			return Result{}, err
 		}
-		if err := t.idemExpiry.Put(append(be64(rec.ExpiresAt), c.IdempotencyKey...), nil); err != nil {
+		if err := t.idemExpiry.Put(append(be64(rec.ExpiresAt), idemKey...), nil); err != nil {
 			return Result{}, err
 		}
 	}
-	m := &Message{ID: c.ID, Type: c.Type, CreatedAt: c.CreatedAt, IdempotencyKey: c.IdempotencyKey,
+	tc, err := t.tenant(c.Tenant)
+	if err != nil {
+		return Result{}, err
+	}
+	tc.Messages++
+	tc.Pending += len(targets)
+	if err := t.tenantMsgs.Put(tenantKey(c.Tenant, c.ID), nil); err != nil {
+		return Result{}, err
+	}
+	m := &Message{ID: c.ID, Tenant: c.Tenant, Type: c.Type, CreatedAt: c.CreatedAt, IdempotencyKey: c.IdempotencyKey,
 		Deliveries: make([]string, 0, len(targets))}
 	t.dirty[c.ID] = m
 	for i, tg := range targets {
@@ -327,51 +398,145 @@ func (t *txn) fanOut(c *Enqueue) ([]target, error) {
 			if err != nil {
 				return nil, err
 			}
-			if ep != nil {
+			if ep != nil && ep.Tenant == c.Tenant {
 				targets = append(targets, target{endpointID: ep.ID, url: ep.URL})
 			}
 		}
 		return targets, nil
 	}
-	enabled, err := t.enabledEndpoints()
-	if err != nil {
-		return nil, err
-	}
-	for _, ep := range enabled {
-		if ep.Subscribed(c.Type) {
-			targets = append(targets, target{endpointID: ep.ID, url: ep.URL})
-		}
-	}
-	return targets, nil
+	return t.subscribers(c.Tenant, c.Type), nil
 }
 
-// enabledEndpoints returns the enabled endpoints in id order, decoded once
-// per transaction: a batch of enqueues fans out against the same list.
-func (t *txn) enabledEndpoints() ([]Endpoint, error) {
-	if t.enabled != nil {
-		return t.enabled, nil
+// subscribers returns the enabled endpoints of the tenant subscribed to
+// typ, in endpoint id order, from the two key ranges of the subscriptions
+// index that name them: the type's and the all-types entry's. Nothing of
+// another tenant is read.
+func (t *txn) subscribers(tenant, typ string) []target {
+	key := fanOutKey{tenant, typ}
+	if targets, ok := t.fanOuts[key]; ok {
+		return targets
 	}
-	t.enabled = []Endpoint{}
-	err := t.endpoints.ForEach(func(_, v []byte) error {
-		var ep Endpoint
-		if err := decode(v, &ep); err != nil {
+	typed, all := subPrefix(tenant, typ), subPrefix(tenant, allTypes)
+	ct, ca := t.subs.Cursor(), t.subs.Cursor()
+	kt, vt := seekPrefix(ct, typed)
+	ka, va := seekPrefix(ca, all)
+	targets := []target{}
+	// Each range is in endpoint id order and an endpoint is in one only:
+	// merged, every replica numbers the deliveries alike.
+	for kt != nil || ka != nil {
+		if ka == nil || (kt != nil && bytes.Compare(kt[len(typed):], ka[len(all):]) < 0) {
+			targets = append(targets, target{endpointID: string(kt[len(typed):]), url: string(vt)})
+			kt, vt = nextPrefix(ct, typed)
+		} else {
+			targets = append(targets, target{endpointID: string(ka[len(all):]), url: string(va)})
+			ka, va = nextPrefix(ca, all)
+		}
+	}
+	t.fanOuts[key] = targets
+	return targets
+}
+
+// seekPrefix positions c at the first key with prefix, or returns nil.
+func seekPrefix(c *bolt.Cursor, prefix []byte) ([]byte, []byte) {
+	k, v := c.Seek(prefix)
+	if k == nil || !bytes.HasPrefix(k, prefix) {
+		return nil, nil
+	}
+	return k, v
+}
+
+// nextPrefix moves c to the next key with prefix, or returns nil.
+func nextPrefix(c *bolt.Cursor, prefix []byte) ([]byte, []byte) {
+	k, v := c.Next()
+	if k == nil || !bytes.HasPrefix(k, prefix) {
+		return nil, nil
+	}
+	return k, v
+}
+
+// saveEndpoint writes ep and keeps its subscriptions in step. prev is the
+// record as it was (nil when new).
+func (t *txn) saveEndpoint(prev, ep *Endpoint) error {
+	if !sameSubscriptions(prev, ep) {
+		if prev != nil {
+			if err := t.subscribe(prev, false); err != nil {
+				return err
+			}
+		}
+		if err := t.subscribe(ep, true); err != nil {
 			return err
 		}
-		if ep.State == StateEnabled {
-			t.enabled = append(t.enabled, ep)
-		}
-		return nil
-	})
-	if err != nil {
-		t.enabled = nil
 	}
-	return t.enabled, err
+	return putRecord(t.endpoints, ep.ID, ep)
 }
 
-// putEndpoint writes an endpoint record and drops the cached list.
-func (t *txn) putEndpoint(ep *Endpoint) error {
-	t.enabled = nil
-	return putRecord(t.endpoints, ep.ID, ep)
+// sameSubscriptions reports whether prev and ep have the same entries in
+// the subscriptions index: most updates (a name, a secret) change none.
+func sameSubscriptions(prev, ep *Endpoint) bool {
+	if prev == nil || (prev.State == StateEnabled) != (ep.State == StateEnabled) {
+		return false
+	}
+	return ep.State != StateEnabled ||
+		prev.Tenant == ep.Tenant && prev.URL == ep.URL && slices.Equal(prev.EventTypes, ep.EventTypes)
+}
+
+// subscribe adds (on) or removes the endpoint's subscription entries. Only
+// enabled endpoints have any.
+func (t *txn) subscribe(ep *Endpoint, on bool) error {
+	if ep.State != StateEnabled {
+		return nil
+	}
+	clear(t.fanOuts)
+	types := ep.EventTypes
+	if len(types) == 0 {
+		types = []string{allTypes}
+	}
+	for _, typ := range types {
+		k := subKey(ep.Tenant, typ, ep.ID)
+		var err error
+		if on {
+			err = t.subs.Put(k, []byte(ep.URL))
+		} else {
+			err = t.subs.Delete(k)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addEndpoint stores a new endpoint with its index entries and count.
+func (t *txn) addEndpoint(ep *Endpoint) error {
+	if err := t.saveEndpoint(nil, ep); err != nil {
+		return err
+	}
+	if err := t.tenantEPs.Put(tenantKey(ep.Tenant, ep.ID), nil); err != nil {
+		return err
+	}
+	tc, err := t.tenant(ep.Tenant)
+	if err != nil {
+		return err
+	}
+	tc.Endpoints++
+	return nil
+}
+
+// removeEndpoint deletes an endpoint, with its index entries and count.
+// Its pending deliveries must be ended first.
+func (t *txn) removeEndpoint(ep *Endpoint) error {
+	if err := t.subscribe(ep, false); err != nil {
+		return err
+	}
+	if err := t.tenantEPs.Delete(tenantKey(ep.Tenant, ep.ID)); err != nil {
+		return err
+	}
+	tc, err := t.tenant(ep.Tenant)
+	if err != nil {
+		return err
+	}
+	tc.Endpoints--
+	return t.endpoints.Delete([]byte(ep.ID))
 }
 
 func (t *txn) outcome(c *Outcome) error {
@@ -415,32 +580,37 @@ func (t *txn) outcome(c *Outcome) error {
 		if err != nil || ep == nil {
 			return err
 		}
-		return t.disableEndpoint(ep, StateDisabledFailing, c.At)
+		prev := *ep
+		return t.disableEndpoint(&prev, ep, StateDisabledFailing, c.At)
 	}
 	return nil
 }
 
 // disableEndpoint sets the endpoint's state and ends its pending deliveries:
 // failed when the receiver is gone, cancelled when an operator disabled it.
-func (t *txn) disableEndpoint(ep *Endpoint, state string, at int64) error {
+// prev is the record as stored.
+func (t *txn) disableEndpoint(prev, ep *Endpoint, state string, at int64) error {
 	ep.State = state
 	ep.UpdatedAt = at
-	if err := t.putEndpoint(ep); err != nil {
+	if err := t.saveEndpoint(prev, ep); err != nil {
 		return err
 	}
 	status, reason := StatusCancelled, "endpoint disabled"
 	if state == StateDisabledFailing {
 		status, reason = StatusFailed, "endpoint answered 410 Gone"
 	}
-	return t.endPending(ep.ID, status, reason)
+	_, err := t.endPending(ep.ID, status, reason, -1)
+	return err
 }
 
-// endPending moves every pending delivery of the endpoint to status.
-func (t *txn) endPending(epID, status, reason string) error {
-	for _, id := range t.pendingOf(epID) {
+// endPending moves up to limit (all when negative) pending deliveries of
+// the endpoint to status, and returns how many it moved.
+func (t *txn) endPending(epID, status, reason string, limit int) (int, error) {
+	ids := t.pendingOf(epID, limit)
+	for _, id := range ids {
 		d, err := t.delivery(id)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if d == nil || d.Status != StatusPending {
 			continue
@@ -448,27 +618,38 @@ func (t *txn) endPending(epID, status, reason string) error {
 		prev := *d
 		d.LastError = reason
 		if err := t.transition(d, status); err != nil {
-			return err
+			return 0, err
 		}
 		if err := t.putDelivery(&prev, d); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return len(ids), nil
 }
 
 func (t *txn) createEndpoint(c *CreateEndpoint) (Result, error) {
 	if t.endpoints.Get([]byte(c.Endpoint.ID)) != nil {
-		return Result{Err: ErrExists}, nil
+		return Result{Err: ErrExists}, nil // ids are unique across tenants
 	}
-	return Result{}, t.putEndpoint(&c.Endpoint)
+	return Result{}, t.addEndpoint(&c.Endpoint)
+}
+
+// tenantEndpoint reads the tenant's endpoint: nil when there is none of
+// that id, or it is another tenant's.
+func (t *txn) tenantEndpoint(tenant, id string) (*Endpoint, error) {
+	ep, err := t.endpoint(id)
+	if err != nil || ep == nil || ep.Tenant != tenant {
+		return nil, err
+	}
+	return ep, nil
 }
 
 func (t *txn) updateEndpoint(c *UpdateEndpoint) (Result, error) {
-	ep, err := t.endpoint(c.ID)
+	ep, err := t.tenantEndpoint(c.Tenant, c.ID)
 	if err != nil || ep == nil {
 		return Result{Err: ErrNotFound}, err
 	}
+	prev := *ep
 	if c.URL != nil {
 		ep.URL = *c.URL
 	}
@@ -484,7 +665,7 @@ func (t *txn) updateEndpoint(c *UpdateEndpoint) (Result, error) {
 	ep.UpdatedAt = c.At
 	if c.State != nil && *c.State != ep.State {
 		if *c.State != StateEnabled {
-			return Result{}, t.disableEndpoint(ep, *c.State, c.At)
+			return Result{}, t.disableEndpoint(&prev, ep, *c.State, c.At)
 		}
 		ep.State = StateEnabled
 	}
@@ -494,22 +675,23 @@ func (t *txn) updateEndpoint(c *UpdateEndpoint) (Result, error) {
 			return Result{}, err
 		}
 	}
-	return Result{}, t.putEndpoint(ep)
+	return Result{}, t.saveEndpoint(&prev, ep)
 }
 
-// pendingOf returns the ids of the endpoint's pending deliveries.
-func (t *txn) pendingOf(epID string) []string {
+// pendingOf returns the ids of up to limit (all when negative) of the
+// endpoint's pending deliveries.
+func (t *txn) pendingOf(epID string, limit int) []string {
 	prefix := append([]byte(epID), 0)
 	var ids []string
 	c := t.byEndpoint.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(ids) != limit; k, _ = c.Next() {
 		ids = append(ids, string(k[len(prefix):]))
 	}
 	return ids
 }
 
 func (t *txn) retarget(epID, url string) error {
-	for _, id := range t.pendingOf(epID) {
+	for _, id := range t.pendingOf(epID, -1) {
 		d, err := t.delivery(id)
 		if err != nil {
 			return err
@@ -525,21 +707,22 @@ func (t *txn) retarget(epID, url string) error {
 }
 
 func (t *txn) deleteEndpoint(c *DeleteEndpoint) (Result, error) {
-	if t.endpoints.Get([]byte(c.ID)) == nil {
-		return Result{Err: ErrNotFound}, nil
-	}
-	if err := t.endPending(c.ID, StatusCancelled, "endpoint deleted"); err != nil {
-		return Result{}, err
-	}
-	t.enabled = nil
-	return Result{}, t.endpoints.Delete([]byte(c.ID))
-}
-
-func (t *txn) rotateSecret(c *RotateSecret) (Result, error) {
-	ep, err := t.endpoint(c.EndpointID)
+	ep, err := t.tenantEndpoint(c.Tenant, c.ID)
 	if err != nil || ep == nil {
 		return Result{Err: ErrNotFound}, err
 	}
+	if _, err := t.endPending(c.ID, StatusCancelled, "endpoint deleted", -1); err != nil {
+		return Result{}, err
+	}
+	return Result{}, t.removeEndpoint(ep)
+}
+
+func (t *txn) rotateSecret(c *RotateSecret) (Result, error) {
+	ep, err := t.tenantEndpoint(c.Tenant, c.EndpointID)
+	if err != nil || ep == nil {
+		return Result{Err: ErrNotFound}, err
+	}
+	prev := *ep
 	for _, s := range ep.Secrets {
 		if s.Key == c.Secret {
 			return Result{}, nil // already applied (a retried command)
@@ -559,37 +742,36 @@ func (t *txn) rotateSecret(c *RotateSecret) (Result, error) {
 	}
 	ep.Secrets = secrets
 	ep.UpdatedAt = c.At
-	return Result{}, t.putEndpoint(ep)
+	return Result{}, t.saveEndpoint(&prev, ep)
 }
 
 func (t *txn) requeue(c *Requeue) (Result, error) {
 	var ids []string
 	if c.MessageID != "" {
-		if m, err := t.message(c.MessageID); err != nil || m == nil {
+		if m, err := t.peekMessage(c.MessageID); err != nil || m == nil || m.Tenant != c.Tenant {
 			return Result{Err: ErrNotFound}, err
 		}
 		ids = []string{c.MessageID}
 	} else {
-		// Message ids begin with their creation time, so the window is a
-		// key range; but ids stamped by different nodes' clocks may be
-		// slightly out of order, so the record's own time decides.
-		// Scan what earlier commands of this batch wrote, not the stale
-		// records, or the result would depend on how entries were batched.
-		if err := t.flush(); err != nil {
-			return Result{}, err
-		}
-		// Only the window's key range is read (widened by maxClockSkew),
-		// not every message.
-		cur := t.messages.Cursor()
-		for k, v := cur.Seek([]byte(timeKey("msg", c.Since-int64(maxClockSkew)))); k != nil; k, v = cur.Next() {
-			if c.Until != 0 && messageTime(string(k)) > addSat(c.Until, int64(maxClockSkew)) {
+		// The tenant's message ids begin with their creation time, so the
+		// window is a key range of its index (widened by maxClockSkew):
+		// neither other tenants' messages nor its own outside the window
+		// are read. Ids stamped by different nodes' clocks may be slightly
+		// out of order, so the record's own time decides. Records come
+		// from the batch's cache first, so the result does not depend on
+		// how entries were batched.
+		prefix := tenantPrefix(c.Tenant)
+		cur := t.tenantMsgs.Cursor()
+		for k, _ := cur.Seek(append(prefix, timeKey("msg", c.Since-int64(maxClockSkew))...)); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
+			id := string(k[len(prefix):])
+			if c.Until != 0 && messageTime(id) > addSat(c.Until, int64(maxClockSkew)) {
 				break
 			}
-			var m Message
-			if err := decode(v, &m); err != nil {
+			m, err := t.peekMessage(id)
+			if err != nil {
 				return Result{}, err
 			}
-			if m.CreatedAt >= c.Since && (c.Until == 0 || m.CreatedAt < c.Until) && m.Failed+m.Cancelled > 0 {
+			if m != nil && m.CreatedAt >= c.Since && (c.Until == 0 || m.CreatedAt < c.Until) && m.Failed+m.Cancelled > 0 {
 				ids = append(ids, m.ID)
 			}
 		}
@@ -609,7 +791,9 @@ func (t *txn) requeue(c *Requeue) (Result, error) {
 				continue
 			}
 			if !d.Override() {
-				ep, err := t.endpoint(d.EndpointID)
+				// An endpoint id deleted and made again in another
+				// tenant is not this message's endpoint.
+				ep, err := t.tenantEndpoint(m.Tenant, d.EndpointID)
 				if err != nil {
 					return Result{}, err
 				}
@@ -710,16 +894,7 @@ func (t *txn) sweep(c *Sweep) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		for _, dlvID := range m.Deliveries {
-			if err := t.deliveries.Delete([]byte(dlvID)); err != nil {
-				return Result{}, err
-			}
-		}
-		delete(t.dirty, id)
-		if err := t.messages.Delete([]byte(id)); err != nil {
-			return Result{}, err
-		}
-		if err := t.envelopes.Delete([]byte(id)); err != nil {
+		if err := t.dropMessage(m); err != nil {
 			return Result{}, err
 		}
 		n++
@@ -744,7 +919,67 @@ func (t *txn) sweep(c *Sweep) (Result, error) {
 		}
 		n++
 	}
+
+	// Tenant tokens past their expiry, oldest first.
+	var hashes [][]byte
+	tc := t.tokenExpiry.Cursor()
+	for k, _ := tc.First(); k != nil && len(hashes) < c.Limit; k, _ = tc.Next() {
+		if int64(binary.BigEndian.Uint64(k[:8])) > c.At {
+			break
+		}
+		hashes = append(hashes, bytes.Clone(k[8:]))
+	}
+	for _, h := range hashes {
+		if err := t.deleteToken(h); err != nil {
+			return Result{}, err
+		}
+		n++
+	}
 	return Result{Count: n}, nil
+}
+
+// dropMessage deletes a message with its deliveries, envelope, index
+// entry and count. Deliveries still pending leave the due and
+// per-endpoint indexes and the tenant's count.
+func (t *txn) dropMessage(m *Message) error {
+	tc, err := t.tenant(m.Tenant)
+	if err != nil {
+		return err
+	}
+	if m.Pending > 0 {
+		for _, id := range m.Deliveries {
+			d, err := t.delivery(id)
+			if err != nil {
+				return err
+			}
+			if d == nil || d.Status != StatusPending {
+				continue
+			}
+			if err := t.due.Delete(dueKey(d.NextAttemptAt, d.ID)); err != nil {
+				return err
+			}
+			if !d.Override() {
+				if err := t.byEndpoint.Delete(byEndpointKey(d.EndpointID, d.ID)); err != nil {
+					return err
+				}
+			}
+			tc.Pending--
+		}
+	}
+	for _, id := range m.Deliveries {
+		if err := t.deliveries.Delete([]byte(id)); err != nil {
+			return err
+		}
+	}
+	delete(t.dirty, m.ID)
+	tc.Messages--
+	if err := t.tenantMsgs.Delete(tenantKey(m.Tenant, m.ID)); err != nil {
+		return err
+	}
+	if err := t.messages.Delete([]byte(m.ID)); err != nil {
+		return err
+	}
+	return t.envelopes.Delete([]byte(m.ID))
 }
 
 // addSat returns a+b for b >= 0, saturating at the largest time: commands

@@ -27,7 +27,7 @@ func TestEnqueueIdempotency(t *testing.T) {
 	if r[0].MessageID != m1 || !r[0].Duplicate {
 		t.Fatalf("same key again: %+v, want duplicate of %s", r[0], m1)
 	}
-	if _, _, err := s.Message(m2); !errors.Is(err, ErrNotFound) {
+	if _, _, err := s.Message(DefaultTenant, m2); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("duplicate key created message %s: %v", m2, err)
 	}
 	if _, err := s.Envelope(m2); !errors.Is(err, ErrNotFound) {
@@ -36,10 +36,10 @@ func TestEnqueueIdempotency(t *testing.T) {
 	if got := allDue(t, s); !slices.Equal(got, dueBefore) {
 		t.Fatalf("duplicate key scheduled deliveries: %v, before %v", got, dueBefore)
 	}
-	if id, ok, _ := s.IdempotentMessage("K", t0+day-1); !ok || id != m1 {
+	if id, ok, _ := s.IdempotentMessage(DefaultTenant, "K", t0+day-1); !ok || id != m1 {
 		t.Fatalf("IdempotentMessage before expiry = %q, %v", id, ok)
 	}
-	if _, ok, _ := s.IdempotentMessage("K", t0+day); ok {
+	if _, ok, _ := s.IdempotentMessage(DefaultTenant, "K", t0+day); ok {
 		t.Fatal("IdempotentMessage at expiry still answers")
 	}
 
@@ -53,7 +53,7 @@ func TestEnqueueIdempotency(t *testing.T) {
 	if !r[0].Duplicate {
 		t.Fatalf("same id with a new key: %+v", r[0])
 	}
-	if _, ok, _ := s.IdempotentMessage("K2", t0); ok {
+	if _, ok, _ := s.IdempotentMessage(DefaultTenant, "K2", t0); ok {
 		t.Fatal("a duplicate id recorded its idempotency key")
 	}
 	if m, _ := getMessage(t, s, m1); len(m.Deliveries) != 1 || m.Pending != 1 {
@@ -70,15 +70,15 @@ func TestEnqueueIdempotency(t *testing.T) {
 		t.Fatalf("key after expiry: %+v, want new message %s", r[0], m3)
 	}
 	getMessage(t, s, m3)
-	if id, ok, _ := s.IdempotentMessage("K", t0+day); !ok || id != m3 {
+	if id, ok, _ := s.IdempotentMessage(DefaultTenant, "K", t0+day); !ok || id != m3 {
 		t.Fatalf("IdempotentMessage after reuse = %q, %v; want %s", id, ok, m3)
 	}
-	if exp := mustDump(t, s)["idem_expiry"]; len(exp) != 1 {
+	if exp := mustDump(t, s)["tenant_idem_expiry"]; len(exp) != 1 {
 		t.Fatalf("expiry index holds %d entries for one key: %q", len(exp), exp)
 	}
 	// A sweep at the old expiry must not remove the renewed key.
 	runOK(t, s, Command{Sweep: &Sweep{At: t0 + day, Limit: 10}})
-	if id, ok, _ := s.IdempotentMessage("K", t0+day); !ok || id != m3 {
+	if id, ok, _ := s.IdempotentMessage(DefaultTenant, "K", t0+day); !ok || id != m3 {
 		t.Fatalf("sweep removed a renewed key: %q, %v", id, ok)
 	}
 }
@@ -435,7 +435,7 @@ func TestMessageStatusApplied(t *testing.T) {
 			if msg, _ := getMessage(t, s, m); msg.Status() != tt.want {
 				t.Fatalf("status %s, want %s (%+v)", msg.Status(), tt.want, msg)
 			}
-			listed, err := s.ListMessages(tt.want, 10, "")
+			listed, err := s.ListMessages(DefaultTenant, tt.want, 10, "")
 			if err != nil || len(listed) != 1 {
 				t.Fatalf("ListMessages(%s) = %v, %v", tt.want, listed, err)
 			}
@@ -606,7 +606,7 @@ func TestCreateAndDeleteEndpoint(t *testing.T) {
 	runOK(t, s, outcome(DeliveryID(msgs[1], 0), 1, t0+ms(10), ResultFailed, 500, 0))
 
 	runOK(t, s, Command{DeleteEndpoint: &DeleteEndpoint{ID: epID("a"), At: t0 + ms(20)}})
-	if _, err := s.Endpoint(epID("a")); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Endpoint(DefaultTenant, epID("a")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("deleted endpoint: %v", err)
 	}
 	for i, want := range []string{StatusCancelled, StatusFailed, StatusCancelled} {
@@ -795,7 +795,7 @@ func TestSameBatchSeesEarlierCommands(t *testing.T) {
 		if r[1].Count != 1 {
 			t.Fatalf("sweep after success in the same entry removed %d, want 1", r[1].Count)
 		}
-		if _, _, err := s.Message(m); !errors.Is(err, ErrNotFound) {
+		if _, _, err := s.Message(DefaultTenant, m); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("finished message not swept: %v", err)
 		}
 	})
@@ -976,7 +976,7 @@ func TestSweepIdempotencyKeys(t *testing.T) {
 		t.Fatalf("swept %d, want 2", r[0].Count)
 	}
 	exists := func(key string) bool {
-		_, ok := mustDump(t, s)["idempotency"][key]
+		_, ok := mustDump(t, s)["tenant_idempotency"][DefaultTenant+"\x00"+key]
 		return ok
 	}
 	for i, want := range []bool{false, false, true, true, true} {
@@ -989,8 +989,8 @@ func TestSweepIdempotencyKeys(t *testing.T) {
 		t.Fatalf("second sweep removed %d, want 2", r[0].Count)
 	}
 	d := mustDump(t, s)
-	if len(d["idempotency"]) != 1 || len(d["idem_expiry"]) != 1 || !exists("K4") {
-		t.Fatalf("after sweeping to +103ms: %q / %q", d["idempotency"], d["idem_expiry"])
+	if len(d["tenant_idempotency"]) != 1 || len(d["tenant_idem_expiry"]) != 1 || !exists("K4") {
+		t.Fatalf("after sweeping to +103ms: %q / %q", d["tenant_idempotency"], d["tenant_idem_expiry"])
 	}
 	// Messages are not finished yet, so none went.
 	if len(d["messages"]) != 5 {
@@ -1068,7 +1068,7 @@ func TestSweepMessages(t *testing.T) {
 	if r[0].Count != 1 {
 		t.Fatalf("sweep with limit 1 removed %d", r[0].Count)
 	}
-	if _, _, err := s.Message(oldPending); !errors.Is(err, ErrNotFound) {
+	if _, _, err := s.Message(DefaultTenant, oldPending); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("the oldest finished message should go first: %v", err)
 	}
 	r = runOK(t, s, Command{Sweep: &Sweep{At: retain, RetainSince: retain, Limit: 1}})
@@ -1078,7 +1078,7 @@ func TestSweepMessages(t *testing.T) {
 	if r = runOK(t, s, Command{Sweep: &Sweep{At: retain, RetainSince: retain, Limit: 1}}); r[0].Count != 0 {
 		t.Fatalf("third sweep removed %d", r[0].Count)
 	}
-	if _, _, err := s.Message(newOK); err != nil {
+	if _, _, err := s.Message(DefaultTenant, newOK); err != nil {
 		t.Fatalf("message inside retention swept: %v", err)
 	}
 	// Outcomes for swept deliveries are ignored.
@@ -1175,6 +1175,7 @@ func TestApplyReportsIndexAndSchedule(t *testing.T) {
 	if len(calls) != n {
 		t.Fatalf("OnApplied called after a failed Apply: %+v", calls[n:])
 	}
+	removeCorrupt(t, s)
 	// A signing key, and only that, reports KeysChanged.
 	if calls[n-1].keys {
 		t.Fatalf("KeysChanged after an outcome: %+v", calls[n-1])

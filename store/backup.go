@@ -22,7 +22,9 @@ var ErrNotStateFile = errors.New("store: not a Herald state file (made by a back
 // (sealed ones stay sealed), signing keys, messages with their pending
 // deliveries and due times, idempotency keys. What belonged to the old
 // cluster is dropped: the Raft index it had applied (the new cluster's log
-// starts at 1) and its nodes' addresses. path must not exist yet.
+// starts at 1) and its nodes' addresses. A backup of an earlier schema is
+// migrated; one of a newer schema is refused (ErrNewerSchema). path must
+// not exist yet.
 func RestoreFile(path string, r io.Reader) error {
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		if err == nil {
@@ -68,18 +70,21 @@ func copyToFile(path string, r io.Reader) error {
 	return err
 }
 
-// resetCluster checks that the file at path is a state file and drops
-// what belonged to the cluster it came from.
+// resetCluster checks that the file at path is a state file, brings it to
+// this build's schema and drops what belonged to the cluster it came from.
 func resetCluster(path string) error {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNotStateFile, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range allBuckets {
+		for _, b := range coreBuckets {
 			if tx.Bucket(b) == nil {
 				return fmt.Errorf("%w: no %s bucket", ErrNotStateFile, b)
 			}
+		}
+		if err := initSchema(tx); err != nil {
+			return err
 		}
 		if err := tx.Bucket(bMeta).Delete(kApplied); err != nil {
 			return err
@@ -93,7 +98,7 @@ func resetCluster(path string) error {
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil && !errors.Is(err, ErrNotStateFile) {
+	if err != nil && !errors.Is(err, ErrNotStateFile) && !errors.Is(err, ErrNewerSchema) {
 		err = fmt.Errorf("store: restore: %w", err)
 	}
 	return err

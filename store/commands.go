@@ -22,13 +22,29 @@ type Command struct {
 	AddSigningKey  *AddSigningKey  `json:"add_signing_key,omitempty"`
 	Sweep          *Sweep          `json:"sweep,omitempty"`
 	PutNode        *Node           `json:"put_node,omitempty"`
+
+	DeleteTenant       *DeleteTenant       `json:"delete_tenant,omitempty"`
+	CreateTenantToken  *CreateTenantToken  `json:"create_tenant_token,omitempty"`
+	RevokeTenantTokens *RevokeTenantTokens `json:"revoke_tenant_tokens,omitempty"`
 }
 
-// Enqueue accepts a message. Its deliveries are chosen at apply time, so
-// every replica fans out against the same endpoint set: to the URIs when
-// given, else to EndpointIDs when given (a ping), else to every enabled
-// endpoint subscribed to the type.
+// Tenants in commands. Every command that names an endpoint or a message
+// names its tenant too, and Apply treats a record of another tenant as
+// unknown (ErrNotFound), whatever the id. Entries written before tenants
+// carry none: Apply reads an empty tenant in Enqueue, CreateEndpoint's
+// Endpoint, UpdateEndpoint, DeleteEndpoint, RotateSecret and Requeue as
+// DefaultTenant (see Command.normalize, the one place that does). The
+// tenant commands (DeleteTenant, CreateTenantToken, RevokeTenantTokens)
+// are newer than that and must name one.
+
+// Enqueue accepts a message into a tenant. Its deliveries are chosen at
+// apply time, so every replica fans out against the same endpoint set: to
+// the URIs when given, else to EndpointIDs when given (a ping; ids of
+// unknown endpoints, or of another tenant's, are skipped), else to every
+// enabled endpoint of the tenant subscribed to the type. Its idempotency
+// key is the tenant's: the same key in two tenants is two keys.
 type Enqueue struct {
+	Tenant    string `json:"tenant,omitempty"`
 	ID        string `json:"id"`
 	Type      string `json:"type"`
 	CreatedAt int64  `json:"created_at"`
@@ -64,7 +80,8 @@ type Outcome struct {
 	NextAttemptAt int64  `json:"next_attempt_at,omitempty"`
 }
 
-// CreateEndpoint registers an endpoint.
+// CreateEndpoint registers an endpoint in Endpoint.Tenant. Endpoint ids are
+// unique across tenants: an id in use in any tenant is ErrExists.
 type CreateEndpoint struct {
 	Endpoint Endpoint `json:"endpoint"`
 }
@@ -72,6 +89,7 @@ type CreateEndpoint struct {
 // UpdateEndpoint changes the fields that are set. Disabling an endpoint
 // cancels its pending deliveries.
 type UpdateEndpoint struct {
+	Tenant        string    `json:"tenant,omitempty"`
 	ID            string    `json:"id"`
 	At            int64     `json:"at"`
 	URL           *string   `json:"url,omitempty"`
@@ -83,23 +101,26 @@ type UpdateEndpoint struct {
 
 // DeleteEndpoint removes an endpoint and cancels its pending deliveries.
 type DeleteEndpoint struct {
-	ID string `json:"id"`
-	At int64  `json:"at"`
+	Tenant string `json:"tenant,omitempty"`
+	ID     string `json:"id"`
+	At     int64  `json:"at"`
 }
 
 // RotateSecret makes Secret the endpoint's newest secret; the live older
 // ones expire at RevokeAt.
 type RotateSecret struct {
+	Tenant     string `json:"tenant,omitempty"`
 	EndpointID string `json:"endpoint_id"`
 	Secret     string `json:"secret"`
 	At         int64  `json:"at"`
 	RevokeAt   int64  `json:"revoke_at"`
 }
 
-// Requeue re-queues failed deliveries for a fresh round of attempts due at
-// At: those of MessageID when set, else those of every message created in
-// [Since, Until).
+// Requeue re-queues failed deliveries of the tenant's messages for a fresh
+// round of attempts due at At: those of MessageID when set, else those of
+// every message of the tenant created in [Since, Until).
 type Requeue struct {
+	Tenant    string `json:"tenant,omitempty"`
 	MessageID string `json:"message_id,omitempty"`
 	Since     int64  `json:"since,omitempty"`
 	Until     int64  `json:"until,omitempty"`
@@ -112,15 +133,60 @@ type AddSigningKey struct {
 	Key SigningKey `json:"key"`
 }
 
-// Sweep removes what has outlived its retention at At: idempotency keys past
-// their expiry, finished messages created before RetainSince, keys retired
-// before KeysRetiredBefore. It deletes at most Limit records of each kind so
-// the write transaction stays short; the leader sweeps again until done.
+// Sweep removes what has outlived its retention at At: idempotency keys and
+// tenant tokens past their expiry, finished messages created before
+// RetainSince, keys retired before KeysRetiredBefore. It deletes at most
+// Limit records of each kind so the write transaction stays short; the
+// leader sweeps again until done.
 type Sweep struct {
 	At                int64 `json:"at"`
 	RetainSince       int64 `json:"retain_since"`
 	KeysRetiredBefore int64 `json:"keys_retired_before"`
 	Limit             int   `json:"limit"`
+}
+
+// DeleteTenant deletes a tenant's data, at most Limit records per command
+// so that the write transaction stays short; Result.Count says how many it
+// handled, and the leader repeats the command until Count < Limit, which
+// means the tenant is gone. In order, it cancels the pending deliveries
+// to the tenant's endpoints (status cancelled, "tenant deleted") and
+// deletes the endpoints with their subscriptions, deletes the tenant's
+// tokens, then deletes its messages with their deliveries (pending ones,
+// to override URIs, are dropped from the due index) and envelopes, and
+// last its idempotency keys. Each cancelled delivery and each deleted
+// endpoint, token, message or key counts one.
+//
+// Messages go too, unlike an endpoint's deletion, which leaves them to
+// retention: tenant ids are chosen by callers and may be used again, and a
+// new tenant of the same id must not see, retry or be answered with the
+// old one's messages and idempotency keys. Anything created in the tenant
+// after the deletion is a new tenant's.
+type DeleteTenant struct {
+	Tenant string `json:"tenant"`
+	At     int64  `json:"at"`
+	Limit  int    `json:"limit"`
+}
+
+// CreateTenantToken stores a tenant token, known only by its SHA-256 Hash
+// (the engine makes the token and hands out the only copy), live from
+// CreatedAt until ExpiresAt. A tenant holds at most MaxTenantTokens live
+// tokens: one more is refused with an *InvalidError (field
+// "create_tenant_token.tenant") and changes nothing; revoke the tenant's
+// tokens or let some expire. Tokens of the tenant that have expired are
+// deleted when a new one is stored. Storing a hash again for its tenant is
+// a retried command and changes nothing; for another tenant, ErrExists.
+type CreateTenantToken struct {
+	Tenant    string `json:"tenant"`
+	Hash      []byte `json:"hash"`
+	CreatedAt int64  `json:"created_at"`
+	ExpiresAt int64  `json:"expires_at"`
+}
+
+// RevokeTenantTokens deletes every token of the tenant (at most
+// MaxTenantTokens live ones, so the work is bounded). Result.Count says how
+// many.
+type RevokeTenantTokens struct {
+	Tenant string `json:"tenant"`
 }
 
 // Result is what applying a command returns.
@@ -130,14 +196,16 @@ type Result struct {
 	MessageID string
 	// Duplicate reports that an Enqueue created nothing.
 	Duplicate bool
-	// Count is how many deliveries a Requeue re-queued or records a Sweep
-	// removed.
+	// Count is how many deliveries a Requeue re-queued, records a Sweep
+	// or a DeleteTenant handled, or tokens RevokeTenantTokens deleted.
 	Count int
 	// Err is a deterministic rejection: an *InvalidError for a command
-	// that breaks a rule of its fields, ErrNotFound, ErrExists (or, for a
-	// fan-out past what delivery ids can name, another error) for one that
-	// does not fit the state, or the error of an entry that does not
-	// decode. A rejected command changed nothing.
+	// that breaks a rule of its fields (or creates a token past a
+	// tenant's MaxTenantTokens), ErrNotFound (also for a record of
+	// another tenant), ErrExists (or, for a fan-out past what delivery
+	// ids can name, another error) for one that does not fit the state,
+	// or the error of an entry that does not decode. A rejected command
+	// changed nothing.
 	Err error
 	// Index is the Raft index of the entry that carried the command.
 	Index uint64
@@ -176,4 +244,30 @@ func DecodeBatch(entry []byte) ([]Command, error) {
 		return nil, err
 	}
 	return cmds, nil
+}
+
+// normalize gives an empty tenant its meaning, DefaultTenant, in the
+// commands that predate tenants (their entries carry none, and Raft
+// replays them after an upgrade). Apply calls it once per command, after
+// Validate and before anything else reads the command, so no other code
+// meets an empty tenant.
+func (c *Command) normalize() {
+	var tenant *string
+	switch {
+	case c.Enqueue != nil:
+		tenant = &c.Enqueue.Tenant
+	case c.CreateEndpoint != nil:
+		tenant = &c.CreateEndpoint.Endpoint.Tenant
+	case c.UpdateEndpoint != nil:
+		tenant = &c.UpdateEndpoint.Tenant
+	case c.DeleteEndpoint != nil:
+		tenant = &c.DeleteEndpoint.Tenant
+	case c.RotateSecret != nil:
+		tenant = &c.RotateSecret.Tenant
+	case c.Requeue != nil:
+		tenant = &c.Requeue.Tenant
+	}
+	if tenant != nil && *tenant == "" {
+		*tenant = DefaultTenant
+	}
 }

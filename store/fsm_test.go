@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ func TestLogCoversEveryCommand(t *testing.T) {
 		"requeue:message", "requeue:window", "add_signing_key", "sweep", "put_node",
 		"outcome:" + ResultSucceeded, "outcome:" + ResultRetry, "outcome:" + ResultFailed,
 		"outcome:" + ResultGone, "outcome:" + ResultCancelled,
+		"delete_tenant", "create_tenant_token", "revoke_tenant_tokens",
 	} {
 		if g.kinds[kind] == 0 {
 			t.Errorf("the generated log has no %s command", kind)
@@ -31,8 +33,9 @@ func TestLogCoversEveryCommand(t *testing.T) {
 	// And the state it leads to has deliveries in every status and an
 	// endpoint disabled by a 410.
 	statuses := map[string]int{}
+	tenantOf := func(id string) string { return cmp.Or(g.tenantOf[id], DefaultTenant) }
 	for _, id := range g.messages {
-		m, ds, err := g.ref.Message(id)
+		m, ds, err := g.store.Message(tenantOf(id), id)
 		if errors.Is(err, ErrNotFound) {
 			continue // swept, or a duplicate idempotency key
 		}
@@ -44,16 +47,23 @@ func TestLogCoversEveryCommand(t *testing.T) {
 			statuses[d.Status]++
 		}
 	}
-	eps, err := g.ref.Endpoints()
+	tenants, err := g.store.Tenants("", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ep := range eps {
-		statuses["endpoint:"+ep.State]++
+	for _, tc := range tenants {
+		statuses["tenant:"+tc.ID]++
+		eps, err := g.store.Endpoints(tc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ep := range eps {
+			statuses["endpoint:"+ep.State]++
+		}
 	}
 	for _, want := range []string{StatusPending, StatusSucceeded, StatusFailed, StatusCancelled,
 		"message:" + StatusPending, "message:" + StatusSucceeded, "message:" + StatusFailed,
-		"endpoint:" + StateEnabled} {
+		"endpoint:" + StateEnabled, "tenant:" + DefaultTenant, "tenant:acme"} {
 		if statuses[want] == 0 {
 			t.Errorf("final state has no %s: %v", want, statuses)
 		}
@@ -79,7 +89,7 @@ func applyDeterministic(t *testing.T, seed uint64) {
 	// The reference applied one entry per Apply call.
 	g := newLogGen(t, seed)
 	entries := g.generate(160)
-	want := mustDump(t, g.ref)
+	want := mustDump(t, g.store)
 	for _, size := range []int{2, 7, 64, 0} {
 		s := openTest(t)
 		applyInChunks(t, s, entries, size)
@@ -169,7 +179,7 @@ func TestReplayAfterRestart(t *testing.T) {
 			t.Fatalf("AppliedIndex = %d, want %d", idx, total)
 		}
 		mustCheck(t, s)
-		sameDump(t, g.ref, s, "replay after restart")
+		sameDump(t, g.store, s, "replay after restart")
 		if n == total {
 			if d := diffDumps(before, mustDump(t, s)); d != "" {
 				t.Fatalf("replaying only old entries changed the state:\n%s", d)
@@ -177,7 +187,7 @@ func TestReplayAfterRestart(t *testing.T) {
 		}
 		// A second full replay changes nothing.
 		applyInChunks(t, s, entries, 0)
-		sameDump(t, g.ref, s, "second replay")
+		sameDump(t, g.store, s, "second replay")
 	}
 }
 
@@ -286,14 +296,14 @@ func TestSnapshotRestore(t *testing.T) {
 	// skipped) and ends where the reference did.
 	applyInChunks(t, dst, entries[n-10:], 6)
 	mustCheck(t, dst)
-	sameDump(t, g.ref, dst, "restored store after applying the rest")
+	sameDump(t, g.store, dst, "restored store after applying the rest")
 
 	// The restored file is the store's file: it survives a reopen.
 	if err := dst.Close(); err != nil {
 		t.Fatal(err)
 	}
 	reopened := openPath(t, dstPath)
-	sameDump(t, g.ref, reopened, "restored store after reopen")
+	sameDump(t, g.store, reopened, "restored store after reopen")
 }
 
 // TestSnapshotIsPointInTime: a snapshot does not see writes applied after
@@ -377,10 +387,10 @@ func TestClosedStore(t *testing.T) {
 	_, checks["AppliedIndex"] = s.AppliedIndex()
 	_, checks["Snapshot"] = s.Snapshot()
 	checks["Restore"] = s.Restore(bytes.NewReader(nil))
-	_, _, checks["Message"] = s.Message("msg_x")
-	_, checks["ListMessages"] = s.ListMessages("", 10, "")
+	_, _, checks["Message"] = s.Message(DefaultTenant, "msg_x")
+	_, checks["ListMessages"] = s.ListMessages(DefaultTenant, "", 10, "")
 	_, checks["DuePage"] = s.DuePage(Due{}, 10)
-	_, checks["Endpoint"] = s.Endpoint(epID("a"))
+	_, checks["Endpoint"] = s.Endpoint(DefaultTenant, epID("a"))
 	_, checks["Envelope"] = s.Envelope("msg_x")
 	_, checks["ForAttempt"] = s.ForAttempt("dlv_x")
 	checks["Check"] = s.Check()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -16,14 +17,17 @@ import (
 // bytes, batches of commands built from valid templates of every kind and
 // then spoilt field by field (oversized ids, huge and invalid UTF-8
 // strings, negative and extreme times, a second command set, ...),
-// replays, retried batches and an over-long batch. It applies the entries
+// replays, retried batches and an over-long batch. Commands act in several
+// tenants (the empty one, which is the default, among them) on records of
+// every tenant, so many name another tenant's; tenants are deleted and
+// tokens created past their cap. It applies the entries
 // to two stores that start from the same state: A in one Apply call, B one
 // entry per call, as two replicas may batch them. Apply must never fail or
 // panic; both must answer every command alike, keep every invariant Check
 // verifies, and end byte for byte identical; and an entry whose commands
 // were all rejected must change nothing but the applied index.
 //
-//	go test -run='^$' -fuzz='^FuzzApply$' -fuzztime=3m ./store
+//	go test -run='^$' -fuzz='^FuzzApply$' -fuzztime=20000x ./store
 func FuzzApply(f *testing.F) {
 	base, fx := fuzzBaseState(f)
 	for _, p := range fuzzSeedPrograms(len(fx.templates())) {
@@ -99,14 +103,16 @@ const fuzzBase = "msg_01ARZ3NDEK0000000000000000"
 // fuzzFixture holds the ids and values the base state and the templates
 // share.
 type fuzzFixture struct {
-	index  uint64   // the base state's applied index
-	msgs   []string // the base message and some new ids
-	eps    []string // the base endpoints and a new id
-	dlvs   []string
-	secret string // sealed
-	strs   []string
-	ints   []int64
-	blobs  [][]byte
+	index   uint64   // the base state's applied index
+	msgs    []string // the base messages and some new ids
+	eps     []string // the base endpoints and a new id
+	dlvs    []string
+	tenants []string // the empty one (the default), the default, two others
+	hashes  [][]byte // token hashes: the base token's and new ones
+	secret  string   // sealed
+	strs    []string
+	ints    []int64
+	blobs   [][]byte
 }
 
 // fuzzBaseState builds the state both stores start from, once per process,
@@ -114,11 +120,14 @@ type fuzzFixture struct {
 func fuzzBaseState(f *testing.F) ([]byte, *fuzzFixture) {
 	g := newIDs(90)
 	over, failed := g.next(f, "msg", t0), g.next(f, "msg", t0+ms(1))
+	inT1 := g.next(f, "msg", t0+ms(1))
 	fx := &fuzzFixture{
-		msgs: []string{fuzzBase, over, failed, g.next(f, "msg", t0+ms(2)), g.next(f, "msg", t0+ms(3))},
-		eps:  []string{epID("a"), epID("b"), epID("c"), epID("new")},
+		msgs:    []string{fuzzBase, over, failed, inT1, g.next(f, "msg", t0+ms(2)), g.next(f, "msg", t0+ms(3))},
+		eps:     []string{epID("a"), epID("b"), epID("c"), epID("t1"), epID("new")},
+		tenants: []string{"", DefaultTenant, "t1", "t2"},
+		hashes:  [][]byte{tokenHash("t1"), tokenHash("x"), tokenHash("y")},
 	}
-	for _, m := range fx.msgs[:3] {
+	for _, m := range fx.msgs[:4] {
 		fx.dlvs = append(fx.dlvs, DeliveryID(m, 0), DeliveryID(m, 1))
 	}
 	fx.secret = string(testSealer.Seal([]byte(testSecret("sealed")), fx.eps[0]))
@@ -126,7 +135,8 @@ func fuzzBaseState(f *testing.F) ([]byte, *fuzzFixture) {
 	fx.strs = []string{
 		"", "x", "y", "batch.succeeded", "a b", "\xff\xfe", "é", string(make([]byte, 40_000)),
 		string(bytes.Repeat([]byte("x"), 257)), string(bytes.Repeat([]byte("é"), 200)),
-		fx.eps[0], fx.eps[1], fx.eps[3], "ep_a", fuzzBase, fx.msgs[3], "msg_x",
+		fx.eps[0], fx.eps[1], fx.eps[3], fx.eps[4], "ep_a", fuzzBase, fx.msgs[3], fx.msgs[4], "msg_x",
+		DefaultTenant, "t1", "t2", "*", "t\x00", strings.Repeat("t", 65),
 		fx.dlvs[0], fx.dlvs[1], fx.dlvs[4], "dlv_x",
 		testSecret("f"), fx.secret, "whsec_", "whsec_AAAA", "hsl1_AAAA",
 		"https://o.example/f", "https://u:p@o.example", "ftp://o.example", "https://",
@@ -135,7 +145,7 @@ func fuzzBaseState(f *testing.F) ([]byte, *fuzzFixture) {
 	}
 	fx.ints = []int64{0, 1, -1, 2, 99, 100, 410, 599, 600, MaxRateLimit, MaxRateLimit + 1, MaxSweepLimit,
 		MaxSweepLimit + 1, math.MaxInt64, math.MinInt64, math.MaxInt32 + 1, t0, t0 + 1, t0 - 1, t0 + ms(1000), t0 + day}
-	fx.blobs = [][]byte{nil, {}, []byte(`{}`), testPrivate(AlgEd25519), testRSAKey,
+	fx.blobs = [][]byte{nil, {}, []byte(`{}`), testPrivate(AlgEd25519), testRSAKey, fx.hashes[0], fx.hashes[1],
 		testSealer.Seal(testRSAKey, "k"), []byte("hsl1_AAAA"), make([]byte, MaxEnvelopeBytes+1)}
 
 	s := openTest(f)
@@ -155,6 +165,14 @@ func fuzzBaseState(f *testing.F) ([]byte, *fuzzFixture) {
 			override(failed, "y", t0+ms(1), "https://o.example/3"),
 		),
 		entry(f, 3, fail, outcome(DeliveryID(over, 0), 1, t0+ms(2), ResultRetry, 503, t0+ms(500))),
+		entry(f, 4,
+			inTenant("t1", createEndpoint(fx.eps[3], "https://t1.example", t0)),
+			createToken("t1", "t1", t0, t0+ms(1000)),
+		),
+		// The same idempotency key as the default tenant's, to t1's
+		// endpoint and an override.
+		entry(f, 5, inTenant("t1", withKey(fanOut(inT1, "x", t0+ms(1)), "K", t0+ms(1000))),
+			outcome(DeliveryID(inT1, 0), 1, t0+ms(2), ResultFailed, 500, 0)),
 	}
 	fx.index = uint64(len(entries))
 	res, err := s.Apply(entries)
@@ -342,31 +360,36 @@ func (fx *fuzzFixture) command(in *fuzzInput) Command {
 // templates make valid commands of every kind that act on the base state.
 func (fx *fuzzFixture) templates() []func(*fuzzInput) Command {
 	at := func(in *fuzzInput) int64 { return t0 + ms(int64(in.intn(16))*100) }
+	// tenant picks the tenant of a command: records of every tenant are
+	// in the pools, so commands name other tenants' records too.
+	tenant := func(in *fuzzInput) string { return pick(in, fx.tenants) }
 	return []func(*fuzzInput) Command{
 		func(in *fuzzInput) Command {
-			c := fanOut(pick(in, fx.msgs), pick(in, []string{"x", "y", "z"}), at(in))
+			c := inTenant(tenant(in), fanOut(pick(in, fx.msgs), pick(in, []string{"x", "y", "z"}), at(in)))
 			if in.intn(2) == 0 {
 				c = withKey(c, pick(in, []string{"K", "L"}), c.Enqueue.CreatedAt+ms(1+int64(in.intn(2000))))
 			}
 			return c
 		},
 		func(in *fuzzInput) Command {
-			return override(pick(in, fx.msgs), "x", at(in), "https://o.example/"+fmt.Sprint(in.intn(3)))
+			return inTenant(tenant(in), override(pick(in, fx.msgs), "x", at(in), "https://o.example/"+fmt.Sprint(in.intn(3))))
 		},
-		func(in *fuzzInput) Command { return ping(pick(in, fx.msgs), at(in), pick(in, fx.eps)) },
+		func(in *fuzzInput) Command {
+			return inTenant(tenant(in), ping(pick(in, fx.msgs), at(in), pick(in, fx.eps)))
+		},
 		func(in *fuzzInput) Command {
 			res := pick(in, []string{ResultSucceeded, ResultRetry, ResultFailed, ResultGone, ResultCancelled})
 			return outcome(pick(in, fx.dlvs), 1+in.intn(3), at(in), res, pick(in, []int{200, 410, 500, 0}), at(in)+1)
 		},
 		func(in *fuzzInput) Command {
-			c := createEndpoint(pick(in, fx.eps), "https://n.example", at(in), "x")
+			c := inTenant(tenant(in), createEndpoint(pick(in, fx.eps), "https://n.example", at(in), "x"))
 			if in.intn(2) == 0 {
 				c.CreateEndpoint.Endpoint.Secrets = append(c.CreateEndpoint.Endpoint.Secrets, Secret{Key: fx.secret, ExpiresAt: at(in)})
 			}
 			return c
 		},
 		func(in *fuzzInput) Command {
-			u := &UpdateEndpoint{ID: pick(in, fx.eps), At: at(in)}
+			u := &UpdateEndpoint{Tenant: tenant(in), ID: pick(in, fx.eps), At: at(in)}
 			bits := in.byte()
 			if bits&1 != 0 {
 				u.URL = ptr("https://moved.example")
@@ -386,18 +409,18 @@ func (fx *fuzzFixture) templates() []func(*fuzzInput) Command {
 			return Command{UpdateEndpoint: u}
 		},
 		func(in *fuzzInput) Command {
-			return Command{DeleteEndpoint: &DeleteEndpoint{ID: pick(in, fx.eps), At: at(in)}}
+			return Command{DeleteEndpoint: &DeleteEndpoint{Tenant: tenant(in), ID: pick(in, fx.eps), At: at(in)}}
 		},
 		func(in *fuzzInput) Command {
 			a := at(in)
-			return Command{RotateSecret: &RotateSecret{EndpointID: pick(in, fx.eps),
+			return Command{RotateSecret: &RotateSecret{Tenant: tenant(in), EndpointID: pick(in, fx.eps),
 				Secret: pick(in, []string{testSecret("1"), testSecret("2"), fx.secret}), At: a, RevokeAt: a + int64(in.intn(2))*ms(1000)}}
 		},
 		func(in *fuzzInput) Command {
-			return Command{Requeue: &Requeue{MessageID: pick(in, fx.msgs), At: at(in)}}
+			return Command{Requeue: &Requeue{Tenant: tenant(in), MessageID: pick(in, fx.msgs), At: at(in)}}
 		},
 		func(in *fuzzInput) Command {
-			r := &Requeue{Since: at(in) - ms(1000), At: at(in)}
+			r := &Requeue{Tenant: tenant(in), Since: at(in) - ms(1000), At: at(in)}
 			if in.intn(2) == 0 {
 				r.Until = r.Since + ms(1+int64(in.intn(3000)))
 			}
@@ -411,6 +434,17 @@ func (fx *fuzzFixture) templates() []func(*fuzzInput) Command {
 		},
 		func(in *fuzzInput) Command {
 			return Command{PutNode: &Node{ID: pick(in, []string{"n1", "n2"}), APIAddr: "127.0.0.1:8082", RaftAddr: "127.0.0.1:9082"}}
+		},
+		func(in *fuzzInput) Command {
+			return Command{DeleteTenant: &DeleteTenant{Tenant: pick(in, fx.tenants[1:]), At: at(in), Limit: 1 + in.intn(5)}}
+		},
+		func(in *fuzzInput) Command {
+			a := at(in)
+			return Command{CreateTenantToken: &CreateTenantToken{Tenant: pick(in, fx.tenants[1:]), Hash: pick(in, fx.hashes),
+				CreatedAt: a, ExpiresAt: a + ms(1+int64(in.intn(2000)))}}
+		},
+		func(in *fuzzInput) Command {
+			return Command{RevokeTenantTokens: &RevokeTenantTokens{Tenant: pick(in, fx.tenants[1:])}}
 		},
 	}
 }
@@ -556,7 +590,8 @@ func fuzzSeedPrograms(templates int) [][]byte {
 func TestFuzzSeedsAreValid(t *testing.T) {
 	g := newIDs(91)
 	fx := &fuzzFixture{msgs: []string{g.next(t, "msg", t0)}, eps: []string{epID("a")},
-		dlvs: []string{DeliveryID(fuzzBase, 0)}, secret: string(testSealer.Seal([]byte("s"), "a"))}
+		dlvs: []string{DeliveryID(fuzzBase, 0)}, secret: string(testSealer.Seal([]byte("s"), "a")),
+		tenants: []string{"", DefaultTenant, "t1"}, hashes: [][]byte{tokenHash("h")}}
 	for k, tmpl := range fx.templates() {
 		for b := range 256 {
 			c := tmpl(&fuzzInput{b: bytes.Repeat([]byte{byte(b)}, 16)})

@@ -254,7 +254,7 @@ func sameDump(t testing.TB, want, got *Store, what string) {
 // getMessage reads a message and its deliveries, failing the test if absent.
 func getMessage(t testing.TB, s *Store, id string) (*Message, []Delivery) {
 	t.Helper()
-	m, ds, err := s.Message(id)
+	m, ds, err := s.Message(DefaultTenant, id)
 	if err != nil {
 		t.Fatalf("Message(%s): %v", id, err)
 	}
@@ -280,7 +280,7 @@ func getDelivery(t testing.TB, s *Store, id string) *Delivery {
 
 func getEndpoint(t testing.TB, s *Store, id string) *Endpoint {
 	t.Helper()
-	ep, err := s.Endpoint(id)
+	ep, err := s.Endpoint(DefaultTenant, id)
 	if err != nil {
 		t.Fatalf("Endpoint(%s): %v", id, err)
 	}
@@ -377,6 +377,12 @@ func kindOf(c *Command) string {
 		return "sweep"
 	case c.PutNode != nil:
 		return "put_node"
+	case c.DeleteTenant != nil:
+		return "delete_tenant"
+	case c.CreateTenantToken != nil:
+		return "create_tenant_token"
+	case c.RevokeTenantTokens != nil:
+		return "revoke_tenant_tokens"
 	}
 	return "empty"
 }
@@ -385,31 +391,65 @@ func kindOf(c *Command) string {
 // at the state so far (a reference store that applies each entry as it is
 // written) to choose outcomes with the right attempt numbers, requeues of
 // messages that failed, and so on. Randomness is seeded, so a log is the
-// same on every run.
+// same on every run. With tenants, commands act in several tenants (the
+// empty one, which is the default, among them), now and then name a
+// record of another tenant, and the tenant commands come in; without, the
+// log is one a build before tenants could have written.
 type logGen struct {
 	t       testing.TB
 	rng     *rand.Rand
 	ids     *ids
-	ref     *Store
+	store   *Store
 	entries []Entry
 	now     int64
+	tenants bool
 
-	endpoints []string // every id ever created, deleted ones included
-	messages  []string // every id ever enqueued
-	keys      []string // idempotency keys used so far
+	endpoints []string          // every id ever created, deleted ones included
+	messages  []string          // every id ever enqueued
+	tenantOf  map[string]string // endpoint and message ids → their tenant
+	keys      []string          // idempotency keys used so far
 	nEP, nKey int
+	nToken    int
 	kinds     map[string]int // commands written, by kind
 }
 
 func newLogGen(t testing.TB, seed uint64) *logGen {
 	return &logGen{
-		t:     t,
-		rng:   rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		ids:   newIDs(seed),
-		ref:   openTest(t),
-		now:   t0,
-		kinds: map[string]int{},
+		t:        t,
+		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		ids:      newIDs(seed),
+		store:    openTest(t),
+		now:      t0,
+		tenants:  true,
+		tenantOf: map[string]string{},
+		kinds:    map[string]int{},
 	}
+}
+
+// newLogGenV0 writes logs without tenants.
+func newLogGenV0(t testing.TB, seed uint64) *logGen {
+	g := newLogGen(t, seed)
+	g.tenants = false
+	return g
+}
+
+var logTenants = []string{"", DefaultTenant, "acme", "globex"}
+
+// tenant picks a tenant for a new record.
+func (g *logGen) tenant() string {
+	if !g.tenants {
+		return ""
+	}
+	return g.pick(logTenants)
+}
+
+// ref returns the tenant of a record, or now and then another tenant's,
+// as a client that names an id of another tenant would.
+func (g *logGen) ref(id string) string {
+	if g.tenants && g.rng.IntN(10) == 0 {
+		return g.pick(logTenants)
+	}
+	return g.tenantOf[id]
 }
 
 var eventTypes = []string{"batch.succeeded", "batch.failed", "invoice.paid", "video.rendered"}
@@ -422,7 +462,7 @@ func (g *logGen) commit(cmds ...Command) []Result {
 		e.Data = nil // a Raft configuration entry: no commands
 	}
 	g.entries = append(g.entries, e)
-	res, err := g.ref.Apply([]Entry{e})
+	res, err := g.store.Apply([]Entry{e})
 	if err != nil {
 		g.t.Fatalf("reference Apply of entry %d: %v", e.Index, err)
 	}
@@ -449,7 +489,10 @@ func (g *logGen) newEndpoint() Command {
 			types = append(types, et)
 		}
 	}
-	return createEndpoint(id, fmt.Sprintf("https://recv%d.example/hook", g.nEP), g.now, types...)
+	c := createEndpoint(id, fmt.Sprintf("https://recv%d.example/hook", g.nEP), g.now, types...)
+	c.CreateEndpoint.Endpoint.Tenant = g.tenant()
+	g.tenantOf[id] = c.CreateEndpoint.Endpoint.Tenant
+	return c
 }
 
 func (g *logGen) pick(list []string) string { return list[g.rng.IntN(len(list))] }
@@ -459,11 +502,14 @@ func (g *logGen) enqueue() Command {
 	var c Command
 	if len(g.messages) > 0 && g.rng.IntN(25) == 0 {
 		// A retried command whose first try was committed.
-		c = fanOut(g.pick(g.messages), typ, g.now)
+		id := g.pick(g.messages)
+		c = fanOut(id, typ, g.now)
+		c.Enqueue.Tenant = g.ref(id)
 		return c
 	}
 	id := g.ids.next(g.t, "msg", g.now)
 	g.messages = append(g.messages, id)
+	tenant := g.tenant()
 	switch r := g.rng.IntN(10); {
 	case r < 6:
 		c = fanOut(id, typ, g.now)
@@ -474,8 +520,12 @@ func (g *logGen) enqueue() Command {
 		}
 		c = override(id, typ, g.now, uris...)
 	default:
-		c = ping(id, g.now, g.pick(g.endpoints))
+		ep := g.pick(g.endpoints)
+		c = ping(id, g.now, ep)
+		tenant = g.ref(ep)
 	}
+	c.Enqueue.Tenant = tenant
+	g.tenantOf[id] = tenant
 	c.Enqueue.Envelope = envelope(typ, g.now, len(g.messages))
 	if g.rng.IntN(3) == 0 {
 		var key string
@@ -493,14 +543,14 @@ func (g *logGen) enqueue() Command {
 
 // outcomes makes up to n outcomes for distinct pending deliveries.
 func (g *logGen) outcomes(n int) []Command {
-	due, err := g.ref.DuePage(Due{}, 200)
+	due, err := g.store.DuePage(Due{}, 200)
 	if err != nil {
 		g.t.Fatalf("DuePage: %v", err)
 	}
 	g.rng.Shuffle(len(due), func(i, j int) { due[i], due[j] = due[j], due[i] })
 	var cmds []Command
 	for _, d := range due[:min(n, len(due))] {
-		dl := getDelivery(g.t, g.ref, d.DeliveryID)
+		dl := getDelivery(g.t, g.store, d.DeliveryID)
 		attempt := dl.AttemptCount + 1
 		if g.rng.IntN(12) == 0 && dl.AttemptCount > 0 {
 			attempt = dl.AttemptCount // a duplicate report of the last attempt
@@ -525,6 +575,7 @@ func (g *logGen) outcomes(n int) []Command {
 
 func (g *logGen) updateEndpoint() Command {
 	u := &UpdateEndpoint{ID: g.pick(g.endpoints), At: g.now}
+	u.Tenant = g.ref(u.ID)
 	switch g.rng.IntN(6) {
 	case 0:
 		u.State = ptr(StateDisabled)
@@ -547,9 +598,10 @@ func (g *logGen) updateEndpoint() Command {
 
 func (g *logGen) requeue() Command {
 	if g.rng.IntN(2) == 0 {
-		return Command{Requeue: &Requeue{MessageID: g.pick(g.messages), At: g.now}}
+		id := g.pick(g.messages)
+		return Command{Requeue: &Requeue{Tenant: g.ref(id), MessageID: id, At: g.now}}
 	}
-	r := &Requeue{Since: g.now - ms(20*60*1000), At: g.now}
+	r := &Requeue{Tenant: g.tenant(), Since: g.now - ms(20*60*1000), At: g.now}
 	if g.rng.IntN(2) == 0 {
 		r.Until = g.now - ms(2*60*1000)
 	}
@@ -561,6 +613,27 @@ func (g *logGen) sweep() Command {
 		At: g.now, RetainSince: g.now - ms(10*60*1000), KeysRetiredBefore: g.now - ms(5*60*1000),
 		Limit: 1 + g.rng.IntN(8),
 	}}
+}
+
+// tenantCommand deletes a tenant (a part of it: the leader would repeat
+// the command), or creates or revokes tokens.
+func (g *logGen) tenantCommand() Command {
+	tenant := g.pick(logTenants[1:])
+	switch g.rng.IntN(4) {
+	case 0:
+		return Command{DeleteTenant: &DeleteTenant{Tenant: g.pick([]string{"acme", "globex"}), At: g.now, Limit: 1 + g.rng.IntN(6)}}
+	case 1:
+		return Command{RevokeTenantTokens: &RevokeTenantTokens{Tenant: tenant}}
+	default:
+		return g.token(tenant)
+	}
+}
+
+func (g *logGen) token(tenant string) Command {
+	g.nToken++
+	h := sha256.Sum256([]byte(fmt.Sprint("token ", g.nToken)))
+	return Command{CreateTenantToken: &CreateTenantToken{Tenant: tenant, Hash: h[:], CreatedAt: g.now,
+		ExpiresAt: g.now + ms(1+g.rng.Int64N(10*60*1000))}}
 }
 
 func (g *logGen) signingKey() Command {
@@ -581,6 +654,15 @@ func (g *logGen) generate(steps int) []Entry {
 		g.signingKey(),
 	)
 	g.endpoints = append(g.endpoints, epID("all"), epID("batch"), epID("inv"))
+	if g.tenants {
+		acme := createEndpoint(epID("acme"), "https://acme.example/hook", g.now)
+		acme.CreateEndpoint.Endpoint.Tenant = "acme"
+		globex := createEndpoint(epID("globex"), "https://globex.example/hook", g.now, "batch.failed")
+		globex.CreateEndpoint.Endpoint.Tenant = "globex"
+		g.commit(acme, globex, g.token("acme"))
+		g.endpoints = append(g.endpoints, epID("acme"), epID("globex"))
+		g.tenantOf[epID("acme")], g.tenantOf[epID("globex")] = "acme", "globex"
+	}
 	g.commit() // a configuration change
 	g.tick()
 	for range 6 {
@@ -591,7 +673,7 @@ func (g *logGen) generate(steps int) []Entry {
 	for _, res := range []string{ResultRetry, ResultSucceeded, ResultFailed, ResultGone, ResultCancelled} {
 		if cmds := g.outcomes(1); len(cmds) > 0 {
 			cmds[0].Outcome.Result = res
-			cmds[0].Outcome.Attempt = getDelivery(g.t, g.ref, cmds[0].Outcome.DeliveryID).AttemptCount + 1
+			cmds[0].Outcome.Attempt = getDelivery(g.t, g.store, cmds[0].Outcome.DeliveryID).AttemptCount + 1
 			if res == ResultRetry {
 				cmds[0].Outcome.NextAttemptAt = g.now + ms(1000)
 			}
@@ -612,6 +694,10 @@ func (g *logGen) generate(steps int) []Entry {
 
 	for range steps {
 		g.tick()
+		if g.tenants && g.rng.IntN(25) == 0 {
+			g.commit(g.tenantCommand())
+			continue
+		}
 		switch r := g.rng.IntN(100); {
 		case r < 30:
 			cmds := make([]Command, 1+g.rng.IntN(8))
@@ -632,7 +718,8 @@ func (g *logGen) generate(steps int) []Entry {
 		case r < 72:
 			g.commit(g.updateEndpoint())
 		case r < 74:
-			g.commit(Command{DeleteEndpoint: &DeleteEndpoint{ID: g.pick(g.endpoints), At: g.now}})
+			id := g.pick(g.endpoints)
+			g.commit(Command{DeleteEndpoint: &DeleteEndpoint{Tenant: g.ref(id), ID: id, At: g.now}})
 		case r < 78:
 			g.commit(g.newEndpoint())
 		case r < 81:
@@ -640,7 +727,8 @@ func (g *logGen) generate(steps int) []Entry {
 			if g.rng.IntN(2) == 0 {
 				revoke = g.now
 			}
-			g.commit(Command{RotateSecret: &RotateSecret{EndpointID: g.pick(g.endpoints),
+			id := g.pick(g.endpoints)
+			g.commit(Command{RotateSecret: &RotateSecret{Tenant: g.ref(id), EndpointID: id,
 				Secret: testSecret(fmt.Sprint(g.rng.Uint64())), At: g.now, RevokeAt: revoke}})
 		case r < 86:
 			g.commit(g.requeue())
@@ -656,11 +744,11 @@ func (g *logGen) generate(steps int) []Entry {
 		}
 		// The leader keeps a retry schedule; move time to the next due
 		// delivery now and then so retries come round.
-		if due, _ := g.ref.DuePage(Due{}, 1); len(due) > 0 && due[0].At > g.now && g.rng.IntN(4) == 0 {
+		if due, _ := g.store.DuePage(Due{}, 1); len(due) > 0 && due[0].At > g.now && g.rng.IntN(4) == 0 {
 			g.now = due[0].At
 		}
 	}
-	mustCheck(g.t, g.ref)
+	mustCheck(g.t, g.store)
 	return g.entries
 }
 
@@ -713,7 +801,8 @@ func checkOwnership(t testing.TB, s *Store) {
 
 // failingEntry plants an undecodable endpoint record and returns an entry
 // whose command reads it, so that applying the entry fails to write: the
-// way a disk or a bug would make Apply fail.
+// way a disk or a bug would make Apply fail. removeCorrupt takes the
+// record away again (Check fails while it is there).
 func failingEntry(t testing.TB, s *Store, index uint64) Entry {
 	t.Helper()
 	if err := s.db.Update(func(tx *bolt.Tx) error {
@@ -722,4 +811,14 @@ func failingEntry(t testing.TB, s *Store, index uint64) Entry {
 		t.Fatal(err)
 	}
 	return entry(t, index, Command{UpdateEndpoint: &UpdateEndpoint{ID: epID("corrupt"), At: t0}})
+}
+
+// removeCorrupt deletes the record failingEntry planted.
+func removeCorrupt(t testing.TB, s *Store) {
+	t.Helper()
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bEndpoints).Delete([]byte(epID("corrupt")))
+	}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -10,9 +10,18 @@ import (
 
 // Reads run in short read transactions of their own; none is held across
 // calls, so bbolt can reuse freed pages.
+//
+// The reads an API serves take the tenant they act for, and answer
+// ErrNotFound for a record of another tenant, as for an unknown id, so
+// that no caller can forget the check; an invalid tenant id is an
+// *InvalidError (field "tenant"). The reads of the delivery machinery
+// (ForAttempt, Envelope, DuePage) and of cluster state are not per tenant.
 
-// Message returns a message and its deliveries.
-func (s *Store) Message(id string) (*Message, []Delivery, error) {
+// Message returns one of the tenant's messages and its deliveries.
+func (s *Store) Message(tenant, id string) (*Message, []Delivery, error) {
+	if err := CheckTenant(tenant); err != nil {
+		return nil, nil, err
+	}
 	var m Message
 	var ds []Delivery
 	err := s.view(func(tx *bolt.Tx) error {
@@ -20,7 +29,7 @@ func (s *Store) Message(id string) (*Message, []Delivery, error) {
 		if err != nil {
 			return err
 		}
-		if !ok {
+		if !ok || m.Tenant != tenant {
 			return ErrNotFound
 		}
 		ds, err = deliveriesOf(tx, &m)
@@ -48,29 +57,45 @@ func deliveriesOf(tx *bolt.Tx, m *Message) ([]Delivery, error) {
 	return ds, nil
 }
 
-// ListMessages returns up to limit messages, newest first, starting after
-// the message id after (exclusive; empty starts at the newest). When status
-// is set only messages with that aggregate status are returned.
-func (s *Store) ListMessages(status string, limit int, after string) ([]Message, error) {
+// ListMessages returns up to limit of the tenant's messages, newest first,
+// starting after the message id after (exclusive; empty starts at the
+// newest). When status is set only messages with that aggregate status are
+// returned. It reads the tenant's index range only.
+func (s *Store) ListMessages(tenant, status string, limit int, after string) ([]Message, error) {
+	if err := CheckTenant(tenant); err != nil {
+		return nil, err
+	}
 	var out []Message
 	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bMessages).Cursor()
-		var k, v []byte
+		msgs := tx.Bucket(bMessages)
+		prefix := tenantPrefix(tenant)
+		c := tx.Bucket(bTenantMessages).Cursor()
+		var k []byte
 		if after == "" {
-			k, v = c.Last()
-		} else {
-			k, v = c.Seek([]byte(after))
-			if k == nil {
-				k, v = c.Last()
+			// The first key past the tenant's range is tenant ‖ 1.
+			end := append(bytes.Clone(prefix[:len(prefix)-1]), 1)
+			if k, _ = c.Seek(end); k == nil {
+				k, _ = c.Last()
+			} else {
+				k, _ = c.Prev()
 			}
-			if k != nil && bytes.Compare(k, []byte(after)) >= 0 {
-				k, v = c.Prev()
+		} else {
+			start := append(bytes.Clone(prefix), after...)
+			if k, _ = c.Seek(start); k == nil {
+				k, _ = c.Last()
+			}
+			if k != nil && bytes.Compare(k, start) >= 0 {
+				k, _ = c.Prev()
 			}
 		}
-		for ; k != nil && len(out) < limit; k, v = c.Prev() {
+		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Prev() {
 			var m Message
-			if err := decode(v, &m); err != nil {
+			ok, err := getRecord(msgs, string(k[len(prefix):]), &m)
+			if err != nil {
 				return err
+			}
+			if !ok {
+				return fmt.Errorf("store: tenant %s lists message %s, which does not exist", tenant, k[len(prefix):])
 			}
 			if status == "" || m.Status() == status {
 				out = append(out, m)
@@ -81,7 +106,8 @@ func (s *Store) ListMessages(status string, limit int, after string) ([]Message,
 	return out, err
 }
 
-// Envelope returns the exact body stored for a message.
+// Envelope returns the exact body stored for a message, of any tenant: it
+// serves the delivery machinery, not client reads.
 func (s *Store) Envelope(messageID string) ([]byte, error) {
 	var body []byte
 	err := s.view(func(tx *bolt.Tx) error {
@@ -172,12 +198,15 @@ func (s *Store) DuePage(after Due, limit int) ([]Due, error) {
 	return out, err
 }
 
-// Endpoint returns one endpoint.
-func (s *Store) Endpoint(id string) (*Endpoint, error) {
+// Endpoint returns one of the tenant's endpoints.
+func (s *Store) Endpoint(tenant, id string) (*Endpoint, error) {
+	if err := CheckTenant(tenant); err != nil {
+		return nil, err
+	}
 	var ep Endpoint
 	err := s.view(func(tx *bolt.Tx) error {
 		ok, err := getRecord(tx.Bucket(bEndpoints), id, &ep)
-		if err == nil && !ok {
+		if err == nil && (!ok || ep.Tenant != tenant) {
 			err = ErrNotFound
 		}
 		return err
@@ -188,8 +217,33 @@ func (s *Store) Endpoint(id string) (*Endpoint, error) {
 	return &ep, nil
 }
 
-// Endpoints returns every endpoint in id order.
-func (s *Store) Endpoints() ([]Endpoint, error) { return all[Endpoint](s, bEndpoints) }
+// Endpoints returns the tenant's endpoints in id order (ids begin with
+// their creation time: oldest first). It reads the tenant's index range
+// only.
+func (s *Store) Endpoints(tenant string) ([]Endpoint, error) {
+	if err := CheckTenant(tenant); err != nil {
+		return nil, err
+	}
+	var out []Endpoint
+	err := s.view(func(tx *bolt.Tx) error {
+		eps := tx.Bucket(bEndpoints)
+		prefix := tenantPrefix(tenant)
+		c := tx.Bucket(bTenantEndpoints).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			var ep Endpoint
+			ok, err := getRecord(eps, string(k[len(prefix):]), &ep)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("store: tenant %s lists endpoint %s, which does not exist", tenant, k[len(prefix):])
+			}
+			out = append(out, ep)
+		}
+		return nil
+	})
+	return out, err
+}
 
 // SigningKeys returns every signing key, live and retired, in id order.
 func (s *Store) SigningKeys() ([]SigningKey, error) { return all[SigningKey](s, bKeys) }
@@ -213,14 +267,17 @@ func all[T any](s *Store, bucket []byte) ([]T, error) {
 	return out, err
 }
 
-// IdempotentMessage returns the message id recorded for an idempotency key
-// that is still live at now.
-func (s *Store) IdempotentMessage(key string, now int64) (string, bool, error) {
+// IdempotentMessage returns the message id recorded for one of the
+// tenant's idempotency keys that is still live at now.
+func (s *Store) IdempotentMessage(tenant, key string, now int64) (string, bool, error) {
+	if err := CheckTenant(tenant); err != nil {
+		return "", false, err
+	}
 	var rec idempotencyRecord
 	var ok bool
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		ok, err = getRecord(tx.Bucket(bIdempotency), key, &rec)
+		ok, err = getRecord(tx.Bucket(bIdempotency), string(tenantKey(tenant, key)), &rec)
 		return err
 	})
 	if err != nil || !ok || rec.ExpiresAt <= now {
@@ -229,59 +286,246 @@ func (s *Store) IdempotentMessage(key string, now int64) (string, bool, error) {
 	return rec.MessageID, true, nil
 }
 
-// Check verifies the store's invariants: every message's counters match its
-// deliveries, and the due and per-endpoint indexes hold exactly the pending
-// deliveries. Tests run it after every scenario.
+// Tenants returns up to limit tenants in id order, starting after the
+// tenant id after (exclusive; empty starts at the first). A tenant is
+// listed while it has an endpoint, a message, a pending delivery or a
+// token; a deleted tenant, or one whose messages retention took, is not.
+func (s *Store) Tenants(after string, limit int) ([]Tenant, error) {
+	var out []Tenant
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bTenants).Cursor()
+		k, v := c.Seek([]byte(after))
+		if k != nil && string(k) == after {
+			k, v = c.Next()
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Next() {
+			var tc Tenant
+			if err := decode(v, &tc); err != nil {
+				return err
+			}
+			out = append(out, tc)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Tenant returns one tenant's counters, or ErrNotFound when it has nothing.
+func (s *Store) Tenant(id string) (*Tenant, error) {
+	if err := CheckTenant(id); err != nil {
+		return nil, err
+	}
+	var tc Tenant
+	err := s.view(func(tx *bolt.Tx) error {
+		ok, err := getRecord(tx.Bucket(bTenants), id, &tc)
+		if err == nil && !ok {
+			err = ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &tc, nil
+}
+
+// TenantToken returns the tenant of the token whose SHA-256 is hash, if it
+// is stored and still live at now.
+func (s *Store) TenantToken(hash []byte, now int64) (tenant string, ok bool, err error) {
+	if len(hash) != TokenHashBytes {
+		return "", false, nil
+	}
+	var rec tokenRecord
+	err = s.view(func(tx *bolt.Tx) error {
+		var err error
+		ok, err = getRecord(tx.Bucket(bTokens), string(hash), &rec)
+		return err
+	})
+	if err != nil || !ok || rec.ExpiresAt <= now {
+		return "", false, err
+	}
+	return rec.Tenant, true, nil
+}
+
+// Check verifies the store's invariants against the records: every
+// message's counters match its deliveries, and a pending delivery to an
+// endpoint goes to an endpoint of its message's tenant; the due and
+// per-endpoint indexes hold exactly the pending deliveries; the
+// subscriptions index holds exactly the enabled endpoints' event types and
+// URLs; the per-tenant indexes of endpoints, messages, idempotency keys and
+// tokens, the expiry indexes and the tenant counters are what the records
+// make them; no tenant holds more than MaxTenantTokens tokens; the schema
+// version is this build's. Tests run it after every scenario.
 func (s *Store) Check() error {
-	return s.view(func(tx *bolt.Tx) error {
-		wantDue := map[string]bool{}
-		wantByEp := map[string]bool{}
-		err := tx.Bucket(bMessages).ForEach(func(k, v []byte) error {
-			var m Message
-			if err := decode(v, &m); err != nil {
-				return err
+	return s.view(checkTx)
+}
+
+// counted is a tenant's counters as the records make them.
+type counted map[string]*Tenant
+
+func (c counted) of(tenant string) *Tenant {
+	if c[tenant] == nil {
+		c[tenant] = &Tenant{ID: tenant}
+	}
+	return c[tenant]
+}
+
+func checkTx(tx *bolt.Tx) error {
+	if v, err := fileSchema(tx); err != nil || v != schemaVersion {
+		return fmt.Errorf("store: schema version %d (%v), want %d", v, err, schemaVersion)
+	}
+	want := map[string]map[string]string{}
+	for _, b := range [][]byte{bDue, bByEndpoint, bSubscriptions, bTenantEndpoints, bTenantMessages,
+		bIdemExpiry, bTenantTokens, bTokenExpiry} {
+		want[string(b)] = map[string]string{}
+	}
+	counts := counted{}
+	epTenant := map[string]string{}
+	err := tx.Bucket(bEndpoints).ForEach(func(k, v []byte) error {
+		var ep Endpoint
+		if err := decode(v, &ep); err != nil {
+			return err
+		}
+		if ep.ID != string(k) || nameProblem(ep.Tenant) != "" {
+			return fmt.Errorf("store: endpoint %q has id %q and tenant %q", k, ep.ID, ep.Tenant)
+		}
+		epTenant[ep.ID] = ep.Tenant
+		counts.of(ep.Tenant).Endpoints++
+		want[string(bTenantEndpoints)][string(tenantKey(ep.Tenant, ep.ID))] = ""
+		if ep.State == StateEnabled {
+			types := ep.EventTypes
+			if len(types) == 0 {
+				types = []string{allTypes}
 			}
-			ds, err := deliveriesOf(tx, &m)
-			if err != nil {
-				return err
+			for _, typ := range types {
+				want[string(bSubscriptions)][string(subKey(ep.Tenant, typ, ep.ID))] = ep.URL
 			}
-			if len(ds) != len(m.Deliveries) {
-				return fmt.Errorf("store: message %s lists %d deliveries, %d exist", m.ID, len(m.Deliveries), len(ds))
-			}
-			var count Message
-			for _, d := range ds {
-				count.count(d.Status, 1)
-				if d.Status == StatusPending {
-					wantDue[string(dueKey(d.NextAttemptAt, d.ID))] = true
-					if !d.Override() {
-						wantByEp[string(byEndpointKey(d.EndpointID, d.ID))] = true
-					}
-				}
-			}
-			if count.Pending != m.Pending || count.Succeeded != m.Succeeded || count.Failed != m.Failed || count.Cancelled != m.Cancelled {
-				return fmt.Errorf("store: message %s counters %d/%d/%d/%d, deliveries say %d/%d/%d/%d", m.ID,
-					m.Pending, m.Succeeded, m.Failed, m.Cancelled, count.Pending, count.Succeeded, count.Failed, count.Cancelled)
-			}
-			if tx.Bucket(bEnvelopes).Get(k) == nil {
-				return fmt.Errorf("store: message %s has no envelope", m.ID)
-			}
-			return nil
-		})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = tx.Bucket(bMessages).ForEach(func(k, v []byte) error {
+		var m Message
+		if err := decode(v, &m); err != nil {
+			return err
+		}
+		if m.ID != string(k) || nameProblem(m.Tenant) != "" {
+			return fmt.Errorf("store: message %q has id %q and tenant %q", k, m.ID, m.Tenant)
+		}
+		tc := counts.of(m.Tenant)
+		tc.Messages++
+		want[string(bTenantMessages)][string(tenantKey(m.Tenant, m.ID))] = ""
+		ds, err := deliveriesOf(tx, &m)
 		if err != nil {
 			return err
 		}
-		if err := sameKeys(tx.Bucket(bDue), wantDue, "due"); err != nil {
+		if len(ds) != len(m.Deliveries) {
+			return fmt.Errorf("store: message %s lists %d deliveries, %d exist", m.ID, len(m.Deliveries), len(ds))
+		}
+		var count Message
+		for _, d := range ds {
+			count.count(d.Status, 1)
+			if d.Status != StatusPending {
+				continue
+			}
+			tc.Pending++
+			want[string(bDue)][string(dueKey(d.NextAttemptAt, d.ID))] = d.Queue()
+			if !d.Override() {
+				want[string(bByEndpoint)][string(byEndpointKey(d.EndpointID, d.ID))] = ""
+				if et, ok := epTenant[d.EndpointID]; !ok || et != m.Tenant {
+					return fmt.Errorf("store: pending delivery %s of tenant %s goes to endpoint %s of tenant %q",
+						d.ID, m.Tenant, d.EndpointID, et)
+				}
+			}
+		}
+		if count.Pending != m.Pending || count.Succeeded != m.Succeeded || count.Failed != m.Failed || count.Cancelled != m.Cancelled {
+			return fmt.Errorf("store: message %s counters %d/%d/%d/%d, deliveries say %d/%d/%d/%d", m.ID,
+				m.Pending, m.Succeeded, m.Failed, m.Cancelled, count.Pending, count.Succeeded, count.Failed, count.Cancelled)
+		}
+		if tx.Bucket(bEnvelopes).Get(k) == nil {
+			return fmt.Errorf("store: message %s has no envelope", m.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = tx.Bucket(bIdempotency).ForEach(func(k, v []byte) error {
+		if tenant, _, ok := splitTenant(k); !ok || nameProblem(tenant) != "" {
+			return fmt.Errorf("store: idempotency key %q has no tenant", k)
+		}
+		var rec idempotencyRecord
+		if err := decode(v, &rec); err != nil {
 			return err
 		}
-		return sameKeys(tx.Bucket(bByEndpoint), wantByEp, "by_endpoint")
+		want[string(bIdemExpiry)][string(append(be64(rec.ExpiresAt), k...))] = ""
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	err = tx.Bucket(bTokens).ForEach(func(k, v []byte) error {
+		var rec tokenRecord
+		if err := decode(v, &rec); err != nil {
+			return err
+		}
+		if len(k) != TokenHashBytes || nameProblem(rec.Tenant) != "" {
+			return fmt.Errorf("store: token %x of tenant %q", k, rec.Tenant)
+		}
+		tc := counts.of(rec.Tenant)
+		if tc.Tokens++; tc.Tokens > MaxTenantTokens {
+			return fmt.Errorf("store: tenant %s holds more than %d tokens", rec.Tenant, MaxTenantTokens)
+		}
+		want[string(bTenantTokens)][string(tenantKey(rec.Tenant, k))] = ""
+		want[string(bTokenExpiry)][string(append(be64(rec.ExpiresAt), k...))] = ""
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for name, entries := range want {
+		if err := sameEntries(tx.Bucket([]byte(name)), entries, name); err != nil {
+			return err
+		}
+	}
+	err = tx.Bucket(bTenants).ForEach(func(k, v []byte) error {
+		var tc Tenant
+		if err := decode(v, &tc); err != nil {
+			return err
+		}
+		c := counts[string(k)]
+		if c == nil {
+			c = &Tenant{ID: string(k)}
+		}
+		if tc != *c || tc.empty() {
+			return fmt.Errorf("store: tenant %q counts %+v, the records say %+v", k, tc, *c)
+		}
+		delete(counts, string(k))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for id, c := range counts {
+		if !c.empty() {
+			return fmt.Errorf("store: tenant %s is not listed, the records say %+v", id, *c)
+		}
+	}
+	return nil
 }
 
-func sameKeys(b *bolt.Bucket, want map[string]bool, name string) error {
+// sameEntries checks that b holds exactly the entries of want.
+func sameEntries(b *bolt.Bucket, want map[string]string, name string) error {
 	n := 0
-	err := b.ForEach(func(k, _ []byte) error {
-		if !want[string(k)] {
+	err := b.ForEach(func(k, v []byte) error {
+		w, ok := want[string(k)]
+		switch {
+		case !ok:
 			return fmt.Errorf("store: stray %s index entry %q", name, k)
+		case w != string(v):
+			return fmt.Errorf("store: %s index entry %q holds %q, want %q", name, k, v, w)
 		}
 		n++
 		return nil

@@ -111,7 +111,7 @@ func TestListMessages(t *testing.T) {
 			var got []string
 			after := ""
 			for {
-				page, err := s.ListMessages(filter, limit, after)
+				page, err := s.ListMessages(DefaultTenant, filter, limit, after)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -143,7 +143,7 @@ func TestListMessages(t *testing.T) {
 		{"after an id before every message", "msg_0", nil},
 	}
 	for _, c := range cursors {
-		got, err := s.ListMessages("", 3, c.after)
+		got, err := s.ListMessages(DefaultTenant, "", 3, c.after)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +151,7 @@ func TestListMessages(t *testing.T) {
 			t.Errorf("%s: %v, want %v", c.name, idsOf(got), c.want)
 		}
 	}
-	if got, _ := s.ListMessages("", 0, ""); len(got) != 0 {
+	if got, _ := s.ListMessages(DefaultTenant, "", 0, ""); len(got) != 0 {
 		t.Errorf("limit 0 returned %d", len(got))
 	}
 }
@@ -190,10 +190,10 @@ func TestForAttemptAndEnvelope(t *testing.T) {
 	if _, err := s.Envelope("msg_nope"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Envelope of an unknown message: %v", err)
 	}
-	if _, _, err := s.Message("msg_nope"); !errors.Is(err, ErrNotFound) {
+	if _, _, err := s.Message(DefaultTenant, "msg_nope"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Message of an unknown id: %v", err)
 	}
-	if _, err := s.Endpoint(epID("nope")); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Endpoint(DefaultTenant, epID("nope")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Endpoint of an unknown id: %v", err)
 	}
 }
@@ -238,7 +238,7 @@ func TestEndpointsAndKeysListed(t *testing.T) {
 		signingKey("k2", AlgRS256, t0),
 		signingKey("k1", AlgEd25519, t0),
 	)
-	eps, err := s.Endpoints()
+	eps, err := s.Endpoints(DefaultTenant)
 	if err != nil || len(eps) != 2 || eps[0].ID != epID("a") || eps[1].ID != epID("b") || !slices.Equal(eps[1].EventTypes, []string{"x"}) {
 		t.Fatalf("Endpoints = %+v, %v", eps, err)
 	}
@@ -276,12 +276,12 @@ func TestReadsDuringApply(t *testing.T) {
 					_, err = s.DuePage(Due{}, 50)
 				case 1:
 					var ms []Message
-					ms, err = s.ListMessages("", 20, "")
+					ms, err = s.ListMessages(DefaultTenant, "", 20, "")
 					for _, m := range ms {
-						if _, ds, e := s.Message(m.ID); e == nil && len(ds) != len(m.Deliveries) {
+						if _, ds, e := s.Message(DefaultTenant, m.ID); e == nil && len(ds) != len(m.Deliveries) {
 							// Swept between the two reads is fine; a
 							// partial message is not.
-							if _, _, again := s.Message(m.ID); again == nil {
+							if _, _, again := s.Message(DefaultTenant, m.ID); again == nil {
 								err = fmt.Errorf("message %s: %d of %d deliveries", m.ID, len(ds), len(m.Deliveries))
 							}
 						}
@@ -303,5 +303,5 @@ func TestReadsDuringApply(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	sameDump(t, g.ref, s, "applied with concurrent readers")
+	sameDump(t, g.store, s, "applied with concurrent readers")
 }

@@ -29,6 +29,7 @@ const MaxAttemptHistory = 50
 // record (see [Store.Envelope]) so counter updates never rewrite the body.
 type Message struct {
 	ID             string   `json:"id"`
+	Tenant         string   `json:"tenant"`
 	Type           string   `json:"type"`
 	CreatedAt      int64    `json:"created_at"`
 	IdempotencyKey string   `json:"idempotency_key,omitempty"`
@@ -107,9 +108,10 @@ type Attempt struct {
 	DurationMS int64  `json:"duration_ms"`
 }
 
-// Endpoint is a project-level webhook destination.
+// Endpoint is a webhook destination of one tenant.
 type Endpoint struct {
 	ID            string   `json:"id"`
+	Tenant        string   `json:"tenant"`
 	URL           string   `json:"url"`
 	Name          string   `json:"name,omitempty"`
 	EventTypes    []string `json:"event_types"`
@@ -168,6 +170,34 @@ type Node struct {
 	ID       string `json:"id"`
 	APIAddr  string `json:"api_addr"`
 	RaftAddr string `json:"raft_addr"`
+}
+
+// Tenant is a tenant's counters, kept by Apply. A tenant is listed while it
+// has any endpoint, message, pending delivery or token; one with nothing
+// left is not.
+type Tenant struct {
+	ID string `json:"id"`
+	// Endpoints counts its endpoints, enabled or not.
+	Endpoints int `json:"endpoints"`
+	// Pending counts the pending deliveries of its messages.
+	Pending int `json:"pending"`
+	// Messages counts its messages still retained.
+	Messages int `json:"messages"`
+	// Tokens counts its stored tokens: the live ones, and expired ones
+	// until a sweep (or the tenant's next token) deletes them.
+	Tokens int `json:"tokens"`
+}
+
+// empty reports whether the tenant has nothing left.
+func (t *Tenant) empty() bool {
+	return t.Endpoints == 0 && t.Pending == 0 && t.Messages == 0 && t.Tokens == 0
+}
+
+// tokenRecord is a tenant token, stored under its SHA-256.
+type tokenRecord struct {
+	Tenant    string `json:"tenant"`
+	CreatedAt int64  `json:"created_at"`
+	ExpiresAt int64  `json:"expires_at"`
 }
 
 // idempotencyRecord maps an Idempotency-Key to the message it created.

@@ -61,7 +61,7 @@ func TestNoSyncSessionTrust(t *testing.T) {
 			if s2.Rebuilt() != tc.wantRebuilt {
 				t.Fatalf("Rebuilt = %v, want %v", s2.Rebuilt(), tc.wantRebuilt)
 			}
-			_, err = s2.Endpoint(epID("1"))
+			_, err = s2.Endpoint(DefaultTenant, epID("1"))
 			if tc.wantRebuilt {
 				if err != ErrNotFound {
 					t.Fatalf("rebuilt store still holds data (err %v)", err)

@@ -13,22 +13,31 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Bucket names.
+// Bucket names. Per-tenant keys begin with tenant ‖ 0 (see tenantKey).
 var (
 	bMeta        = []byte("meta")
 	bMessages    = []byte("messages")    // msg id → Message
 	bEnvelopes   = []byte("envelopes")   // msg id → envelope bytes
 	bDeliveries  = []byte("deliveries")  // dlv id → Delivery
-	bDue         = []byte("due")         // be64(next attempt) ‖ dlv id → ∅, pending only
+	bDue         = []byte("due")         // be64(next attempt) ‖ dlv id → queue, pending only
 	bByEndpoint  = []byte("by_endpoint") // ep id ‖ 0 ‖ dlv id → ∅, pending only
 	bEndpoints   = []byte("endpoints")   // ep id → Endpoint
 	bKeys        = []byte("signing_keys")
-	bIdempotency = []byte("idempotency") // key → idempotencyRecord
-	bIdemExpiry  = []byte("idem_expiry") // be64(expiry) ‖ key → ∅
-	bNodes       = []byte("nodes")       // node id → Node
+	bIdempotency = []byte("tenant_idempotency") // tenant ‖ 0 ‖ key → idempotencyRecord
+	bIdemExpiry  = []byte("tenant_idem_expiry") // be64(expiry) ‖ tenant ‖ 0 ‖ key → ∅
+	bNodes       = []byte("nodes")              // node id → Node
+	// tenant ‖ 0 ‖ event type or allTypes ‖ 0 ‖ ep id → URL, enabled endpoints only
+	bSubscriptions   = []byte("subscriptions")
+	bTenantEndpoints = []byte("tenant_endpoints") // tenant ‖ 0 ‖ ep id → ∅
+	bTenantMessages  = []byte("tenant_messages")  // tenant ‖ 0 ‖ msg id → ∅
+	bTenants         = []byte("tenants")          // tenant → Tenant, while it has anything
+	bTokens          = []byte("tokens")           // sha256(token) → tokenRecord
+	bTenantTokens    = []byte("tenant_tokens")    // tenant ‖ 0 ‖ sha256 → ∅
+	bTokenExpiry     = []byte("token_expiry")     // be64(expiry) ‖ sha256 → ∅
 
 	allBuckets = [][]byte{bMeta, bMessages, bEnvelopes, bDeliveries, bDue, bByEndpoint,
-		bEndpoints, bKeys, bIdempotency, bIdemExpiry, bNodes}
+		bEndpoints, bKeys, bIdempotency, bIdemExpiry, bNodes, bSubscriptions, bTenantEndpoints,
+		bTenantMessages, bTenants, bTokens, bTenantTokens, bTokenExpiry}
 
 	kApplied = []byte("applied_index")
 )
@@ -78,7 +87,9 @@ type Applied struct {
 	KeysChanged bool
 }
 
-// Open opens or creates the store file at path.
+// Open opens or creates the store file at path. A file written by an
+// earlier build is migrated to this build's schema as it opens (see
+// initSchema); one written by a newer build is refused with ErrNewerSchema.
 func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -115,15 +126,7 @@ func (s *Store) open() error {
 	if err != nil {
 		return fmt.Errorf("store: open %s: %w", s.path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := db.Update(initSchema); err != nil {
 		db.Close()
 		return fmt.Errorf("store: init %s: %w", s.path, err)
 	}
@@ -215,7 +218,9 @@ func (sn *Snapshot) Release() {
 
 // Restore replaces the whole state with a file written by Snapshot.WriteTo.
 // The new file is written beside the old one and renamed over it, so a crash
-// leaves one or the other, never a mix.
+// leaves one or the other, never a mix. A file of an earlier schema is
+// migrated first; one of a newer schema is refused (ErrNewerSchema) and the
+// store goes on with its current file.
 func (s *Store) Restore(r io.Reader) error {
 	tmp := s.path + ".restore"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
@@ -228,6 +233,11 @@ func (s *Store) Restore(r io.Reader) error {
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		// Migrated (or refused, when newer) before it replaces the
+		// current file, which stays in use if this fails.
+		err = prepareFile(tmp)
 	}
 	if err != nil {
 		os.Remove(tmp)

@@ -46,8 +46,14 @@ const (
 	// MaxRateLimit bounds an endpoint's attempts per second.
 	MaxRateLimit = 100_000
 	// MaxSweepLimit bounds the records of each kind one Sweep deletes,
-	// which keeps its write transaction short.
+	// and the records one DeleteTenant handles, which keeps their write
+	// transactions short.
 	MaxSweepLimit = 10_000
+	// MaxTenantTokens bounds a tenant's live tokens, so that the
+	// replicated state stays bounded (see CreateTenantToken).
+	MaxTenantTokens = 100
+	// TokenHashBytes is the length of a token's hash: SHA-256.
+	TokenHashBytes = 32
 )
 
 const (
@@ -113,7 +119,11 @@ func CheckURL(u string) error { return check("url", urlProblem(u)) }
 
 // CheckNodeID checks a cluster node id: a letter or digit, then up to 63
 // letters, digits, '_', '.' or '-'.
-func CheckNodeID(id string) error { return check("node_id", nodeIDProblem(id)) }
+func CheckNodeID(id string) error { return check("node_id", nameProblem(id)) }
+
+// CheckTenant checks a tenant id: a letter or digit, then up to 63
+// letters, digits, '_', '.' or '-'.
+func CheckTenant(id string) error { return check("tenant", nameProblem(id)) }
 
 // CheckID checks that id is of the form NewID makes for prefix: prefix, '_',
 // and 26 upper-case Crockford base32 digits.
@@ -128,7 +138,8 @@ func check(field, problem string) error {
 
 // Validate checks that exactly one field of c is set and that every field
 // of that command keeps to the rules and limits above. It returns an
-// *InvalidError or nil. The rules depend only on the command (no state, no
+// *InvalidError or nil. A command that predates tenants may leave its
+// tenant empty, which Apply reads as DefaultTenant. The rules depend only on the command (no state, no
 // clock, no network), so every replica decides alike; some lean on the
 // standard library (url.Parse, x509.ParsePKCS1PrivateKey), so replicas must
 // run one build, or builds whose Go versions parse alike. It parses no
@@ -137,7 +148,8 @@ func (c *Command) Validate() error {
 	n := 0
 	for _, set := range [...]bool{c.Enqueue != nil, c.Outcome != nil, c.CreateEndpoint != nil,
 		c.UpdateEndpoint != nil, c.DeleteEndpoint != nil, c.RotateSecret != nil, c.Requeue != nil,
-		c.AddSigningKey != nil, c.Sweep != nil, c.PutNode != nil} {
+		c.AddSigningKey != nil, c.Sweep != nil, c.PutNode != nil,
+		c.DeleteTenant != nil, c.CreateTenantToken != nil, c.RevokeTenantTokens != nil} {
 		if set {
 			n++
 		}
@@ -164,8 +176,14 @@ func (c *Command) Validate() error {
 		return c.AddSigningKey.validate()
 	case c.Sweep != nil:
 		return c.Sweep.validate()
-	default:
+	case c.PutNode != nil:
 		return c.PutNode.validate()
+	case c.DeleteTenant != nil:
+		return c.DeleteTenant.validate()
+	case c.CreateTenantToken != nil:
+		return c.CreateTenantToken.validate()
+	default:
+		return c.RevokeTenantTokens.validate()
 	}
 }
 
@@ -189,6 +207,14 @@ func (f *fields) ref(field, problem string) {
 	}
 }
 
+// tenant checks the tenant of a command that predates tenants: empty (for
+// DefaultTenant) or a tenant id.
+func (f *fields) tenant(field, t string) {
+	if t != "" {
+		f.check(field, nameProblem(t))
+	}
+}
+
 func (f *fields) time(field string, v int64) {
 	if v < 0 {
 		f.check(field, "must not be negative")
@@ -203,6 +229,7 @@ func (f *fields) positive(field string, v int64) {
 
 func (e *Enqueue) validate() error {
 	f := fields{cmd: "enqueue"}
+	f.tenant("tenant", e.Tenant)
 	f.check("id", idProblem("msg", e.ID))
 	f.check("type", eventTypeProblem(e.Type))
 	f.positive("created_at", e.CreatedAt)
@@ -276,6 +303,7 @@ func (c *CreateEndpoint) validate() error {
 	ep := &c.Endpoint
 	f := fields{cmd: "create_endpoint.endpoint"}
 	f.check("id", idProblem("ep", ep.ID))
+	f.tenant("tenant", ep.Tenant)
 	f.check("url", urlProblem(ep.URL))
 	f.check("name", textProblem(ep.Name, MaxNameBytes))
 	f.check("event_types", eventTypesProblem(ep.EventTypes))
@@ -303,6 +331,7 @@ func (c *CreateEndpoint) validate() error {
 // that the receiver answered 410 Gone, which only an Outcome can say.
 func (u *UpdateEndpoint) validate() error {
 	f := fields{cmd: "update_endpoint"}
+	f.tenant("tenant", u.Tenant)
 	f.ref("id", idProblem("ep", u.ID))
 	f.time("at", u.At)
 	if u.URL != nil {
@@ -325,6 +354,7 @@ func (u *UpdateEndpoint) validate() error {
 
 func (d *DeleteEndpoint) validate() error {
 	f := fields{cmd: "delete_endpoint"}
+	f.tenant("tenant", d.Tenant)
 	f.ref("id", idProblem("ep", d.ID))
 	f.time("at", d.At)
 	return f.err
@@ -332,6 +362,7 @@ func (d *DeleteEndpoint) validate() error {
 
 func (r *RotateSecret) validate() error {
 	f := fields{cmd: "rotate_secret"}
+	f.tenant("tenant", r.Tenant)
 	f.ref("endpoint_id", idProblem("ep", r.EndpointID))
 	f.check("secret", secretProblem(r.Secret))
 	f.time("at", r.At)
@@ -343,6 +374,7 @@ func (r *RotateSecret) validate() error {
 
 func (r *Requeue) validate() error {
 	f := fields{cmd: "requeue"}
+	f.tenant("tenant", r.Tenant)
 	if r.MessageID != "" {
 		f.ref("message_id", idProblem("msg", r.MessageID))
 		if r.Since != 0 || r.Until != 0 {
@@ -387,9 +419,38 @@ func (s *Sweep) validate() error {
 
 func (n *Node) validate() error {
 	f := fields{cmd: "put_node"}
-	f.check("id", nodeIDProblem(n.ID))
+	f.check("id", nameProblem(n.ID))
 	f.check("api_addr", addrProblem(n.APIAddr))
 	f.check("raft_addr", addrProblem(n.RaftAddr))
+	return f.err
+}
+
+func (d *DeleteTenant) validate() error {
+	f := fields{cmd: "delete_tenant"}
+	f.check("tenant", nameProblem(d.Tenant))
+	f.time("at", d.At)
+	if d.Limit < 1 || d.Limit > MaxSweepLimit {
+		f.check("limit", fmt.Sprintf("must be 1 to %d", MaxSweepLimit))
+	}
+	return f.err
+}
+
+func (c *CreateTenantToken) validate() error {
+	f := fields{cmd: "create_tenant_token"}
+	f.check("tenant", nameProblem(c.Tenant))
+	if len(c.Hash) != TokenHashBytes {
+		f.check("hash", fmt.Sprintf("must be %d bytes (SHA-256)", TokenHashBytes))
+	}
+	f.positive("created_at", c.CreatedAt)
+	if c.ExpiresAt <= c.CreatedAt {
+		f.check("expires_at", "must be after created_at")
+	}
+	return f.err
+}
+
+func (r *RevokeTenantTokens) validate() error {
+	f := fields{cmd: "revoke_tenant_tokens"}
+	f.check("tenant", nameProblem(r.Tenant))
 	return f.err
 }
 
@@ -476,7 +537,10 @@ func urlProblem(raw string) string {
 	return ""
 }
 
-func nodeIDProblem(id string) string {
+// nameProblem checks the names callers choose (node and tenant ids): a
+// letter or digit, then up to 63 letters, digits, '.', '_' or '-'. None
+// holds a 0 byte, which separates them from the rest of index keys.
+func nameProblem(id string) string {
 	if len(id) == 0 || len(id) > maxNodeIDBytes {
 		return "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 	}

@@ -41,6 +41,9 @@ func validCommands(t testing.TB, m, newMsg string) map[string]Command {
 		"add rs256 key":   signingKey("k3", AlgRS256, t0),
 		"sweep":           {Sweep: &Sweep{At: t0, RetainSince: t0, KeysRetiredBefore: t0, Limit: 1}},
 		"put_node":        {PutNode: &Node{ID: "n1", APIAddr: "127.0.0.1:8080", RaftAddr: "127.0.0.1:8090"}},
+		"delete_tenant":   {DeleteTenant: &DeleteTenant{Tenant: DefaultTenant, At: t0, Limit: 1}},
+		"create_token":    createToken("t", "tok", t0, t0+1),
+		"revoke_tokens":   {RevokeTenantTokens: &RevokeTenantTokens{Tenant: "t"}},
 	}
 }
 
@@ -72,6 +75,7 @@ func TestValidateRejects(t *testing.T) {
 	}
 	long := strings.Repeat("a", 40_000) // past bbolt's 32 KiB key limit
 	n257 := strings.Repeat("n", 257)
+	t65 := strings.Repeat("t", 65)
 
 	tests := []struct {
 		base  string // a key of valid; "" starts from an empty command
@@ -84,6 +88,11 @@ func TestValidateRejects(t *testing.T) {
 		{"", "command", func(c *Command) {}, false},
 		{"outcome", "command", func(c *Command) { c.Sweep = &Sweep{At: t0, Limit: 1} }, false},
 
+		{"enqueue", "enqueue.tenant", func(c *Command) { c.Enqueue.Tenant = "a b" }, false},
+		{"enqueue", "enqueue.tenant", func(c *Command) { c.Enqueue.Tenant = t65 }, false},
+		{"enqueue", "enqueue.tenant", func(c *Command) { c.Enqueue.Tenant = "_t" }, false},
+		{"enqueue", "enqueue.tenant", func(c *Command) { c.Enqueue.Tenant = "t\x00" }, false},
+		{"enqueue", "enqueue.tenant", func(c *Command) { c.Enqueue.Tenant = allTypes }, false},
 		{"enqueue", "enqueue.id", func(c *Command) { c.Enqueue.ID = "msg_x" }, false},
 		{"enqueue", "enqueue.id", func(c *Command) { c.Enqueue.ID = long }, false},
 		{"enqueue", "enqueue.id", func(c *Command) { c.Enqueue.ID = strings.ToLower(c.Enqueue.ID) }, false},
@@ -124,6 +133,7 @@ func TestValidateRejects(t *testing.T) {
 
 		{"create_endpoint", "create_endpoint.endpoint.id", func(c *Command) { c.CreateEndpoint.Endpoint.ID = "ep_a" }, false},
 		{"create_endpoint", "create_endpoint.endpoint.id", func(c *Command) { c.CreateEndpoint.Endpoint.ID = long }, false},
+		{"create_endpoint", "create_endpoint.endpoint.tenant", func(c *Command) { c.CreateEndpoint.Endpoint.Tenant = "é" }, false},
 		{"create_endpoint", "create_endpoint.endpoint.url", func(c *Command) { c.CreateEndpoint.Endpoint.URL = "" }, false},
 		{"create_endpoint", "create_endpoint.endpoint.url", func(c *Command) { c.CreateEndpoint.Endpoint.URL = "https://" }, false},
 		{"create_endpoint", "create_endpoint.endpoint.url", func(c *Command) { c.CreateEndpoint.Endpoint.URL = "javascript:alert(1)" }, false},
@@ -173,6 +183,7 @@ func TestValidateRejects(t *testing.T) {
 		{"create_endpoint", "create_endpoint.endpoint.created_at", func(c *Command) { c.CreateEndpoint.Endpoint.CreatedAt = -1 }, false},
 		{"create_endpoint", "create_endpoint.endpoint.updated_at", func(c *Command) { c.CreateEndpoint.Endpoint.UpdatedAt = -1 }, false},
 
+		{"update_endpoint", "update_endpoint.tenant", func(c *Command) { c.UpdateEndpoint.Tenant = "-" }, false},
 		{"update_endpoint", "update_endpoint.id", func(c *Command) { c.UpdateEndpoint.ID = "ep_a" }, true},
 		{"update_endpoint", "update_endpoint.id", func(c *Command) { c.UpdateEndpoint.ID = long }, true},
 		{"update_endpoint", "update_endpoint.at", func(c *Command) { c.UpdateEndpoint.At = -1 }, false},
@@ -183,15 +194,19 @@ func TestValidateRejects(t *testing.T) {
 		{"update_endpoint", "update_endpoint.state", func(c *Command) { c.UpdateEndpoint.State = ptr("") }, false},
 		{"update_endpoint", "update_endpoint.rate_limit_per_s", func(c *Command) { c.UpdateEndpoint.RateLimitPerS = ptr(-5) }, false},
 
+		{"delete_endpoint", "delete_endpoint.tenant", func(c *Command) { c.DeleteEndpoint.Tenant = t65 }, false},
 		{"delete_endpoint", "delete_endpoint.id", func(c *Command) { c.DeleteEndpoint.ID = "" }, true},
 		{"delete_endpoint", "delete_endpoint.at", func(c *Command) { c.DeleteEndpoint.At = -1 }, false},
 
+		{"rotate_secret", "rotate_secret.tenant", func(c *Command) { c.RotateSecret.Tenant = "a/b" }, false},
 		{"rotate_secret", "rotate_secret.endpoint_id", func(c *Command) { c.RotateSecret.EndpointID = m }, true},
 		{"rotate_secret", "rotate_secret.secret", func(c *Command) { c.RotateSecret.Secret = "x" }, false},
 		{"rotate_secret", "rotate_secret.secret", func(c *Command) { c.RotateSecret.Secret = "whsec_" + long }, false},
 		{"rotate_secret", "rotate_secret.at", func(c *Command) { c.RotateSecret.At, c.RotateSecret.RevokeAt = -2, -1 }, false},
 		{"rotate_secret", "rotate_secret.revoke_at", func(c *Command) { c.RotateSecret.RevokeAt = t0 - 1 }, false},
 
+		{"requeue message", "requeue.tenant", func(c *Command) { c.Requeue.Tenant = " " }, false},
+		{"requeue window", "requeue.tenant", func(c *Command) { c.Requeue.Tenant = "." }, false},
 		{"requeue message", "requeue.message_id", func(c *Command) { c.Requeue.MessageID = "msg_nope" }, true},
 		{"requeue message", "requeue.message_id", func(c *Command) { c.Requeue.Since = t0 }, false},
 		{"requeue message", "requeue.at", func(c *Command) { c.Requeue.At = 0 }, false},
@@ -230,6 +245,22 @@ func TestValidateRejects(t *testing.T) {
 		{"put_node", "put_node.api_addr", func(c *Command) { c.PutNode.APIAddr = "localhost" }, false},
 		{"put_node", "put_node.api_addr", func(c *Command) { c.PutNode.APIAddr = strings.Repeat("h", 256) + ":80" }, false},
 		{"put_node", "put_node.raft_addr", func(c *Command) { c.PutNode.RaftAddr = "a:b:c" }, false},
+
+		{"delete_tenant", "delete_tenant.tenant", func(c *Command) { c.DeleteTenant.Tenant = "" }, false},
+		{"delete_tenant", "delete_tenant.tenant", func(c *Command) { c.DeleteTenant.Tenant = t65 }, false},
+		{"delete_tenant", "delete_tenant.at", func(c *Command) { c.DeleteTenant.At = -1 }, false},
+		{"delete_tenant", "delete_tenant.limit", func(c *Command) { c.DeleteTenant.Limit = 0 }, false},
+		{"delete_tenant", "delete_tenant.limit", func(c *Command) { c.DeleteTenant.Limit = MaxSweepLimit + 1 }, false},
+		{"create_token", "create_tenant_token.tenant", func(c *Command) { c.CreateTenantToken.Tenant = "" }, false},
+		{"create_token", "create_tenant_token.tenant", func(c *Command) { c.CreateTenantToken.Tenant = "t t" }, false},
+		{"create_token", "create_tenant_token.hash", func(c *Command) { c.CreateTenantToken.Hash = nil }, false},
+		{"create_token", "create_tenant_token.hash", func(c *Command) { c.CreateTenantToken.Hash = make([]byte, 31) }, false},
+		{"create_token", "create_tenant_token.hash", func(c *Command) { c.CreateTenantToken.Hash = make([]byte, 33) }, false},
+		{"create_token", "create_tenant_token.created_at", func(c *Command) { c.CreateTenantToken.CreatedAt = 0 }, false},
+		{"create_token", "create_tenant_token.expires_at", func(c *Command) { c.CreateTenantToken.ExpiresAt = t0 }, false},
+		{"create_token", "create_tenant_token.expires_at", func(c *Command) { c.CreateTenantToken.ExpiresAt = math.MinInt64 }, false},
+		{"revoke_tokens", "revoke_tenant_tokens.tenant", func(c *Command) { c.RevokeTenantTokens.Tenant = "" }, false},
+		{"revoke_tokens", "revoke_tenant_tokens.tenant", func(c *Command) { c.RevokeTenantTokens.Tenant = "t\n" }, false},
 	}
 	before := mustDump(t, s)
 	delete(before, "meta")
@@ -329,8 +360,11 @@ func TestValidateAcceptsLimits(t *testing.T) {
 			Private: testSealer.Seal(testRSAKey, "k"), CreatedAt: 1}}},
 		"seed that looks sealed": {AddSigningKey: &AddSigningKey{Key: SigningKey{ID: "k", Alg: AlgEd25519,
 			Private: []byte("hsl1_" + strings.Repeat("A", 27)), CreatedAt: 1}}},
-		"sweep at the limits":    {Sweep: &Sweep{At: math.MaxInt64, RetainSince: math.MaxInt64, KeysRetiredBefore: math.MaxInt64, Limit: MaxSweepLimit}},
-		"node without addresses": {PutNode: &Node{ID: "N" + strings.Repeat("._-", 21)}},
+		"sweep at the limits":         {Sweep: &Sweep{At: math.MaxInt64, RetainSince: math.MaxInt64, KeysRetiredBefore: math.MaxInt64, Limit: MaxSweepLimit}},
+		"node without addresses":      {PutNode: &Node{ID: "N" + strings.Repeat("._-", 21)}},
+		"longest tenant":              inTenant("9"+strings.Repeat("._-", 21), override(m, "x", 1, "https://o.example")),
+		"tenant delete at the limits": {DeleteTenant: &DeleteTenant{Tenant: "T", At: math.MaxInt64, Limit: MaxSweepLimit}},
+		"token at the limits":         {CreateTenantToken: &CreateTenantToken{Tenant: "T", Hash: make([]byte, 32), CreatedAt: math.MaxInt64 - 1, ExpiresAt: math.MaxInt64}},
 	} {
 		if err := c.Validate(); err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -394,6 +428,9 @@ func TestCheckFunctions(t *testing.T) {
 		{"CheckNodeID", CheckNodeID,
 			[]string{"n", "node1", "Node-1.a_b", "9" + strings.Repeat("x", 63)},
 			[]string{"", "-n", ".n", "_n", "n 1", "n/1", "é", "9" + strings.Repeat("x", 64)}},
+		{"CheckTenant", CheckTenant,
+			[]string{"default", "a", "Acme-Corp.eu_1", "9" + strings.Repeat("x", 63)},
+			[]string{"", "-a", ".a", "_a", "a b", "a/b", "a\x00b", "*", "é", "9" + strings.Repeat("x", 64)}},
 		{"CheckID(ep)", func(s string) error { return CheckID("ep", s) },
 			[]string{id, "ep_" + strings.Repeat("0", 26), "ep_7" + strings.Repeat("Z", 25)},
 			[]string{"", "ep_", "ep", id[3:], "msg_" + id[3:], id + "0", id[:len(id)-1], "ep_8" + id[4:],

@@ -1,0 +1,225 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The schema version, in the meta bucket, names the layout of the file's
+// buckets and records. A file without one was written before tenants
+// (version 0).
+//
+//	1  tenants: Endpoint.Tenant and Message.Tenant; idempotency keys per
+//	   tenant (buckets tenant_idempotency and tenant_idem_expiry replace
+//	   idempotency and idem_expiry); subscriptions, tenant_endpoints,
+//	   tenant_messages, tenants, tokens, tenant_tokens, token_expiry.
+const schemaVersion = 1
+
+var kSchema = []byte("schema_version")
+
+// ErrNewerSchema is returned for a state file (or a snapshot or backup)
+// written by a newer herald, whose layout this build does not know.
+var ErrNewerSchema = errors.New("store: written by a newer herald")
+
+// Buckets of version 0 that later versions replaced.
+var (
+	bIdempotencyV0 = []byte("idempotency") // key → idempotencyRecord
+	bIdemExpiryV0  = []byte("idem_expiry") // be64(expiry) ‖ key → ∅
+)
+
+// coreBuckets are in every state file, of any version.
+var coreBuckets = [][]byte{bMeta, bMessages, bEnvelopes, bDeliveries, bDue, bByEndpoint, bEndpoints, bKeys, bNodes}
+
+// fileSchema returns the file's schema version, 0 when it has none.
+func fileSchema(tx *bolt.Tx) (uint64, error) {
+	meta := tx.Bucket(bMeta)
+	if meta == nil {
+		return 0, nil
+	}
+	v := meta.Get(kSchema)
+	switch {
+	case v == nil:
+		return 0, nil
+	case len(v) != 8:
+		return 0, fmt.Errorf("store: schema version of %d bytes", len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// initSchema makes a new file, or brings an earlier one up to this build's
+// schema, in the caller's transaction: either all of it happens or none.
+// A migration depends on nothing but the file's contents (no clock, no
+// order of maps), so every replica that migrates a file holding the same
+// entries ends with the same state, identical to one that applied those
+// entries with this build, whenever each migrates.
+func initSchema(tx *bolt.Tx) error {
+	v, err := fileSchema(tx)
+	if err != nil {
+		return err
+	}
+	if v > schemaVersion {
+		return fmt.Errorf("%w (schema version %d; this build reads up to %d): upgrade herald to open it",
+			ErrNewerSchema, v, schemaVersion)
+	}
+	for _, b := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	if v == schemaVersion {
+		return nil
+	}
+	if err := migrateV0(tx); err != nil {
+		return fmt.Errorf("store: migrate from schema version 0: %w", err)
+	}
+	return tx.Bucket(bMeta).Put(kSchema, be64(schemaVersion))
+}
+
+// prepareFile brings the bbolt file at path to this build's schema.
+func prepareFile(path string) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	err = db.Update(initSchema)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// migrateV0 puts everything of a file written before tenants in
+// DefaultTenant, as Apply would have had the entries carried it: each
+// endpoint and message gets its tenant and index entries, idempotency keys
+// move to the tenant's range, and the tenant's counters are counted. It
+// builds the indexes with Apply's own code.
+func migrateV0(tx *bolt.Tx) error {
+	t := newTxn(tx)
+	err := rewrite(t.endpoints, func(ep *Endpoint) error {
+		if ep.Tenant == "" {
+			ep.Tenant = DefaultTenant
+		}
+		// Written by rewrite as stored; addEndpoint writes it too, the
+		// same bytes.
+		return t.addEndpoint(ep)
+	})
+	if err != nil {
+		return err
+	}
+	err = rewrite(t.messages, func(m *Message) error {
+		if m.Tenant == "" {
+			m.Tenant = DefaultTenant
+		}
+		tc, err := t.tenant(m.Tenant)
+		if err != nil {
+			return err
+		}
+		tc.Messages++
+		tc.Pending += m.Pending
+		return t.tenantMsgs.Put(tenantKey(m.Tenant, m.ID), nil)
+	})
+	if err != nil {
+		return err
+	}
+	err = moveBucket(tx, bIdempotencyV0, bIdempotency, func(k []byte) []byte {
+		return tenantKey(DefaultTenant, k)
+	})
+	if err != nil {
+		return err
+	}
+	err = moveBucket(tx, bIdemExpiryV0, bIdemExpiry, func(k []byte) []byte {
+		if len(k) < 8 {
+			return nil
+		}
+		return append(bytes.Clone(k[:8]), tenantKey(DefaultTenant, k[8:])...)
+	})
+	if err != nil {
+		return err
+	}
+	return t.flushTenants()
+}
+
+// migrateChunk is how many records a migration reads before it writes:
+// a cursor must not be used across writes to its bucket.
+const migrateChunk = 1024
+
+// rewrite decodes every record of b, lets fn change it, and writes it
+// back, a chunk at a time.
+func rewrite[T any](b *bolt.Bucket, fn func(*T) error) error {
+	var after []byte
+	for {
+		var keys [][]byte
+		var recs []*T
+		c := b.Cursor()
+		k, v := c.First()
+		if after != nil {
+			k, v = c.Seek(after)
+			if k != nil && bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && len(keys) < migrateChunk; k, v = c.Next() {
+			rec := new(T)
+			if err := decode(v, rec); err != nil {
+				return fmt.Errorf("record %q: %w", k, err)
+			}
+			keys = append(keys, bytes.Clone(k))
+			recs = append(recs, rec)
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		for i, rec := range recs {
+			if err := fn(rec); err != nil {
+				return err
+			}
+			if err := putRecord(b, string(keys[i]), rec); err != nil {
+				return err
+			}
+		}
+		after = keys[len(keys)-1]
+	}
+}
+
+// moveBucket copies every entry of the bucket from into the bucket to,
+// under the key rekey makes (none when it returns nil), a chunk at a time,
+// then deletes from. It does nothing when from does not exist.
+func moveBucket(tx *bolt.Tx, from, to []byte, rekey func([]byte) []byte) error {
+	src, dst := tx.Bucket(from), tx.Bucket(to)
+	if src == nil {
+		return nil
+	}
+	var after []byte
+	for {
+		var keys, vals [][]byte
+		c := src.Cursor()
+		k, v := c.First()
+		if after != nil {
+			k, v = c.Seek(after)
+			if k != nil && bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && len(keys) < migrateChunk; k, v = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+			vals = append(vals, bytes.Clone(v))
+		}
+		if len(keys) == 0 {
+			break
+		}
+		for i := range keys {
+			if nk := rekey(keys[i]); nk != nil {
+				if err := dst.Put(nk, vals[i]); err != nil {
+					return err
+				}
+			}
+		}
+		after = keys[len(keys)-1]
+	}
+	return tx.DeleteBucket(from)
+}
