@@ -341,15 +341,10 @@ func (n *Node) Leadership() (leader bool, gen uint64, changed <-chan struct{}) {
 }
 
 // Barrier waits until every entry committed before it is applied to the
-// store. A new leader calls it before reading the store to schedule work.
+// store. A new leader calls it before reading the store to schedule work;
+// committing it also proves, with a quorum, that this node still leads.
 func (n *Node) Barrier(ctx context.Context) error {
 	return n.wait(ctx, n.raft.Barrier(timeoutOf(ctx)))
-}
-
-// VerifyLeader confirms with a quorum that this node still leads, for
-// reads that must be current.
-func (n *Node) VerifyLeader(ctx context.Context) error {
-	return n.wait(ctx, n.raft.VerifyLeader())
 }
 
 // wait waits for a Raft future with the caller's deadline: futures can stay

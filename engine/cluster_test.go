@@ -298,7 +298,7 @@ func TestClusterFollowersForwardWrites(t *testing.T) {
 	for i := range c.engines {
 		ids := enqueueN(t, c.engines[i], 5, fmt.Sprintf("n%d", i))
 		for _, id := range ids {
-			m, err := c.engines[i].Message(ctx, id) // read-your-writes on the same node
+			m, err := c.engines[i].Message(ctx, "", id) // read-your-writes on the same node
 			if err != nil {
 				t.Fatalf("read back %s on n%d: %v", id, i+1, err)
 			}
@@ -380,7 +380,7 @@ func TestClusterPartitionedLeaderStopsDelivering(t *testing.T) {
 	c.heal()
 	c.converge()
 	for _, id := range append(ids, after...) {
-		if _, err := c.engines[old].Message(ctx, id); err != nil {
+		if _, err := c.engines[old].Message(ctx, "", id); err != nil {
 			t.Fatalf("healed node lacks %s: %v", id, err)
 		}
 	}
@@ -584,7 +584,7 @@ func TestClusterForwardedWriteIsNotSentTwice(t *testing.T) {
 	if !errors.Is(err, ErrUncertain) {
 		t.Fatalf("CreateEndpoint through a connection cut after the leader answered: %v, want ErrUncertain", err)
 	}
-	eps, err := c.engines[lead].Endpoints(ctxb)
+	eps, err := c.engines[lead].Endpoints(ctxb, "")
 	if err != nil || len(eps) != 1 {
 		t.Fatalf("the leader has %d endpoints (%v), want the one it created", len(eps), err)
 	}

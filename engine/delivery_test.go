@@ -108,7 +108,7 @@ func TestGoneDisablesEndpointAndFailsItsPendingDeliveries(t *testing.T) {
 			}
 		}
 	}
-	got, err := e.Endpoint(ctxb, ep.ID)
+	got, err := e.Endpoint(ctxb, "", ep.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestHangingEndpointDoesNotDelayOthers(t *testing.T) {
 		t.Fatalf("hanging endpoint has %d requests in flight, want its %d workers' worth", n, workers)
 	}
 	for _, id := range ids {
-		m, err := e.Message(ctxb, id)
+		m, err := e.Message(ctxb, "", id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -363,7 +363,7 @@ func TestMessageStatusAggregatesDeliveries(t *testing.T) {
 	both := mustEnqueue(t, e, MessageInput{Type: "a"})
 	// One delivery succeeded, the other is still in its first attempt.
 	waitDelivery(t, e, both.ID, ok.URL, "delivery to the healthy endpoint", func(d *Delivery) bool { return d.Status == "succeeded" })
-	if m, err := e.Message(ctxb, both.ID); err != nil || m.Status != "pending" {
+	if m, err := e.Message(ctxb, "", both.ID); err != nil || m.Status != "pending" {
 		t.Fatalf("message with a delivery in flight = %+v, %v; want pending", m, err)
 	}
 	close(release)
@@ -408,7 +408,7 @@ func TestRetryMessageRequeuesFailedDeliveries(t *testing.T) {
 	waitStatus(t, e, msg.ID, "failed")
 
 	healthy.Store(true)
-	n, err := e.RetryMessage(ctxb, msg.ID)
+	n, err := e.RetryMessage(ctxb, "", msg.ID)
 	if err != nil || n != 1 {
 		t.Fatalf("RetryMessage = %d, %v; want 1 re-queued", n, err)
 	}
@@ -421,10 +421,10 @@ func TestRetryMessageRequeuesFailedDeliveries(t *testing.T) {
 		t.Fatalf("attempt status codes = %v, want [502 502 200]", codes)
 	}
 	// Nothing failed is left to re-queue.
-	if n, err := e.RetryMessage(ctxb, msg.ID); err != nil || n != 0 {
+	if n, err := e.RetryMessage(ctxb, "", msg.ID); err != nil || n != 0 {
 		t.Fatalf("second RetryMessage = %d, %v; want 0", n, err)
 	}
-	if _, err := e.RetryMessage(ctxb, "msg_doesnotexist"); !errors.Is(err, ErrNotFound) {
+	if _, err := e.RetryMessage(ctxb, "", "msg_doesnotexist"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("RetryMessage(unknown) error = %v, want ErrNotFound", err)
 	}
 }
@@ -445,26 +445,26 @@ func TestRecoverRequeuesFailedDeliveriesInWindow(t *testing.T) {
 	waitStatus(t, e, newer.ID, "failed")
 	healthy.Store(true)
 
-	n, err := e.Recover(ctxb, newer.CreatedAt, time.Time{})
+	n, err := e.Recover(ctxb, "", newer.CreatedAt, time.Time{})
 	if err != nil || n != 1 {
 		t.Fatalf("Recover(since newer) = %d, %v; want 1", n, err)
 	}
 	waitStatus(t, e, newer.ID, "succeeded")
-	if m, _ := e.Message(ctxb, older.ID); m.Status != "failed" {
+	if m, _ := e.Message(ctxb, "", older.ID); m.Status != "failed" {
 		t.Fatalf("message outside the window is %s, want still failed", m.Status)
 	}
 	// until is exclusive: a window ending at the older message's creation
 	// holds nothing.
-	if n, err := e.Recover(ctxb, older.CreatedAt.Add(-time.Hour), older.CreatedAt); err != nil || n != 0 {
+	if n, err := e.Recover(ctxb, "", older.CreatedAt.Add(-time.Hour), older.CreatedAt); err != nil || n != 0 {
 		t.Fatalf("Recover(window before older) = %d, %v; want 0", n, err)
 	}
-	n, err = e.Recover(ctxb, older.CreatedAt.Add(-time.Hour), older.CreatedAt.Add(time.Nanosecond))
+	n, err = e.Recover(ctxb, "", older.CreatedAt.Add(-time.Hour), older.CreatedAt.Add(time.Nanosecond))
 	if err != nil || n != 1 {
 		t.Fatalf("Recover(window around older) = %d, %v; want 1", n, err)
 	}
 	waitStatus(t, e, older.ID, "succeeded")
 	var inv *InvalidError
-	if _, err := e.Recover(ctxb, newer.CreatedAt, older.CreatedAt); !errors.As(err, &inv) {
+	if _, err := e.Recover(ctxb, "", newer.CreatedAt, older.CreatedAt); !errors.As(err, &inv) {
 		t.Fatalf("Recover(since after until) error = %v, want *InvalidError", err)
 	}
 }

@@ -15,7 +15,9 @@ import (
 
 // EndpointInput registers an endpoint.
 type EndpointInput struct {
-	URL string `json:"url"`
+	// Tenant is the endpoint's tenant; empty means DefaultTenant.
+	Tenant string `json:"tenant,omitempty"`
+	URL    string `json:"url"`
 	// EventTypes subscribes to these types; empty subscribes to all.
 	EventTypes []string `json:"event_types,omitempty"`
 	Name       string   `json:"name,omitempty"`
@@ -48,6 +50,7 @@ type EndpointUpdate struct {
 // when the endpoint is created; elsewhere it is truncated.
 type Endpoint struct {
 	ID            string        `json:"id"`
+	Tenant        string        `json:"tenant"`
 	URL           string        `json:"url"`
 	Name          string        `json:"name,omitempty"`
 	EventTypes    []string      `json:"event_types"`
@@ -60,7 +63,7 @@ type Endpoint struct {
 
 // endpointView shows an endpoint with the given secret.
 func endpointView(ep *store.Endpoint, secret string) *Endpoint {
-	v := &Endpoint{ID: ep.ID, URL: ep.URL, Name: ep.Name, EventTypes: ep.EventTypes, State: EndpointState(ep.State),
+	v := &Endpoint{ID: ep.ID, Tenant: ep.Tenant, URL: ep.URL, Name: ep.Name, EventTypes: ep.EventTypes, State: EndpointState(ep.State),
 		RateLimitPerS: ep.RateLimitPerS, Secret: secret, CreatedAt: utc(ep.CreatedAt), UpdatedAt: utc(ep.UpdatedAt)}
 	if v.EventTypes == nil {
 		v.EventTypes = []string{}
@@ -118,6 +121,10 @@ func (e *Engine) CreateEndpoint(ctx context.Context, in EndpointInput) (*Endpoin
 }
 
 func (w *writer) createEndpoint(ctx context.Context, in EndpointInput) (reply, error) {
+	tenant, err := tenantOf(in.Tenant)
+	if err != nil {
+		return reply{}, err
+	}
 	if in.URL == "" {
 		return reply{}, invalid("url", "is required")
 	}
@@ -130,7 +137,7 @@ func (w *writer) createEndpoint(ctx context.Context, in EndpointInput) (reply, e
 		return reply{}, err
 	}
 	secret := signer.GenerateHMACSecret()
-	ep := store.Endpoint{ID: id, Tenant: store.DefaultTenant, URL: in.URL, Name: in.Name, EventTypes: in.EventTypes, State: store.StateEnabled,
+	ep := store.Endpoint{ID: id, Tenant: tenant, URL: in.URL, Name: in.Name, EventTypes: in.EventTypes, State: store.StateEnabled,
 		RateLimitPerS: in.RateLimitPerS, Secrets: []store.Secret{{Key: string(w.keys.seal([]byte(secret), id))}},
 		CreatedAt: now.UnixNano(), UpdatedAt: now.UnixNano()}
 	res, err := w.commit(ctx, store.Command{CreateEndpoint: &store.CreateEndpoint{Endpoint: ep}})
@@ -140,29 +147,33 @@ func (w *writer) createEndpoint(ctx context.Context, in EndpointInput) (reply, e
 	return reply{Index: res.Index, Endpoint: endpointView(&ep, secret)}, nil
 }
 
-// Endpoint returns one endpoint, its secret truncated.
-func (e *Engine) Endpoint(ctx context.Context, id string) (*Endpoint, error) {
+// Endpoint returns one endpoint of the tenant, its secret truncated; an
+// endpoint of another tenant is ErrNotFound.
+func (e *Engine) Endpoint(ctx context.Context, tenant, id string) (*Endpoint, error) {
+	tenant, err := tenantOf(tenant)
+	if err != nil {
+		return nil, err
+	}
 	if err := e.reads.sync(ctx); err != nil {
 		return nil, err
 	}
-	return e.endpoint(id)
-}
-
-// endpoint reads an endpoint from this node's store.
-func (e *Engine) endpoint(id string) (*Endpoint, error) {
-	ep, err := e.store.Endpoint(store.DefaultTenant, id)
+	ep, err := e.store.Endpoint(tenant, id)
 	if err != nil {
 		return nil, fromCluster(err)
 	}
 	return endpointView(ep, e.keys.truncatedSecret(ep)), nil
 }
 
-// Endpoints lists every endpoint, secrets truncated, oldest first.
-func (e *Engine) Endpoints(ctx context.Context) ([]Endpoint, error) {
+// Endpoints lists the tenant's endpoints, secrets truncated, oldest first.
+func (e *Engine) Endpoints(ctx context.Context, tenant string) ([]Endpoint, error) {
+	tenant, err := tenantOf(tenant)
+	if err != nil {
+		return nil, err
+	}
 	if err := e.reads.sync(ctx); err != nil {
 		return nil, err
 	}
-	eps, err := e.store.Endpoints(store.DefaultTenant)
+	eps, err := e.store.Endpoints(tenant)
 	if err != nil {
 		return nil, fromCluster(err)
 	}
@@ -173,14 +184,18 @@ func (e *Engine) Endpoints(ctx context.Context) ([]Endpoint, error) {
 	return out, nil
 }
 
-// UpdateEndpoint changes an endpoint. Disabling it cancels its pending
-// deliveries; changing its URL moves them to the new URL.
-func (e *Engine) UpdateEndpoint(ctx context.Context, id string, up EndpointUpdate) (*Endpoint, error) {
-	rep, err := e.prop.propose(ctx, &request{UpdateEndpoint: &updateEndpointReq{ID: id, Update: up}})
+// UpdateEndpoint changes an endpoint of the tenant. Disabling it cancels
+// its pending deliveries; changing its URL moves them to the new URL.
+func (e *Engine) UpdateEndpoint(ctx context.Context, tenant, id string, up EndpointUpdate) (*Endpoint, error) {
+	rep, err := e.prop.propose(ctx, &request{UpdateEndpoint: &updateEndpointReq{Tenant: tenant, ID: id, Update: up}})
 	return rep.Endpoint, err
 }
 
-func (w *writer) updateEndpoint(ctx context.Context, id string, up EndpointUpdate) (reply, error) {
+func (w *writer) updateEndpoint(ctx context.Context, tenant, id string, up EndpointUpdate) (reply, error) {
+	tenant, err := tenantOf(tenant)
+	if err != nil {
+		return reply{}, err
+	}
 	if err := w.validateEndpoint(ctx, up.URL, up.EventTypes, up.Name, up.RateLimitPerS); err != nil {
 		return reply{}, err
 	}
@@ -191,46 +206,55 @@ func (w *writer) updateEndpoint(ctx context.Context, id string, up EndpointUpdat
 		}
 		state = (*string)(up.State)
 	}
-	cmd := &store.UpdateEndpoint{Tenant: store.DefaultTenant, ID: id, At: w.cfg.Now().UnixNano(), URL: up.URL, Name: up.Name,
+	cmd := &store.UpdateEndpoint{Tenant: tenant, ID: id, At: w.cfg.Now().UnixNano(), URL: up.URL, Name: up.Name,
 		EventTypes: up.EventTypes, State: state, RateLimitPerS: up.RateLimitPerS}
 	res, err := w.commit(ctx, store.Command{UpdateEndpoint: cmd})
 	if err != nil {
 		return reply{}, err
 	}
-	ep, err := w.store.Endpoint(store.DefaultTenant, id)
+	ep, err := w.store.Endpoint(tenant, id)
 	if err != nil {
 		return reply{}, fromCluster(err)
 	}
 	return reply{Index: res.Index, Endpoint: endpointView(ep, w.keys.truncatedSecret(ep))}, nil
 }
 
-// DeleteEndpoint removes an endpoint and cancels its pending deliveries.
-func (e *Engine) DeleteEndpoint(ctx context.Context, id string) error {
-	_, err := e.prop.propose(ctx, &request{DeleteEndpoint: &idReq{ID: id}})
+// DeleteEndpoint removes an endpoint of the tenant and cancels its pending
+// deliveries.
+func (e *Engine) DeleteEndpoint(ctx context.Context, tenant, id string) error {
+	_, err := e.prop.propose(ctx, &request{DeleteEndpoint: &idReq{Tenant: tenant, ID: id}})
 	return err
 }
 
-func (w *writer) deleteEndpoint(ctx context.Context, id string) (reply, error) {
-	res, err := w.commit(ctx, store.Command{DeleteEndpoint: &store.DeleteEndpoint{Tenant: store.DefaultTenant, ID: id, At: w.cfg.Now().UnixNano()}})
+func (w *writer) deleteEndpoint(ctx context.Context, tenant, id string) (reply, error) {
+	tenant, err := tenantOf(tenant)
+	if err != nil {
+		return reply{}, err
+	}
+	res, err := w.commit(ctx, store.Command{DeleteEndpoint: &store.DeleteEndpoint{Tenant: tenant, ID: id, At: w.cfg.Now().UnixNano()}})
 	return reply{Index: res.Index}, err
 }
 
 // RotateSecret gives the endpoint a new secret and returns it. The old
 // secret keeps signing (a second v1 token on every attempt) for 24 hours,
 // or stops at once when revokeNow is set.
-func (e *Engine) RotateSecret(ctx context.Context, id string, revokeNow bool) (string, error) {
-	rep, err := e.prop.propose(ctx, &request{RotateSecret: &rotateSecretReq{ID: id, RevokeNow: revokeNow}})
+func (e *Engine) RotateSecret(ctx context.Context, tenant, id string, revokeNow bool) (string, error) {
+	rep, err := e.prop.propose(ctx, &request{RotateSecret: &rotateSecretReq{Tenant: tenant, ID: id, RevokeNow: revokeNow}})
 	return rep.Secret, err
 }
 
-func (w *writer) rotateSecret(ctx context.Context, id string, revokeNow bool) (reply, error) {
+func (w *writer) rotateSecret(ctx context.Context, tenant, id string, revokeNow bool) (reply, error) {
+	tenant, err := tenantOf(tenant)
+	if err != nil {
+		return reply{}, err
+	}
 	now := w.cfg.Now()
 	revokeAt := now.Add(secretRotationTTL)
 	if revokeNow {
 		revokeAt = now
 	}
 	secret := signer.GenerateHMACSecret()
-	cmd := &store.RotateSecret{Tenant: store.DefaultTenant, EndpointID: id, Secret: string(w.keys.seal([]byte(secret), id)), At: now.UnixNano(),
+	cmd := &store.RotateSecret{Tenant: tenant, EndpointID: id, Secret: string(w.keys.seal([]byte(secret), id)), At: now.UnixNano(),
 		RevokeAt: revokeAt.UnixNano()}
 	res, err := w.commit(ctx, store.Command{RotateSecret: cmd})
 	if err != nil {
@@ -239,21 +263,25 @@ func (w *writer) rotateSecret(ctx context.Context, id string, revokeNow bool) (r
 	return reply{Index: res.Index, Secret: secret}, nil
 }
 
-// Ping sends a webhook.ping message to one endpoint.
-func (e *Engine) Ping(ctx context.Context, id string) (*Message, error) {
-	rep, err := e.prop.propose(ctx, &request{Ping: &idReq{ID: id}})
+// Ping sends a webhook.ping message to one endpoint of the tenant.
+func (e *Engine) Ping(ctx context.Context, tenant, id string) (*Message, error) {
+	rep, err := e.prop.propose(ctx, &request{Ping: &idReq{Tenant: tenant, ID: id}})
 	return rep.Message, err
 }
 
-func (w *writer) ping(ctx context.Context, id string) (reply, error) {
+func (w *writer) ping(ctx context.Context, tenant, id string) (reply, error) {
+	tenant, err := tenantOf(tenant)
+	if err != nil {
+		return reply{}, err
+	}
 	if err := w.reads.leaderSync(ctx); err != nil {
 		return reply{}, err
 	}
-	if _, err := w.store.Endpoint(store.DefaultTenant, id); err != nil {
+	if _, err := w.store.Endpoint(tenant, id); err != nil {
 		return reply{}, fromCluster(err)
 	}
 	data := json.RawMessage(`{"endpoint_id":` + strconv.Quote(id) + `}`)
-	cmd, err := draft(w.cfg.Now(), "webhook.ping", data, nil)
+	cmd, err := draft(w.cfg.Now(), tenant, "webhook.ping", data, nil)
 	if err != nil {
 		return reply{}, err
 	}
@@ -262,5 +290,5 @@ func (w *writer) ping(ctx context.Context, id string) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	return w.messageReply(res.Index, cmd.ID)
+	return w.messageReply(res.Index, tenant, cmd.ID)
 }

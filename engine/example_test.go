@@ -91,7 +91,7 @@ func Example() {
 	fmt.Println("created:", created, "then:", created2, "same message:", again.ID == msg.ID)
 
 	for {
-		m, err := e.Message(ctx, msg.ID)
+		m, err := e.Message(ctx, "", msg.ID)
 		if err != nil {
 			log.Fatal(err)
 		}

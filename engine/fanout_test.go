@@ -74,7 +74,7 @@ func TestFanOutFollowsEventTypeFilters(t *testing.T) {
 	mustCreateEndpoint(t, e, EndpointInput{URL: recvAll.URL})
 	off := mustCreateEndpoint(t, e, EndpointInput{URL: recvOff.URL})
 	disabled := StateDisabled
-	if ep, err := e.UpdateEndpoint(ctxb, off.ID, EndpointUpdate{State: &disabled}); err != nil || ep.State != StateDisabled {
+	if ep, err := e.UpdateEndpoint(ctxb, "", off.ID, EndpointUpdate{State: &disabled}); err != nil || ep.State != StateDisabled {
 		t.Fatalf("UpdateEndpoint(disable) = %+v, %v", ep, err)
 	}
 
@@ -119,7 +119,7 @@ func TestFanOutFollowsEventTypeFilters(t *testing.T) {
 	}
 
 	// Ping goes to the one endpoint named, whatever its filter.
-	ping, err := e.Ping(ctxb, mustEndpointID(t, e, recvB.URL))
+	ping, err := e.Ping(ctxb, "", mustEndpointID(t, e, recvB.URL))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestFanOutFollowsEventTypeFilters(t *testing.T) {
 // mustEndpointID finds the endpoint registered for url.
 func mustEndpointID(t *testing.T, e *Engine, url string) string {
 	t.Helper()
-	eps, err := e.Endpoints(ctxb)
+	eps, err := e.Endpoints(ctxb, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,11 +185,11 @@ func TestRotateSecretSignsWithBothUntilRevoked(t *testing.T) {
 		t.Fatalf("before rotation: %d tokens, want 1", len(toks))
 	}
 
-	fresh, err := e.RotateSecret(ctxb, ep.ID, false)
+	fresh, err := e.RotateSecret(ctxb, "", ep.ID, false)
 	if err != nil || !strings.HasPrefix(fresh, signer.SecretPrefix) || fresh == old {
 		t.Fatalf("RotateSecret = %q, %v", fresh, err)
 	}
-	if got, _ := e.Endpoint(ctxb, ep.ID); got.Secret == fresh || !strings.HasPrefix(fresh, strings.TrimSuffix(got.Secret, "…")) {
+	if got, _ := e.Endpoint(ctxb, "", ep.ID); got.Secret == fresh || !strings.HasPrefix(fresh, strings.TrimSuffix(got.Secret, "…")) {
 		t.Fatalf("Endpoint shows secret %q: want the new secret, truncated", got.Secret)
 	}
 	r := send()
@@ -210,7 +210,7 @@ func TestRotateSecretSignsWithBothUntilRevoked(t *testing.T) {
 		}
 	}
 
-	newest, err := e.RotateSecret(ctxb, ep.ID, true)
+	newest, err := e.RotateSecret(ctxb, "", ep.ID, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestRotateSecretSignsWithBothUntilRevoked(t *testing.T) {
 			t.Fatal("after revoke a revoked secret still verifies")
 		}
 	}
-	if _, err := e.RotateSecret(ctxb, "ep_missing", false); !errors.Is(err, ErrNotFound) {
+	if _, err := e.RotateSecret(ctxb, "", "ep_missing", false); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("RotateSecret(unknown) error = %v, want ErrNotFound", err)
 	}
 }

@@ -110,7 +110,7 @@ func waitStatus(t testing.TB, e *Engine, id, status string) *Message {
 	var m *Message
 	waitFor(t, 20*time.Second, "message "+id+" to be "+status, func() bool {
 		var err error
-		m, err = e.Message(context.Background(), id)
+		m, err = e.Message(context.Background(), "", id)
 		if err != nil {
 			t.Fatalf("Message(%s): %v", id, err)
 		}
@@ -162,7 +162,7 @@ func waitDelivery(t testing.TB, e *Engine, msgID, url, what string, cond func(*D
 	t.Helper()
 	var found *Delivery
 	waitFor(t, 20*time.Second, what, func() bool {
-		m, err := e.Message(context.Background(), msgID)
+		m, err := e.Message(context.Background(), "", msgID)
 		if err != nil {
 			t.Fatalf("Message(%s): %v", msgID, err)
 		}

@@ -70,7 +70,7 @@ func TestStopDrainsAttemptsInFlightAndRestartResumes(t *testing.T) {
 	if _, err := e.CreateEndpoint(ctxb, EndpointInput{URL: rc.URL}); !errors.Is(err, ErrClosed) {
 		t.Errorf("CreateEndpoint after Stop: %v, want ErrClosed", err)
 	}
-	if _, err := e.Message(ctxb, inFlight.ID); !errors.Is(err, ErrClosed) {
+	if _, err := e.Message(ctxb, "", inFlight.ID); !errors.Is(err, ErrClosed) {
 		t.Errorf("Message after Stop: %v, want ErrClosed", err)
 	}
 	if err := e.Close(); err != nil {
@@ -84,7 +84,7 @@ func TestStopDrainsAttemptsInFlightAndRestartResumes(t *testing.T) {
 	// finds the message delivered and does not send it again; a message
 	// enqueued now is delivered as usual.
 	e2 := startEngine(t, cfg)
-	m, err := e2.Message(ctxb, inFlight.ID)
+	m, err := e2.Message(ctxb, "", inFlight.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,17 +191,17 @@ func TestWaitDelivered(t *testing.T) {
 	msg := mustEnqueue(t, c.engines[lead], MessageInput{Type: "job.done", URIs: []string{rc.URL}})
 	ctx, cancel := context.WithTimeout(ctxb, 50*time.Millisecond)
 	defer cancel()
-	if _, err := c.engines[follower].WaitDelivered(ctx, msg.ID); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := c.engines[follower].WaitDelivered(ctx, "", msg.ID); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("WaitDelivered on a message still pending: %v, want the context's deadline", err)
 	}
 	fail.Store(false)
 	for _, i := range []int{lead, follower} {
-		m, err := c.engines[i].WaitDelivered(ctxb, msg.ID)
+		m, err := c.engines[i].WaitDelivered(ctxb, "", msg.ID)
 		if err != nil || m.Status != StatusSucceeded || len(m.Deliveries) != 1 || m.Deliveries[0].AttemptCount != 2 {
 			t.Fatalf("WaitDelivered on n%d = %+v, %v; want succeeded on the second attempt", i+1, m, err)
 		}
 	}
-	if _, err := c.engines[follower].WaitDelivered(ctxb, "msg_01ARZ3NDEKTSV4RRFFQ69G5FAV"); !errors.Is(err, ErrNotFound) {
+	if _, err := c.engines[follower].WaitDelivered(ctxb, "", "msg_01ARZ3NDEKTSV4RRFFQ69G5FAV"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("WaitDelivered on an unknown id: %v, want ErrNotFound", err)
 	}
 }

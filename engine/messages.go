@@ -23,6 +23,9 @@ const (
 
 // MessageInput is a message to enqueue.
 type MessageInput struct {
+	// Tenant is the message's tenant, whose endpoints it fans out to;
+	// empty means DefaultTenant.
+	Tenant string `json:"tenant,omitempty"`
 	// Type is the event type, e.g. "batch.succeeded": letters, digits,
 	// '.', '_' and '-'.
 	Type string `json:"type"`
@@ -34,8 +37,8 @@ type MessageInput struct {
 	// UserMetadata is echoed in the envelope of override deliveries: a
 	// JSON object, or nil.
 	UserMetadata json.RawMessage `json:"user_metadata,omitempty"`
-	// IdempotencyKey makes a repeated enqueue within 24 hours return the
-	// first message instead of creating another.
+	// IdempotencyKey makes a repeated enqueue within 24 hours, in the same
+	// tenant, return the first message instead of creating another.
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
@@ -56,6 +59,7 @@ const (
 // Message is a message's state.
 type Message struct {
 	ID        string    `json:"id"`
+	Tenant    string    `json:"tenant"`
 	Type      string    `json:"type"`
 	Status    Status    `json:"status"`
 	CreatedAt time.Time `json:"created_at"`
@@ -88,7 +92,7 @@ type Attempt struct {
 }
 
 func messageView(m *store.Message, ds []store.Delivery) *Message {
-	out := &Message{ID: m.ID, Type: m.Type, Status: Status(m.Status()), CreatedAt: utc(m.CreatedAt)}
+	out := &Message{ID: m.ID, Tenant: m.Tenant, Type: m.Type, Status: Status(m.Status()), CreatedAt: utc(m.CreatedAt)}
 	for _, d := range ds {
 		v := Delivery{ID: d.ID, EndpointID: d.EndpointID, URL: d.URL, Status: Status(d.Status), AttemptCount: d.AttemptCount,
 			LastStatusCode: d.LastStatusCode, LastError: d.LastError, Attempts: make([]Attempt, 0, len(d.Attempts))}
@@ -184,6 +188,10 @@ func (e *Engine) Enqueue(ctx context.Context, in MessageInput) (msg *Message, cr
 }
 
 func (w *writer) enqueue(ctx context.Context, in MessageInput) (reply, error) {
+	tenant, err := tenantOf(in.Tenant)
+	if err != nil {
+		return reply{}, err
+	}
 	if err := w.validateMessage(ctx, &in); err != nil {
 		return reply{}, err
 	}
@@ -191,13 +199,13 @@ func (w *writer) enqueue(ctx context.Context, in MessageInput) (reply, error) {
 	if in.IdempotencyKey != "" {
 		// A fast path only: the state machine itself ignores a key it
 		// has seen, whatever this read missed.
-		if id, ok, err := w.store.IdempotentMessage(store.DefaultTenant, in.IdempotencyKey, now.UnixNano()); err != nil {
+		if id, ok, err := w.store.IdempotentMessage(tenant, in.IdempotencyKey, now.UnixNano()); err != nil {
 			return reply{}, fromCluster(err)
 		} else if ok {
-			return w.messageReply(0, id)
+			return w.messageReply(0, tenant, id)
 		}
 	}
-	cmd, err := draft(now, in.Type, in.Data, in.UserMetadata)
+	cmd, err := draft(now, tenant, in.Type, in.Data, in.UserMetadata)
 	if err != nil {
 		return reply{}, err
 	}
@@ -216,15 +224,15 @@ func (w *writer) enqueue(ctx context.Context, in MessageInput) (reply, error) {
 		return reply{}, err
 	}
 	if res.Duplicate && res.MessageID != cmd.ID {
-		return w.messageReply(res.Index, res.MessageID)
+		return w.messageReply(res.Index, tenant, res.MessageID)
 	}
 	return reply{Index: res.Index, Created: true,
-		Message: &Message{ID: cmd.ID, Type: in.Type, Status: StatusPending, CreatedAt: utc(cmd.CreatedAt)}}, nil
+		Message: &Message{ID: cmd.ID, Tenant: tenant, Type: in.Type, Status: StatusPending, CreatedAt: utc(cmd.CreatedAt)}}, nil
 }
 
 // messageReply answers with a message as this node's store holds it.
-func (w *writer) messageReply(index uint64, id string) (reply, error) {
-	m, ds, err := w.store.Message(store.DefaultTenant, id)
+func (w *writer) messageReply(index uint64, tenant, id string) (reply, error) {
+	m, ds, err := w.store.Message(tenant, id)
 	if err != nil {
 		return reply{}, fromCluster(err)
 	}
@@ -233,38 +241,47 @@ func (w *writer) messageReply(index uint64, id string) (reply, error) {
 
 // draft stamps a new message with its id, creation time and the envelope
 // bytes that every attempt will send. typ and data must be valid already.
-func draft(now time.Time, typ string, data, metadata json.RawMessage) (store.Enqueue, error) {
+func draft(now time.Time, tenant, typ string, data, metadata json.RawMessage) (store.Enqueue, error) {
 	id, err := store.NewID("msg", now, rand.Reader)
 	if err != nil {
 		return store.Enqueue{}, err
 	}
-	return store.Enqueue{Tenant: store.DefaultTenant, ID: id, Type: typ, CreatedAt: now.UnixNano(), Envelope: envelope(typ, now, data, metadata)}, nil
+	return store.Enqueue{Tenant: tenant, ID: id, Type: typ, CreatedAt: now.UnixNano(), Envelope: envelope(typ, now, data, metadata)}, nil
 }
 
-// Message returns a message with its deliveries and their attempts.
-func (e *Engine) Message(ctx context.Context, id string) (*Message, error) {
+// Message returns a message of the tenant with its payload, deliveries and
+// their attempts; a message of another tenant is ErrNotFound.
+func (e *Engine) Message(ctx context.Context, tenant, id string) (*Message, error) {
+	tenant, err := tenantOf(tenant)
+	if err != nil {
+		return nil, err
+	}
 	if err := e.reads.sync(ctx); err != nil {
 		return nil, err
 	}
-	return e.message(id)
+	return e.message(tenant, id)
 }
 
 // WaitDelivered waits until no delivery of the message is pending (each
 // has succeeded, failed or been cancelled) and returns the message, or
 // until ctx ends. It does not poll: it looks again each time this node
 // applies a change. Any node can wait.
-func (e *Engine) WaitDelivered(ctx context.Context, id string) (*Message, error) {
+func (e *Engine) WaitDelivered(ctx context.Context, tenant, id string) (*Message, error) {
+	tenant, err := tenantOf(tenant)
+	if err != nil {
+		return nil, err
+	}
 	if err := e.reads.sync(ctx); err != nil {
 		return nil, err
 	}
 	for {
 		applied := e.applied.next() // before the read: no change is missed
-		m, _, err := e.store.Message(store.DefaultTenant, id)
+		m, _, err := e.store.Message(tenant, id)
 		if err != nil {
 			return nil, fromCluster(err)
 		}
 		if m.Status() != store.StatusPending {
-			return e.message(id)
+			return e.message(tenant, id)
 		}
 		select {
 		case <-applied:
@@ -278,8 +295,8 @@ func (e *Engine) WaitDelivered(ctx context.Context, id string) (*Message, error)
 
 // message reads a message, with its deliveries and payload, from this
 // node's store.
-func (e *Engine) message(id string) (*Message, error) {
-	m, ds, err := e.store.Message(store.DefaultTenant, id)
+func (e *Engine) message(tenant, id string) (*Message, error) {
+	m, ds, err := e.store.Message(tenant, id)
 	if err != nil {
 		return nil, fromCluster(err)
 	}
@@ -301,6 +318,9 @@ func (e *Engine) message(id string) (*Message, error) {
 
 // ListOptions selects messages to list.
 type ListOptions struct {
+	// Tenant is the tenant whose messages to list; empty means
+	// DefaultTenant.
+	Tenant string
 	// Status filters by aggregate status (pending, succeeded, failed).
 	Status Status
 	// Limit defaults to 50 and is at most 250.
@@ -312,21 +332,22 @@ type ListOptions struct {
 // ListMessages lists messages newest first, without their deliveries. next
 // is the cursor for the following page, empty at the end.
 func (e *Engine) ListMessages(ctx context.Context, opts ListOptions) (msgs []Message, next string, err error) {
+	tenant, err := tenantOf(opts.Tenant)
+	if err != nil {
+		return nil, "", err
+	}
 	switch opts.Status {
 	case "", StatusPending, StatusSucceeded, StatusFailed:
 	default:
 		return nil, "", invalid("status", "must be pending, succeeded or failed")
 	}
-	switch {
-	case opts.Limit == 0:
-		opts.Limit = defaultLimit
-	case opts.Limit < 0 || opts.Limit > maxListLimit:
-		return nil, "", invalid("limit", "must be between 1 and %d", maxListLimit)
+	if opts.Limit, err = pageLimit(opts.Limit); err != nil {
+		return nil, "", err
 	}
 	if err := e.reads.sync(ctx); err != nil {
 		return nil, "", err
 	}
-	ms, err := e.store.ListMessages(store.DefaultTenant, string(opts.Status), opts.Limit+1, opts.After)
+	ms, err := e.store.ListMessages(tenant, string(opts.Status), opts.Limit+1, opts.After)
 	if err != nil {
 		return nil, "", fromCluster(err)
 	}
@@ -341,27 +362,36 @@ func (e *Engine) ListMessages(ctx context.Context, opts ListOptions) (msgs []Mes
 	return msgs, next, nil
 }
 
-// RetryMessage re-queues the message's failed deliveries for a fresh round
-// of attempts, starting now. It returns how many were re-queued.
-func (e *Engine) RetryMessage(ctx context.Context, id string) (int, error) {
-	rep, err := e.prop.propose(ctx, &request{Retry: &idReq{ID: id}})
+// RetryMessage re-queues the failed deliveries of a message of the tenant
+// for a fresh round of attempts, starting now. It returns how many were
+// re-queued.
+func (e *Engine) RetryMessage(ctx context.Context, tenant, id string) (int, error) {
+	rep, err := e.prop.propose(ctx, &request{Retry: &idReq{Tenant: tenant, ID: id}})
 	return rep.Count, err
 }
 
-func (w *writer) retry(ctx context.Context, id string) (reply, error) {
-	res, err := w.commit(ctx, store.Command{Requeue: &store.Requeue{Tenant: store.DefaultTenant, MessageID: id, At: w.cfg.Now().UnixNano()}})
+func (w *writer) retry(ctx context.Context, tenant, id string) (reply, error) {
+	tenant, err := tenantOf(tenant)
+	if err != nil {
+		return reply{}, err
+	}
+	res, err := w.commit(ctx, store.Command{Requeue: &store.Requeue{Tenant: tenant, MessageID: id, At: w.cfg.Now().UnixNano()}})
 	return reply{Index: res.Index, Count: res.Count}, err
 }
 
-// Recover re-queues every failed delivery of messages created in
-// [since, until) (until zero: up to now), as after an outage of the
+// Recover re-queues every failed delivery of the tenant's messages created
+// in [since, until) (until zero: up to now), as after an outage of the
 // receiver. It returns how many were re-queued.
-func (e *Engine) Recover(ctx context.Context, since, until time.Time) (int, error) {
-	rep, err := e.prop.propose(ctx, &request{Recover: &recoverReq{Since: since, Until: until}})
+func (e *Engine) Recover(ctx context.Context, tenant string, since, until time.Time) (int, error) {
+	rep, err := e.prop.propose(ctx, &request{Recover: &recoverReq{Tenant: tenant, Since: since, Until: until}})
 	return rep.Count, err
 }
 
-func (w *writer) recover(ctx context.Context, since, until time.Time) (reply, error) {
+func (w *writer) recover(ctx context.Context, tenant string, since, until time.Time) (reply, error) {
+	tenant, err := tenantOf(tenant)
+	if err != nil {
+		return reply{}, err
+	}
 	now := w.cfg.Now()
 	if until.IsZero() {
 		until = now
@@ -372,6 +402,6 @@ func (w *writer) recover(ctx context.Context, since, until time.Time) (reply, er
 	if !since.Before(until) {
 		return reply{}, invalid("since", "must be before until")
 	}
-	res, err := w.commit(ctx, store.Command{Requeue: &store.Requeue{Tenant: store.DefaultTenant, Since: since.UnixNano(), Until: until.UnixNano(), At: now.UnixNano()}})
+	res, err := w.commit(ctx, store.Command{Requeue: &store.Requeue{Tenant: tenant, Since: since.UnixNano(), Until: until.UnixNano(), At: now.UnixNano()}})
 	return reply{Index: res.Index, Count: res.Count}, err
 }

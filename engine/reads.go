@@ -17,7 +17,13 @@ import (
 //     applied (hashicorp/raft reports leadership before the entries of
 //     earlier terms are applied), then confirms with a quorum that this
 //     node still leads (a leader paused and deposed meanwhile learns it
-//     here). Concurrent reads share one confirmation round.
+//     here) by committing a barrier entry: a quorum must accept an entry
+//     appended after the read began. Raft's VerifyLeader is not enough: it
+//     counts any successful heartbeat answer that arrives while it waits,
+//     and a leader that was paused (a GC pause, a frozen VM) finds the
+//     answers to heartbeats sent before its pause waiting in its sockets,
+//     from followers that have since elected another leader. Concurrent
+//     reads share one confirmation round.
 //   - A follower asks the leader for a read index (the leader's applied
 //     index, given only after those same two checks) and waits to apply
 //     up to it.
@@ -34,7 +40,7 @@ type readGate struct {
 
 func newReadGate(node *cluster.Node, applied *appliedIndex, p *peers) *readGate {
 	return &readGate{node: node, applied: applied, peers: p, ready: make(chan struct{}),
-		verify: &verifier{confirm: node.VerifyLeader}}
+		verify: &verifier{confirm: node.Barrier}}
 }
 
 // termBegun records that the barrier of leadership generation gen has been

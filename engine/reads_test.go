@@ -52,7 +52,7 @@ func TestReadsNeverStaleAcrossFailover(t *testing.T) {
 						default:
 						}
 						ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-						_, err := e.Message(ctx, msg.ID)
+						_, err := e.Message(ctx, "", msg.ID)
 						cancel()
 						reads.Add(1)
 						if errors.Is(err, ErrNotFound) {
@@ -64,7 +64,7 @@ func TestReadsNeverStaleAcrossFailover(t *testing.T) {
 		}
 		next := c.leader(others...)
 		for _, i := range others {
-			if _, err := c.engines[i].Message(context.Background(), msg.ID); err != nil {
+			if _, err := c.engines[i].Message(context.Background(), "", msg.ID); err != nil {
 				t.Errorf("round %d: read on n%d after the election: %v", round, i+1, err)
 			}
 		}

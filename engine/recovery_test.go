@@ -65,7 +65,7 @@ func TestMachineCrashRebuildsStateFromRaft(t *testing.T) {
 				t.Fatal("the state file was trusted after a machine crash")
 			}
 			for _, id := range ids {
-				if _, err := e.Message(context.Background(), id); err != nil {
+				if _, err := e.Message(context.Background(), "", id); err != nil {
 					t.Fatalf("message %s lost in the rebuild: %v", id, err)
 				}
 			}

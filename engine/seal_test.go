@@ -31,7 +31,7 @@ func TestSealedSecretsAppearInNoFile(t *testing.T) {
 	follower := (lead + 1) % 3
 	rc := newReceiver(t, nil)
 	ep := mustCreateEndpoint(t, c.engines[follower], EndpointInput{URL: rc.URL})
-	rotated, err := c.engines[follower].RotateSecret(ctxb, ep.ID, false)
+	rotated, err := c.engines[follower].RotateSecret(ctxb, "", ep.ID, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestSealedSecretsAppearInNoFile(t *testing.T) {
 			t.Errorf("the delivery does not verify with secret %.10s…: %v", secret, err)
 		}
 	}
-	got, err := c.engines[follower].Endpoint(ctxb, ep.ID)
+	got, err := c.engines[follower].Endpoint(ctxb, "", ep.ID)
 	if err != nil || got.Secret != rotated[:len(signer.SecretPrefix)+4]+"…" {
 		t.Fatalf("endpoint view secret %q (%v), want the rotated one truncated", got.Secret, err)
 	}

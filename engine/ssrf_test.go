@@ -52,7 +52,7 @@ func TestSSRFGuardRefusesPrivateDestinations(t *testing.T) {
 			t.Errorf("Enqueue(URIs %s) error = %v, want *InvalidError on webhook_config.uris", u, err)
 		}
 	}
-	if eps, _ := e.Endpoints(ctxb); len(eps) != 0 {
+	if eps, _ := e.Endpoints(ctxb, ""); len(eps) != 0 {
 		t.Fatalf("refused URLs registered %d endpoints", len(eps))
 	}
 	if msgs, _, _ := e.ListMessages(ctxb, ListOptions{}); len(msgs) != 0 {
@@ -63,11 +63,11 @@ func TestSSRFGuardRefusesPrivateDestinations(t *testing.T) {
 	ep := mustCreateEndpoint(t, e, EndpointInput{URL: "https://93.184.215.14/hook"})
 	for _, u := range []string{"http://127.0.0.1/", "http://[::1]:9/"} {
 		var inv *InvalidError
-		if _, err := e.UpdateEndpoint(ctxb, ep.ID, EndpointUpdate{URL: &u}); !errors.As(err, &inv) {
+		if _, err := e.UpdateEndpoint(ctxb, "", ep.ID, EndpointUpdate{URL: &u}); !errors.As(err, &inv) {
 			t.Errorf("UpdateEndpoint(url %s) error = %v, want *InvalidError", u, err)
 		}
 	}
-	if got, _ := e.Endpoint(ctxb, ep.ID); got.URL != "https://93.184.215.14/hook" {
+	if got, _ := e.Endpoint(ctxb, "", ep.ID); got.URL != "https://93.184.215.14/hook" {
 		t.Fatalf("refused update changed the URL to %s", got.URL)
 	}
 }

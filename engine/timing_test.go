@@ -113,7 +113,7 @@ func openBubbleEngine(t *testing.T, ft *fakeTransport, modify func(*Config)) *En
 
 func message(t *testing.T, e *Engine, id string) *Message {
 	t.Helper()
-	m, err := e.Message(context.Background(), id)
+	m, err := e.Message(context.Background(), "", id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +398,7 @@ func TestRetentionAndIdempotencyExpiry(t *testing.T) {
 		}
 		time.Sleep(time.Hour)
 		synctest.Wait()
-		if _, err := e.Message(context.Background(), first.ID); err != ErrNotFound {
+		if _, err := e.Message(context.Background(), "", first.ID); err != ErrNotFound {
 			t.Fatalf("message past retention: %v, want ErrNotFound", err)
 		}
 		time.Sleep(23 * time.Hour)

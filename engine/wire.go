@@ -24,25 +24,38 @@ type request struct {
 	AddNode          *nodeReq           `json:"add_node,omitempty"`
 	RemoveNode       *idReq             `json:"remove_node,omitempty"`
 	PublishNode      *store.Node        `json:"publish_node,omitempty"`
+	DeleteTenant     *idReq             `json:"delete_tenant,omitempty"`
+	CreateToken      *tokenReq          `json:"create_token,omitempty"`
+	RevokeTokens     *idReq             `json:"revoke_tokens,omitempty"`
 }
 
+// idReq names a record, of a tenant when the record belongs to one.
 type idReq struct {
-	ID string `json:"id"`
+	Tenant string `json:"tenant,omitempty"`
+	ID     string `json:"id"`
 }
 
 type updateEndpointReq struct {
+	Tenant string         `json:"tenant,omitempty"`
 	ID     string         `json:"id"`
 	Update EndpointUpdate `json:"update"`
 }
 
 type rotateSecretReq struct {
+	Tenant    string `json:"tenant,omitempty"`
 	ID        string `json:"id"`
 	RevokeNow bool   `json:"revoke_now,omitempty"`
 }
 
 type recoverReq struct {
-	Since time.Time `json:"since"`
-	Until time.Time `json:"until,omitzero"`
+	Tenant string    `json:"tenant,omitempty"`
+	Since  time.Time `json:"since"`
+	Until  time.Time `json:"until,omitzero"`
+}
+
+type tokenReq struct {
+	Tenant string        `json:"tenant"`
+	TTL    time.Duration `json:"ttl"`
 }
 
 type nodeReq struct {
@@ -55,7 +68,8 @@ func (r *request) fields() int {
 	n := 0
 	for _, set := range []bool{r.CreateEndpoint != nil, r.UpdateEndpoint != nil, r.DeleteEndpoint != nil,
 		r.RotateSecret != nil, r.Ping != nil, r.Enqueue != nil, r.Retry != nil, r.Recover != nil,
-		r.RotateSigningKey != nil, r.AddNode != nil, r.RemoveNode != nil, r.PublishNode != nil} {
+		r.RotateSigningKey != nil, r.AddNode != nil, r.RemoveNode != nil, r.PublishNode != nil,
+		r.DeleteTenant != nil, r.CreateToken != nil, r.RevokeTokens != nil} {
 		if set {
 			n++
 		}
@@ -74,6 +88,7 @@ type reply struct {
 	Created  bool       `json:"created,omitempty"`
 	Count    int        `json:"count,omitempty"`
 	Secret   string     `json:"secret,omitempty"`
+	Token    *Token     `json:"token,omitempty"`
 	Error    *wireError `json:"error,omitempty"`
 }
 

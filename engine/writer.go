@@ -28,19 +28,25 @@ func (w *writer) execute(ctx context.Context, req *request) (reply, error) {
 	case req.CreateEndpoint != nil:
 		return w.createEndpoint(ctx, *req.CreateEndpoint)
 	case req.UpdateEndpoint != nil:
-		return w.updateEndpoint(ctx, req.UpdateEndpoint.ID, req.UpdateEndpoint.Update)
+		return w.updateEndpoint(ctx, req.UpdateEndpoint.Tenant, req.UpdateEndpoint.ID, req.UpdateEndpoint.Update)
 	case req.DeleteEndpoint != nil:
-		return w.deleteEndpoint(ctx, req.DeleteEndpoint.ID)
+		return w.deleteEndpoint(ctx, req.DeleteEndpoint.Tenant, req.DeleteEndpoint.ID)
 	case req.RotateSecret != nil:
-		return w.rotateSecret(ctx, req.RotateSecret.ID, req.RotateSecret.RevokeNow)
+		return w.rotateSecret(ctx, req.RotateSecret.Tenant, req.RotateSecret.ID, req.RotateSecret.RevokeNow)
 	case req.Ping != nil:
-		return w.ping(ctx, req.Ping.ID)
+		return w.ping(ctx, req.Ping.Tenant, req.Ping.ID)
 	case req.Enqueue != nil:
 		return w.enqueue(ctx, *req.Enqueue)
 	case req.Retry != nil:
-		return w.retry(ctx, req.Retry.ID)
+		return w.retry(ctx, req.Retry.Tenant, req.Retry.ID)
 	case req.Recover != nil:
-		return w.recover(ctx, req.Recover.Since, req.Recover.Until)
+		return w.recover(ctx, req.Recover.Tenant, req.Recover.Since, req.Recover.Until)
+	case req.DeleteTenant != nil:
+		return w.deleteTenant(ctx, req.DeleteTenant.ID)
+	case req.CreateToken != nil:
+		return w.createToken(ctx, req.CreateToken.Tenant, req.CreateToken.TTL)
+	case req.RevokeTokens != nil:
+		return w.revokeTokens(ctx, req.RevokeTokens.ID)
 	case req.RotateSigningKey != nil:
 		return w.rotateSigningKey(ctx)
 	case req.AddNode != nil:

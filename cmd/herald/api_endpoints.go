@@ -56,7 +56,7 @@ func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listEndpoints(w http.ResponseWriter, r *http.Request) error {
-	eps, err := a.e.Endpoints(r.Context())
+	eps, err := a.e.Endpoints(r.Context(), "")
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func (a *api) listEndpoints(w http.ResponseWriter, r *http.Request) error {
 
 func (a *api) getEndpoint(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	ep, err := a.e.Endpoint(r.Context(), id)
+	ep, err := a.e.Endpoint(r.Context(), "", id)
 	if err != nil {
 		return endpointErr(err, id)
 	}
@@ -81,7 +81,7 @@ func (a *api) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req, false); err != nil {
 		return err
 	}
-	ep, err := a.e.UpdateEndpoint(r.Context(), id, engine.EndpointUpdate{
+	ep, err := a.e.UpdateEndpoint(r.Context(), "", id, engine.EndpointUpdate{
 		URL: req.URL, EventTypes: req.EventTypes, State: req.State, Name: req.Name, RateLimitPerS: req.RateLimitPerS,
 	})
 	if err != nil {
@@ -92,7 +92,7 @@ func (a *api) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 
 func (a *api) deleteEndpoint(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if err := a.e.DeleteEndpoint(r.Context(), id); err != nil {
+	if err := a.e.DeleteEndpoint(r.Context(), "", id); err != nil {
 		return endpointErr(err, id)
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -113,7 +113,7 @@ func (a *api) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return badRequest("revoke: must be %q or %q", revokeAfter24h, revokeImmediately)
 	}
-	secret, err := a.e.RotateSecret(r.Context(), id, now)
+	secret, err := a.e.RotateSecret(r.Context(), "", id, now)
 	if err != nil {
 		return endpointErr(err, id)
 	}
@@ -125,7 +125,7 @@ func (a *api) pingEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &struct{}{}, true); err != nil {
 		return err
 	}
-	msg, err := a.e.Ping(r.Context(), id)
+	msg, err := a.e.Ping(r.Context(), "", id)
 	if err != nil {
 		return endpointErr(err, id)
 	}

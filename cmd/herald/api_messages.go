@@ -81,7 +81,7 @@ func (a *api) createMessage(w http.ResponseWriter, r *http.Request) error {
 
 func (a *api) getMessage(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	msg, err := a.e.Message(r.Context(), id)
+	msg, err := a.e.Message(r.Context(), "", id)
 	if err != nil {
 		return messageErr(err, id)
 	}
@@ -123,7 +123,7 @@ func (a *api) retryMessage(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &struct{}{}, true); err != nil {
 		return err
 	}
-	n, err := a.e.RetryMessage(r.Context(), id)
+	n, err := a.e.RetryMessage(r.Context(), "", id)
 	if err != nil {
 		return messageErr(err, id)
 	}
@@ -148,7 +148,7 @@ func (a *api) recoverMessages(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("until: %q is not an RFC 3339 time", req.Until)
 		}
 	}
-	n, err := a.e.Recover(r.Context(), since, until)
+	n, err := a.e.Recover(r.Context(), "", since, until)
 	if err != nil {
 		return err
 	}
