@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +25,71 @@ func (t okTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Header: http.Header{}, Request: r}, nil
 }
 
+// benchType is the event type of the benchmarks' messages.
+const benchType = "bench.done"
+
+// benchTarget is an engine with one endpoint in the default tenant and a
+// counter of its deliveries.
+type benchTarget struct {
+	e         *Engine
+	url       string // the receiver's base URL
+	delivered atomic.Int64
+}
+
+// openBenchTarget opens an engine that delivers to a loopback receiver
+// ("loopback") or to okTransport ("fake-transport"), and registers one
+// endpoint subscribed to every type. It closes when tb ends.
+func openBenchTarget(tb testing.TB, mode string) *benchTarget {
+	tb.Helper()
+	t := &benchTarget{url: "http://receiver.invalid"}
+	t.e = openEngine(tb, func(c *Config) {
+		c.Logger = nil
+		if mode == "fake-transport" {
+			c.Transport = okTransport{&t.delivered}
+		}
+	})
+	if mode == "loopback" {
+		t.url = newReceiver(tb, func(int, http.ResponseWriter, *http.Request) { t.delivered.Add(1) }).URL
+	}
+	if _, err := t.e.CreateEndpoint(context.Background(), EndpointInput{URL: t.url + "/hook"}); err != nil {
+		tb.Fatal(err)
+	}
+	return t
+}
+
+// run enqueues b.N 1 KiB messages from 48 goroutines and waits until the
+// receiver has them all; the timer runs throughout. It reports msgs/s.
+func (t *benchTarget) run(b *testing.B) {
+	ctx := context.Background()
+	data := json.RawMessage(fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 1000)))
+	start := t.delivered.Load() // an engine may serve several rounds
+	var next atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for range 48 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				if _, _, err := t.e.Enqueue(ctx, MessageInput{Type: benchType, Data: data}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(time.Minute)
+	for t.delivered.Load()-start < int64(b.N) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // polling interval
+	}
+	b.StopTimer()
+	if got := t.delivered.Load() - start; got != int64(b.N) {
+		b.Fatalf("%d of %d messages delivered", got, b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
 // BenchmarkEnqueueToDelivery measures the whole path in one process: 48
 // concurrent enqueues of 1 KiB messages through Raft and bbolt, and their
 // delivery. ns/op is per message. "loopback" delivers over HTTP to a local
@@ -31,43 +98,104 @@ func (t okTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func BenchmarkEnqueueToDelivery(b *testing.B) {
 	for _, mode := range []string{"loopback", "fake-transport"} {
 		b.Run(mode, func(b *testing.B) {
-			var delivered atomic.Int64
-			url := "http://receiver.invalid/hook"
-			e := openEngine(b, func(c *Config) {
-				c.Logger = nil
-				if mode == "fake-transport" {
-					c.Transport = okTransport{&delivered}
-				}
-			})
-			if mode == "loopback" {
-				url = newReceiver(b, func(int, http.ResponseWriter, *http.Request) { delivered.Add(1) }).URL
-			}
-			ctx := context.Background()
-			if _, err := e.CreateEndpoint(ctx, EndpointInput{URL: url}); err != nil {
-				b.Fatal(err)
-			}
-			data := json.RawMessage(fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 1000)))
-			var next atomic.Int64
-			b.ResetTimer()
-			var wg sync.WaitGroup
-			for range 48 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for next.Add(1) <= int64(b.N) {
-						if _, _, err := e.Enqueue(ctx, MessageInput{Type: "bench.done", Data: data}); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			deadline := time.Now().Add(time.Minute)
-			for delivered.Load() < int64(b.N) && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond) // polling interval
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			openBenchTarget(b, mode).run(b)
 		})
 	}
+}
+
+// Other tenants of BenchmarkEnqueueToDeliveryTenants.
+const (
+	benchOtherTenants   = 50_000
+	benchOtherPerTenant = 2
+)
+
+// BenchmarkEnqueueToDeliveryTenants is BenchmarkEnqueueToDelivery with the
+// one endpoint of the default tenant alone ("alone") and next to 100,000
+// endpoints of 50,000 other tenants ("others=100000"), two each,
+// subscribed to the messages' type and never delivered to, since a
+// message fans out only within its tenant. Their creation (about 20 s on
+// two cores) is not timed, and is done once: an engine serves every round
+// of its sub-benchmark, so pass -benchtime as a count (20000x) for one
+// round. HERALD_BENCH_OTHER_TENANTS changes the number of other tenants
+// (0 skips the variant).
+func BenchmarkEnqueueToDeliveryTenants(b *testing.B) {
+	others := benchOtherTenants
+	if s := os.Getenv("HERALD_BENCH_OTHER_TENANTS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			b.Fatalf("HERALD_BENCH_OTHER_TENANTS=%q: want a count of tenants", s)
+		}
+		others = n
+	}
+	counts := []int{0}
+	if others > 0 {
+		counts = append(counts, others)
+	}
+	for _, mode := range []string{"loopback", "fake-transport"} {
+		for _, tenants := range counts {
+			name := mode + "/alone"
+			if tenants > 0 {
+				name = fmt.Sprintf("%s/others=%d", mode, tenants*benchOtherPerTenant)
+			}
+			var t *benchTarget // made in the first round, used by all
+			b.Run(name, func(sub *testing.B) {
+				if t == nil {
+					t = openBenchTarget(outliving{sub, b}, mode)
+					start := time.Now()
+					if err := createOtherEndpoints(context.Background(), t.e, tenants, benchOtherPerTenant, t.url+"/never"); err != nil {
+						sub.Fatal(err)
+					}
+					if tenants > 0 {
+						sub.Logf("created %d endpoints in %d tenants in %v", tenants*benchOtherPerTenant, tenants,
+							time.Since(start).Round(time.Millisecond))
+					}
+				}
+				t.run(sub)
+			})
+			if t != nil {
+				t.e.Close() // before the next variant's engine opens
+			}
+		}
+	}
+}
+
+// outliving is a sub-benchmark's TB whose cleanups and temporary
+// directories belong to the parent benchmark, so that what it opens
+// outlives the round (a sub-benchmark cleans up after each round).
+type outliving struct {
+	testing.TB
+	parent testing.TB
+}
+
+func (o outliving) Cleanup(f func()) { o.parent.Cleanup(f) }
+func (o outliving) TempDir() string  { return o.parent.TempDir() }
+
+// createOtherEndpoints creates perTenant endpoints subscribed to benchType
+// in each of n tenants other than the default, from enough goroutines that
+// the engine commits them in large groups. Half the tenants sort before
+// "default" and half after, so its index keys sit among theirs.
+func createOtherEndpoints(ctx context.Context, e *Engine, n, perTenant int, url string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next atomic.Int64
+	var once sync.Once
+	var firstErr error
+	var wg sync.WaitGroup
+	for range 1024 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(n*perTenant) && ctx.Err() == nil; i = next.Add(1) - 1 {
+				t := i / int64(perTenant)
+				tenant := fmt.Sprintf("%c-tenant-%06d", "cz"[t%2], t)
+				in := EndpointInput{Tenant: tenant, URL: url, EventTypes: []string{benchType}}
+				if _, err := e.CreateEndpoint(ctx, in); err != nil {
+					once.Do(func() { firstErr = fmt.Errorf("create endpoint %d in %s: %w", i, tenant, err); cancel() })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
 }

@@ -117,8 +117,11 @@ type Config struct {
 	// Transport carries attempts. Defaults to an SSRF-guarded transport
 	// with keep-alive pools; tests substitute a fake.
 	Transport http.RoundTripper
-	// OnAttempt, if set, is called on the leader after each attempt's
-	// outcome is committed. It must not block.
+	// OnAttempt, if set, is called on the leader, for each attempt's
+	// outcome, once it is committed and applied there (an outcome the
+	// previous leader committed is reported by the one applying it). It
+	// runs on the apply path and must not block. Subscribe gives every
+	// node's callers the same events.
 	OnAttempt func(AttemptEvent)
 	// Raft tunes the cluster; its zero value uses cluster's defaults.
 	Raft RaftConfig
@@ -247,13 +250,16 @@ func (c Config) validate() error {
 
 func (c Config) statePath() string { return filepath.Join(c.DataDir, "state.db") }
 
-// AttemptEvent describes one committed attempt, for Config.OnAttempt.
+// AttemptEvent is one attempt's outcome, as committed: for Config.OnAttempt
+// and Subscribe.
 type AttemptEvent struct {
+	Tenant     string
 	MessageID  string
 	DeliveryID string
 	EndpointID string // empty for override URIs
 	URL        string
 	Attempt    int // 1-based, over the delivery's life
+	At         time.Time
 	StatusCode int
 	Error      string
 	Duration   time.Duration
@@ -261,16 +267,4 @@ type AttemptEvent struct {
 	// is scheduled at NextAttemptAt), succeeded, failed or cancelled.
 	Status        Status
 	NextAttemptAt time.Time
-}
-
-// onAttempt adapts OnAttempt to the deliverer's events.
-func (c Config) onAttempt() func(delivery.Event) {
-	if c.OnAttempt == nil {
-		return nil
-	}
-	return func(ev delivery.Event) {
-		c.OnAttempt(AttemptEvent{MessageID: ev.MessageID, DeliveryID: ev.DeliveryID, EndpointID: ev.EndpointID,
-			URL: ev.URL, Attempt: ev.Attempt, StatusCode: ev.StatusCode, Error: ev.Error, Duration: ev.Duration,
-			Status: Status(ev.Status), NextAttemptAt: ev.NextAttemptAt})
-	}
 }

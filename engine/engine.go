@@ -35,6 +35,7 @@ type Engine struct {
 	reads    *readGate
 	internal http.Handler
 	deliver  *delivery.Deliverer
+	subs     subscribers
 
 	stopping  chan struct{} // closed when Stop begins
 	stopOnce  sync.Once
@@ -94,7 +95,6 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		Concurrency:    cfg.EndpointConcurrency,
 		Now:            cfg.Now,
 		Logger:         cfg.Logger,
-		OnAttempt:      cfg.onAttempt(),
 	})
 	if err != nil {
 		st.Close()
@@ -163,6 +163,15 @@ func (e *Engine) onApplied(a store.Applied) {
 	}
 	if a.KeysChanged {
 		e.keys.stale.Store(true)
+	}
+	if len(a.Attempts) > 0 {
+		evs := attemptEvents(a.Attempts)
+		if e.cfg.OnAttempt != nil && e.IsLeader() {
+			for _, ev := range evs {
+				e.cfg.OnAttempt(ev)
+			}
+		}
+		e.subs.publish(evs)
 	}
 	e.applied.advance(a.Index)
 }

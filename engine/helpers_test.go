@@ -107,10 +107,16 @@ func (rc *receiver) count() int {
 // waitStatus polls until the message reaches status.
 func waitStatus(t testing.TB, e *Engine, id, status string) *Message {
 	t.Helper()
+	return waitTenantStatus(t, e, "", id, status)
+}
+
+// waitTenantStatus polls until the tenant's message reaches status.
+func waitTenantStatus(t testing.TB, e *Engine, tenant, id, status string) *Message {
+	t.Helper()
 	var m *Message
 	waitFor(t, 20*time.Second, "message "+id+" to be "+status, func() bool {
 		var err error
-		m, err = e.Message(context.Background(), "", id)
+		m, err = e.Message(context.Background(), tenant, id)
 		if err != nil {
 			t.Fatalf("Message(%s): %v", id, err)
 		}

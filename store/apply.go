@@ -40,7 +40,9 @@ func (s *Store) Apply(entries []Entry) ([][]Result, error) {
 	var changes Applied
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		t := newTxn(tx)
-		defer func() { changes.Scheduled, changes.KeysChanged = t.scheduled, t.keysChanged }()
+		defer func() {
+			changes.Scheduled, changes.KeysChanged, changes.Attempts = t.scheduled, t.keysChanged, t.attempts
+		}()
 		applied := appliedIndex(tx)
 		for i, e := range entries {
 			if e.Index <= applied {
@@ -102,6 +104,7 @@ type txn struct {
 	tenantCounts                                     map[string]*Tenant
 	scheduled                                        []Due // pending deliveries given a new due time
 	keysChanged                                      bool  // a signing key was written or deleted
+	attempts                                         []AppliedAttempt
 	// fanOuts caches the subscribers of a tenant's event type: a batch of
 	// enqueues of one kind fans out against the same list. Cleared when
 	// any subscription changes.
@@ -574,6 +577,15 @@ func (t *txn) outcome(c *Outcome) error {
 	}
 	if err := t.putDelivery(&prev, d); err != nil {
 		return err
+	}
+	m, err := t.message(d.MessageID) // cached: the transition loaded it but for retries
+	if err != nil {
+		return err
+	}
+	if m != nil {
+		t.attempts = append(t.attempts, AppliedAttempt{Tenant: m.Tenant, MessageID: d.MessageID, DeliveryID: d.ID,
+			EndpointID: d.EndpointID, URL: d.URL, Attempt: c.Attempt, At: c.At, DurationMS: c.DurationMS,
+			StatusCode: c.StatusCode, Error: c.Error, Status: d.Status, NextAttemptAt: d.NextAttemptAt})
 	}
 	if c.Result == ResultGone && d.EndpointID != "" {
 		ep, err := t.endpoint(d.EndpointID)

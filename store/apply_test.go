@@ -1134,10 +1134,11 @@ func TestApplyReportsIndexAndSchedule(t *testing.T) {
 		index uint64
 		due   []Due
 		keys  bool
+		tried []AppliedAttempt
 	}
 	var calls []call
 	s, err := Open(t.TempDir()+"/state.db", Options{NoSync: true, OnApplied: func(a Applied) {
-		calls = append(calls, call{a.Index, slices.Clone(a.Scheduled), a.KeysChanged})
+		calls = append(calls, call{a.Index, slices.Clone(a.Scheduled), a.KeysChanged, slices.Clone(a.Attempts)})
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -1160,16 +1161,24 @@ func TestApplyReportsIndexAndSchedule(t *testing.T) {
 		t.Fatalf("OnApplied calls %+v", calls)
 	}
 	runOK(t, s, outcome(DeliveryID(m, 0), 1, t0+ms(1), ResultRetry, 500, t0+ms(50)))
-	if last := calls[len(calls)-1]; last.index != 4 || len(last.due) != 1 || last.due[0] != (Due{DeliveryID(m, 0), t0 + ms(50), epID("a")}) {
+	if last := calls[len(calls)-1]; last.index != 4 || len(last.due) != 1 || last.due[0] != (Due{DeliveryID(m, 0), t0 + ms(50), epID("a")}) ||
+		len(last.tried) != 1 || last.tried[0].Status != StatusPending || last.tried[0].Attempt != 1 ||
+		last.tried[0].StatusCode != 500 || last.tried[0].NextAttemptAt != t0+ms(50) || last.tried[0].Tenant != DefaultTenant {
 		t.Fatalf("OnApplied after a retry: %+v", last)
 	}
 	runOK(t, s, outcome(DeliveryID(m, 0), 2, t0+ms(50), ResultSucceeded, 200, 0))
-	if last := calls[len(calls)-1]; last.index != 5 || len(last.due) != 0 {
+	if last := calls[len(calls)-1]; last.index != 5 || len(last.due) != 0 ||
+		len(last.tried) != 1 || last.tried[0].Status != StatusSucceeded || last.tried[0].MessageID != m {
 		t.Fatalf("OnApplied after a success: %+v", last)
+	}
+	// A duplicate outcome reports no attempt.
+	runOK(t, s, outcome(DeliveryID(m, 0), 2, t0+ms(50), ResultSucceeded, 200, 0))
+	if last := calls[len(calls)-1]; len(last.tried) != 0 {
+		t.Fatalf("OnApplied after a duplicate outcome: %+v", last)
 	}
 	// A failed Apply reports nothing.
 	n := len(calls)
-	if _, err := s.Apply([]Entry{failingEntry(t, s, 6)}); err == nil {
+	if _, err := s.Apply([]Entry{failingEntry(t, s, 7)}); err == nil {
 		t.Fatal("expected an error")
 	}
 	if len(calls) != n {

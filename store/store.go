@@ -85,6 +85,26 @@ type Applied struct {
 	Scheduled []Due
 	// KeysChanged reports that a signing key was added, retired or removed.
 	KeysChanged bool
+	// Attempts is the attempts whose outcomes were applied, in order.
+	Attempts []AppliedAttempt
+}
+
+// AppliedAttempt is one attempt's outcome as the store applied it.
+type AppliedAttempt struct {
+	Tenant     string
+	MessageID  string
+	DeliveryID string
+	EndpointID string // empty for override URIs
+	URL        string
+	Attempt    int
+	At         int64
+	DurationMS int64
+	StatusCode int
+	Error      string
+	// Status is the delivery's status after the attempt; NextAttemptAt is
+	// set while it is pending.
+	Status        string
+	NextAttemptAt int64
 }
 
 // Open opens or creates the store file at path. A file written by an

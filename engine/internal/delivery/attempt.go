@@ -24,16 +24,10 @@ const maxResponseRead = 64 << 10
 // userAgent identifies Herald to receivers.
 const userAgent = "Herald-Webhooks/1"
 
-// attemptResult is an attempt's outcome, to be committed by record.
-type attemptResult struct {
-	out   store.Outcome
-	event Event
-}
-
 // attempt makes one attempt of a due delivery and returns its outcome, or
 // nil when there is nothing to record (the delivery moved on, or the term
 // ended). reserve claims a rate-limit slot for the endpoint's limit.
-func (dl *Deliverer) attempt(ctx context.Context, due store.Due, reserve func(limit int) time.Duration) *attemptResult {
+func (dl *Deliverer) attempt(ctx context.Context, due store.Due, reserve func(limit int) time.Duration) *store.Outcome {
 	v, err := dl.cfg.Store.ForAttempt(due.DeliveryID)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
@@ -100,39 +94,16 @@ func (dl *Deliverer) attempt(ctx context.Context, due store.Due, reserve func(li
 			out.NextAttemptAt = nextAt.UnixNano()
 		}
 	}
-	return &attemptResult{out: out, event: Event{
-		MessageID: d.MessageID, DeliveryID: d.ID, EndpointID: d.EndpointID, URL: d.URL,
-		Attempt: out.Attempt, StatusCode: out.StatusCode, Error: out.Error,
-		Duration: time.Duration(out.DurationMS) * time.Millisecond,
-		Status:   statusAfter(out.Result), NextAttemptAt: nextAt,
-	}}
+	return &out
 }
 
-// record commits an attempt's outcome (group-committed with others) and
-// reports it to Config.OnAttempt. If the commit fails, the delivery stays
-// due at its old time and the next leader attempts it again.
-func (dl *Deliverer) record(ctx context.Context, r *attemptResult) {
-	if err := dl.cfg.Commit(ctx, r.out); err != nil {
-		if ctx.Err() == nil {
-			dl.cfg.Logger.Warn("commit attempt outcome", "delivery_id", r.out.DeliveryID, "error", err)
-		}
-		return
+// record commits an attempt's outcome (group-committed with others). If the
+// commit fails, the delivery stays due at its old time and the next leader
+// attempts it again.
+func (dl *Deliverer) record(ctx context.Context, out *store.Outcome) {
+	if err := dl.cfg.Commit(ctx, *out); err != nil && ctx.Err() == nil {
+		dl.cfg.Logger.Warn("commit attempt outcome", "delivery_id", out.DeliveryID, "error", err)
 	}
-	if dl.cfg.OnAttempt != nil {
-		dl.cfg.OnAttempt(r.event)
-	}
-}
-
-func statusAfter(result string) string {
-	switch result {
-	case store.ResultRetry:
-		return store.StatusPending
-	case store.ResultSucceeded:
-		return store.StatusSucceeded
-	case store.ResultCancelled:
-		return store.StatusCancelled
-	}
-	return store.StatusFailed
 }
 
 // send POSTs the exact envelope bytes, signed for this attempt. It returns

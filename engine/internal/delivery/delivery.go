@@ -38,22 +38,6 @@ type Signers interface {
 	Override(url string) (signer.Signer, error)
 }
 
-// Event describes one committed attempt.
-type Event struct {
-	MessageID  string
-	DeliveryID string
-	EndpointID string // empty for override URIs
-	URL        string
-	Attempt    int // 1-based, over the delivery's life
-	StatusCode int
-	Error      string
-	Duration   time.Duration
-	// Status is the delivery's status after the attempt: pending (a retry
-	// is scheduled at NextAttemptAt), succeeded, failed or cancelled.
-	Status        string
-	NextAttemptAt time.Time
-}
-
 // Config configures a Deliverer. Every field is required unless it says
 // otherwise.
 type Config struct {
@@ -75,9 +59,6 @@ type Config struct {
 	Concurrency int
 	Now         func() time.Time
 	Logger      *slog.Logger
-	// OnAttempt, if set, is called after each attempt's outcome is
-	// committed. It must not block.
-	OnAttempt func(Event)
 }
 
 func (c Config) validate() error {

@@ -114,7 +114,7 @@ func (d *dispatcher) work(ctx context.Context, q *queue) {
 			return
 		}
 		res := d.dl.attempt(ctx, due, func(limit int) time.Duration { return d.reserve(q, limit) })
-		if res == nil || res.out.Result == store.ResultGone {
+		if res == nil || res.Result == store.ResultGone {
 			// A 410 disables the endpoint: commit that before taking the
 			// endpoint's next delivery, so nothing more is sent to it.
 			if res != nil {
