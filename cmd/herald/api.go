@@ -14,6 +14,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"path"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -62,12 +64,39 @@ import (
 //     means the token. With a token there is no Host check: a rebinding
 //     page does not know the token, and Host is then whatever name
 //     clients and probes use.
+//
+// Tenants (CONTRACT §2 names none; the engine has them):
+//
+//   - Every /v1/endpoints… and /v1/messages… route is served twice: as
+//     written, acting on the tenant "default", and under
+//     /v1/tenants/{tenant}, acting on that tenant alone. One handler serves
+//     both; it takes the tenant from r.PathValue("tenant"), which is "" (the
+//     default tenant) on the routes without one.
+//   - GET /v1/tenants lists tenants with their counts, paged like the
+//     message list; DELETE /v1/tenants/{tenant} answers 204 (also for a
+//     tenant that holds nothing). POST /v1/tenants/{tenant}/tokens
+//     {"ttl"} answers 201 with a tenant token; ttl is a Go duration string
+//     ("1h", "90m") or a whole number of seconds. DELETE
+//     /v1/tenants/{tenant}/tokens revokes every token of the tenant and
+//     answers 200 {"revoked": n}.
+//   - Who may call what is decided once, in ServeHTTP, from the matched
+//     pattern and its {tenant}: the admin token (--api-token) reaches every
+//     route; a tenant token (htk_…, known to the engine, which stores it
+//     hashed) only the tenantScoped routes of its own tenant, and is
+//     answered 403 forbidden anywhere else under /v1 (the tenant list, the
+//     token routes, other tenants, the routes without a tenant, cluster,
+//     signing keys, backup); an unknown, expired or revoked htk_ token is
+//     401. Outside /v1 (JWKS, health, metrics) no token is read at all.
+//   - Without an admin token (loopback-only mode) a request that carries no
+//     tenant token reaches everything, as before tenants; one that carries
+//     a tenant token is held to that tenant exactly as with an admin token
+//     set, so a token never grants more than it says, whatever the server.
 
 // Error codes of the API.
 const (
 	codeInvalidArgument  = "invalid_argument"       // 400
 	codeUnauthorized     = "unauthorized"           // 401
-	codeForbidden        = "forbidden"              // 403, a cross-origin browser request
+	codeForbidden        = "forbidden"              // 403, a cross-origin browser request, or a tenant token outside its tenant
 	codeNotFound         = "not_found"              // 404
 	codeMethodNotAllowed = "method_not_allowed"     // 405
 	codeConflict         = "conflict"               // 409
@@ -97,7 +126,25 @@ type api struct {
 	// patterns lists the routes of the public API ("POST /v1/endpoints"),
 	// in registration order, for tests that must cover every route.
 	patterns []string
+	// access says, for each pattern, who may call it.
+	access map[string]routeAccess
 }
+
+// routeAccess says who may call a route.
+type routeAccess int
+
+const (
+	// adminOnly routes need the admin token (or nothing, without one).
+	adminOnly routeAccess = iota
+	// tenantScoped routes, /v1/tenants/{tenant}/endpoints… and
+	// /v1/tenants/{tenant}/messages…, also take a token of that tenant.
+	tenantScoped
+	// public routes are outside /v1, where no token is read.
+	public
+)
+
+// tenantTokenPrefix starts every tenant token (engine.CreateTenantToken).
+const tenantTokenPrefix = "htk_"
 
 // newAPI returns the API handler. A non-empty token is required as a bearer
 // token on every /v1/ route; m may be nil.
@@ -105,7 +152,8 @@ func newAPI(e *engine.Engine, token string, log *slog.Logger, m *metrics) http.H
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &api{e: e, log: log, metrics: m, mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection()}
+	a := &api{e: e, log: log, metrics: m, mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection(),
+		access: map[string]routeAccess{}}
 	if token != "" {
 		a.auth, a.token = true, sha256.Sum256([]byte(token))
 	}
@@ -114,32 +162,52 @@ func newAPI(e *engine.Engine, token string, log *slog.Logger, m *metrics) http.H
 }
 
 func (a *api) routes() {
-	handle := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+	type handler = func(http.ResponseWriter, *http.Request) error
+	handle := func(pattern string, access routeAccess, h handler) {
 		a.mux.Handle(pattern, a.wrap(h))
 		a.patterns = append(a.patterns, pattern)
+		a.access[pattern] = access
 	}
-	handle("POST /v1/endpoints", a.createEndpoint)
-	handle("GET /v1/endpoints", a.listEndpoints)
-	handle("GET /v1/endpoints/{id}", a.getEndpoint)
-	handle("PATCH /v1/endpoints/{id}", a.updateEndpoint)
-	handle("DELETE /v1/endpoints/{id}", a.deleteEndpoint)
-	handle("POST /v1/endpoints/{id}/rotate-secret", a.rotateSecret)
-	handle("POST /v1/endpoints/{id}/ping", a.pingEndpoint)
+	// One tenant's endpoints and messages, each route served as written
+	// for the default tenant and under /v1/tenants/{tenant} for that one.
+	tenantRoutes := []struct {
+		method, path string
+		h            handler
+	}{
+		{"POST", "/endpoints", a.createEndpoint},
+		{"GET", "/endpoints", a.listEndpoints},
+		{"GET", "/endpoints/{id}", a.getEndpoint},
+		{"PATCH", "/endpoints/{id}", a.updateEndpoint},
+		{"DELETE", "/endpoints/{id}", a.deleteEndpoint},
+		{"POST", "/endpoints/{id}/rotate-secret", a.rotateSecret},
+		{"POST", "/endpoints/{id}/ping", a.pingEndpoint},
 
-	handle("POST /v1/messages", a.createMessage)
-	handle("GET /v1/messages", a.listMessages)
-	handle("GET /v1/messages/{id}", a.getMessage)
-	handle("POST /v1/messages/{id}/retry", a.retryMessage)
-	handle("POST /v1/messages/recover", a.recoverMessages)
+		{"POST", "/messages", a.createMessage},
+		{"GET", "/messages", a.listMessages},
+		{"GET", "/messages/{id}", a.getMessage},
+		{"POST", "/messages/{id}/retry", a.retryMessage},
+		{"POST", "/messages/recover", a.recoverMessages},
+	}
+	for _, rt := range tenantRoutes {
+		handle(rt.method+" /v1"+rt.path, adminOnly, rt.h)
+	}
+	for _, rt := range tenantRoutes {
+		handle(rt.method+" /v1/tenants/{tenant}"+rt.path, tenantScoped, rt.h)
+	}
 
-	handle("POST /v1/signing-keys/rotate", a.rotateSigningKey)
-	handle("GET /v1/cluster", a.clusterStatus)
-	handle("POST /v1/cluster/nodes", a.addNode)
-	handle("DELETE /v1/cluster/nodes/{id}", a.removeNode)
+	handle("GET /v1/tenants", adminOnly, a.listTenants)
+	handle("DELETE /v1/tenants/{tenant}", adminOnly, a.deleteTenant)
+	handle("POST /v1/tenants/{tenant}/tokens", adminOnly, a.createTenantToken)
+	handle("DELETE /v1/tenants/{tenant}/tokens", adminOnly, a.revokeTenantTokens)
 
-	handle("GET /v1/backup", a.backup)
+	handle("POST /v1/signing-keys/rotate", adminOnly, a.rotateSigningKey)
+	handle("GET /v1/cluster", adminOnly, a.clusterStatus)
+	handle("POST /v1/cluster/nodes", adminOnly, a.addNode)
+	handle("DELETE /v1/cluster/nodes/{id}", adminOnly, a.removeNode)
 
-	handle("GET /.well-known/jwks.json", a.jwks)
+	handle("GET /v1/backup", adminOnly, a.backup)
+
+	handle("GET /.well-known/jwks.json", public, a.jwks)
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusOK, "ok")
 	})
@@ -178,10 +246,18 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(sw, http.StatusForbidden, codeForbidden, "cross-origin requests from browsers are not allowed")
 		return
 	}
-	if needsAuth(r.URL.Path) && !a.authorized(r) {
-		sw.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
-		writeError(sw, http.StatusUnauthorized, codeUnauthorized, "missing or invalid bearer token")
-		return
+	if needsAuth(r.URL.Path) {
+		p, ok := a.authenticate(sw, r)
+		if !ok {
+			return
+		}
+		if p.tenant != "" && !a.tenantMay(p.tenant, pattern, r) {
+			writeError(sw, http.StatusForbidden, codeForbidden, fmt.Sprintf(
+				"a token of tenant %q reaches only /v1/tenants/%s/endpoints… and /v1/tenants/%s/messages…; the rest needs the admin token",
+				p.tenant, p.tenant, p.tenant))
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 	}
 	if pattern == "" {
 		a.unrouted(sw, r, h)
@@ -275,18 +351,91 @@ func (a *api) unrouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	}
 }
 
-// authorized compares the bearer token in constant time (over hashes, so
-// the comparison does not reveal the token's length either).
-func (a *api) authorized(r *http.Request) bool {
-	if !a.auth {
-		return true
+// principal is who a /v1/ request acts as: the admin (tenant empty), or a
+// tenant token's tenant.
+type principal struct {
+	tenant string
+}
+
+// principalKey keys the request's principal in its context.
+type principalKey struct{}
+
+// authenticate finds who a /v1/ request acts as. The admin token is
+// compared in constant time (over hashes, so the comparison does not reveal
+// the token's length either); a tenant token is looked up by the engine,
+// which stores only its hash. Without an admin token, a request without a
+// tenant token is the admin, as before tenants. A request that is neither
+// is answered 401 (or 503, if the token store cannot be read) and ok is
+// false.
+func (a *api) authenticate(w http.ResponseWriter, r *http.Request) (p principal, ok bool) {
+	token, bearer := bearerToken(r)
+	if bearer && a.auth {
+		got := sha256.Sum256([]byte(token))
+		if subtle.ConstantTimeCompare(got[:], a.token[:]) == 1 {
+			return principal{}, true
+		}
 	}
+	if bearer && strings.HasPrefix(token, tenantTokenPrefix) {
+		tenant, live, err := a.e.TokenTenant(token)
+		switch {
+		case err != nil:
+			a.writeErr(w, r, err)
+			return principal{}, false
+		case live:
+			return principal{tenant: tenant}, true
+		}
+		unauthorized(w, "unknown, expired or revoked tenant token (herald commands send it from --api-token, --api-token-file or HERALD_API_TOKEN)")
+		return principal{}, false
+	}
+	if !a.auth {
+		return principal{}, true
+	}
+	unauthorized(w, "missing or invalid bearer token (herald commands send it from --api-token, --api-token-file or HERALD_API_TOKEN)")
+	return principal{}, false
+}
+
+// bearerToken returns the request's bearer token, if it has one.
+func bearerToken(r *http.Request) (string, bool) {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
+}
+
+func unauthorized(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
+	writeError(w, http.StatusUnauthorized, codeUnauthorized, msg)
+}
+
+// tenantMay reports whether a token of tenant may make the request, routed
+// to pattern ("" for none): a tenantScoped route whose {tenant} is that
+// tenant. A request that matches no route is let through (to its 404 or
+// 405) only below /v1/tenants/{tenant}/ of that tenant.
+func (a *api) tenantMay(tenant, pattern string, r *http.Request) bool {
+	in, below := pathTenant(r)
+	if in != tenant {
 		return false
 	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	return subtle.ConstantTimeCompare(got[:], a.token[:]) == 1
+	if pattern == "" {
+		return below
+	}
+	return a.access[pattern] == tenantScoped
+}
+
+// pathTenant returns the tenant segment of a /v1/tenants/{tenant}… path as
+// the mux reads it (from the cleaned escaped path, that one segment
+// unescaped) and whether more segments follow it; "" for another path.
+func pathTenant(r *http.Request) (tenant string, below bool) {
+	segs := strings.SplitN(path.Clean(r.URL.EscapedPath()), "/", 5) // "", v1, tenants, {tenant}, rest
+	if len(segs) < 4 || segs[0] != "" || segs[1] != "v1" || segs[2] != "tenants" {
+		return "", false
+	}
+	tenant, err := url.PathUnescape(segs[3])
+	if err != nil {
+		return "", false
+	}
+	return tenant, len(segs) == 5
 }
 
 // wrap adapts a handler that returns an error: the error becomes the JSON
@@ -303,6 +452,13 @@ func (a *api) wrap(h func(http.ResponseWriter, *http.Request) error) http.Handle
 				writeError(w, http.StatusInternalServerError, codeInternal, "internal error")
 			}
 		}()
+		// ServeHTTP let a tenant token through for the tenant it read from
+		// the path; the handler acts on the one the mux matched. They are
+		// the same, and this makes sure of it.
+		if p, ok := r.Context().Value(principalKey{}).(principal); ok && p.tenant != "" && r.PathValue("tenant") != p.tenant {
+			writeError(w, http.StatusForbidden, codeForbidden, "a tenant token reaches only its own tenant's routes")
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)

@@ -7,6 +7,10 @@ import (
 	"github.com/heraldhq/herald/engine"
 )
 
+// The handlers of endpoints and messages serve both /v1/… (the default
+// tenant) and /v1/tenants/{tenant}/…: each acts on r.PathValue("tenant"),
+// "" (engine.DefaultTenant) on the routes without one.
+
 // createEndpointRequest is the body of POST /v1/endpoints.
 type createEndpointRequest struct {
 	URL           string   `json:"url"`
@@ -47,7 +51,7 @@ func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ep, err := a.e.CreateEndpoint(r.Context(), engine.EndpointInput{
-		URL: req.URL, EventTypes: req.EventTypes, Name: req.Name, RateLimitPerS: req.RateLimitPerS,
+		Tenant: r.PathValue("tenant"), URL: req.URL, EventTypes: req.EventTypes, Name: req.Name, RateLimitPerS: req.RateLimitPerS,
 	})
 	if err != nil {
 		return err
@@ -56,7 +60,7 @@ func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listEndpoints(w http.ResponseWriter, r *http.Request) error {
-	eps, err := a.e.Endpoints(r.Context(), "")
+	eps, err := a.e.Endpoints(r.Context(), r.PathValue("tenant"))
 	if err != nil {
 		return err
 	}
@@ -68,7 +72,7 @@ func (a *api) listEndpoints(w http.ResponseWriter, r *http.Request) error {
 
 func (a *api) getEndpoint(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	ep, err := a.e.Endpoint(r.Context(), "", id)
+	ep, err := a.e.Endpoint(r.Context(), r.PathValue("tenant"), id)
 	if err != nil {
 		return endpointErr(err, id)
 	}
@@ -81,7 +85,7 @@ func (a *api) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req, false); err != nil {
 		return err
 	}
-	ep, err := a.e.UpdateEndpoint(r.Context(), "", id, engine.EndpointUpdate{
+	ep, err := a.e.UpdateEndpoint(r.Context(), r.PathValue("tenant"), id, engine.EndpointUpdate{
 		URL: req.URL, EventTypes: req.EventTypes, State: req.State, Name: req.Name, RateLimitPerS: req.RateLimitPerS,
 	})
 	if err != nil {
@@ -92,7 +96,7 @@ func (a *api) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 
 func (a *api) deleteEndpoint(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if err := a.e.DeleteEndpoint(r.Context(), "", id); err != nil {
+	if err := a.e.DeleteEndpoint(r.Context(), r.PathValue("tenant"), id); err != nil {
 		return endpointErr(err, id)
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -113,7 +117,7 @@ func (a *api) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return badRequest("revoke: must be %q or %q", revokeAfter24h, revokeImmediately)
 	}
-	secret, err := a.e.RotateSecret(r.Context(), "", id, now)
+	secret, err := a.e.RotateSecret(r.Context(), r.PathValue("tenant"), id, now)
 	if err != nil {
 		return endpointErr(err, id)
 	}
@@ -125,7 +129,7 @@ func (a *api) pingEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &struct{}{}, true); err != nil {
 		return err
 	}
-	msg, err := a.e.Ping(r.Context(), "", id)
+	msg, err := a.e.Ping(r.Context(), r.PathValue("tenant"), id)
 	if err != nil {
 		return endpointErr(err, id)
 	}

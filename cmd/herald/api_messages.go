@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/heraldhq/herald/engine"
@@ -26,6 +25,7 @@ type webhookConfig struct {
 // messageCreated is the answer to POST /v1/messages.
 type messageCreated struct {
 	ID        string        `json:"id"`
+	Tenant    string        `json:"tenant"`
 	Type      string        `json:"type"`
 	Status    engine.Status `json:"status"`
 	CreatedAt time.Time     `json:"created_at"`
@@ -57,7 +57,7 @@ func (a *api) createMessage(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req, false); err != nil {
 		return err
 	}
-	in := engine.MessageInput{Type: req.Type, Data: req.Data, IdempotencyKey: r.Header.Get(headerIdempotencyKey)}
+	in := engine.MessageInput{Tenant: r.PathValue("tenant"), Type: req.Type, Data: req.Data, IdempotencyKey: r.Header.Get(headerIdempotencyKey)}
 	if wc := req.WebhookConfig; wc != nil {
 		in.URIs = wc.URIs
 		if len(wc.UserMetadata) > 0 && string(wc.UserMetadata) != "null" {
@@ -68,7 +68,7 @@ func (a *api) createMessage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := messageCreated{ID: msg.ID, Type: msg.Type, Status: msg.Status, CreatedAt: msg.CreatedAt}
+	out := messageCreated{ID: msg.ID, Tenant: msg.Tenant, Type: msg.Type, Status: msg.Status, CreatedAt: msg.CreatedAt}
 	if !created {
 		w.Header().Set("Idempotent-Replayed", "true")
 		return writeJSON(w, http.StatusOK, out)
@@ -81,7 +81,7 @@ func (a *api) createMessage(w http.ResponseWriter, r *http.Request) error {
 
 func (a *api) getMessage(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	msg, err := a.e.Message(r.Context(), "", id)
+	msg, err := a.e.Message(r.Context(), r.PathValue("tenant"), id)
 	if err != nil {
 		return messageErr(err, id)
 	}
@@ -93,17 +93,11 @@ func (a *api) getMessage(w http.ResponseWriter, r *http.Request) error {
 
 func (a *api) listMessages(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	opts := engine.ListOptions{Status: engine.Status(q.Get("status")), After: q.Get("after")}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return badRequest("limit: %q is not a number", s)
-		}
-		if n <= 0 {
-			return badRequest("limit: must be positive")
-		}
-		opts.Limit = n
+	limit, err := pageLimit(r)
+	if err != nil {
+		return err
 	}
+	opts := engine.ListOptions{Tenant: r.PathValue("tenant"), Status: engine.Status(q.Get("status")), Limit: limit, After: q.Get("after")}
 	msgs, next, err := a.e.ListMessages(r.Context(), opts)
 	if err != nil {
 		return err
@@ -123,7 +117,7 @@ func (a *api) retryMessage(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &struct{}{}, true); err != nil {
 		return err
 	}
-	n, err := a.e.RetryMessage(r.Context(), "", id)
+	n, err := a.e.RetryMessage(r.Context(), r.PathValue("tenant"), id)
 	if err != nil {
 		return messageErr(err, id)
 	}
@@ -148,7 +142,7 @@ func (a *api) recoverMessages(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("until: %q is not an RFC 3339 time", req.Until)
 		}
 	}
-	n, err := a.e.Recover(r.Context(), "", since, until)
+	n, err := a.e.Recover(r.Context(), r.PathValue("tenant"), since, until)
 	if err != nil {
 		return err
 	}
