@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/heraldhq/herald/store"
 )
 
 // defaultServer is where the client commands send requests by default.
@@ -32,6 +34,8 @@ type clientFlags struct {
 	token     string
 	tokenFile string
 	caCert    string
+	tenant    string // with --tenant registered (addTenantFlag)
+	tenanted  bool
 }
 
 // addClientFlags registers --server, --api-token, --api-token-file and
@@ -52,12 +56,25 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	return cf
 }
 
+// addTenantFlag registers --tenant, defaulting to HERALD_TENANT, on a
+// command whose routes exist per tenant (endpoints, messages, send).
+func (cf *clientFlags) addTenantFlag() {
+	cf.tenanted = true
+	cf.fs.StringVar(&cf.tenant, "tenant", os.Getenv("HERALD_TENANT"),
+		"act in this `tenant`, through the /v1/tenants/TENANT/… routes (env HERALD_TENANT; default: the routes without one, tenant \"default\")")
+}
+
 // client returns an API client for the flags, or a usage error for a bad
-// --server, token or CA file.
+// --server, token, CA file or --tenant.
 func (cf *clientFlags) client() (*apiClient, error) {
 	u, err := url.Parse(strings.TrimRight(cf.server, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usagef("--server %q is not an http:// or https:// URL", cf.server)
+	}
+	if cf.tenanted && cf.tenant != "" {
+		if err := checkTenantArg("--tenant", cf.tenant); err != nil {
+			return nil, err
+		}
 	}
 	set := map[string]bool{}
 	if cf.fs != nil {
@@ -79,14 +96,37 @@ func (cf *clientFlags) client() (*apiClient, error) {
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		hc.Transport = tr
 	}
-	return &apiClient{base: u.String(), token: token, http: hc}, nil
+	return &apiClient{base: u.String(), token: token, tenant: cf.tenant, http: hc}, nil
+}
+
+// checkTenantArg checks a tenant id given on the command line, as the
+// server would, so that a mistake is a usage error before any request.
+func checkTenantArg(what, tenant string) error {
+	var inv *store.InvalidError
+	if err := store.CheckTenant(tenant); errors.As(err, &inv) {
+		return usagef("%s %q: %s", what, tenant, inv.Msg)
+	} else if err != nil {
+		return usagef("%s %q: %v", what, tenant, err)
+	}
+	return nil
 }
 
 // apiClient calls the Herald HTTP API.
 type apiClient struct {
-	base  string // without a trailing slash
-	token string
-	http  *http.Client
+	base   string // without a trailing slash
+	token  string
+	tenant string // "": the routes without a tenant
+	http   *http.Client
+}
+
+// tenantPath turns a /v1/… path of the endpoint and message routes into
+// the client's tenant's /v1/tenants/TENANT/…; without a tenant it is left
+// alone.
+func (c *apiClient) tenantPath(p string) string {
+	if c.tenant == "" {
+		return p
+	}
+	return "/v1/tenants/" + pathEscape(c.tenant) + strings.TrimPrefix(p, "/v1")
 }
 
 // apiCallError is an error answer from the API.

@@ -21,7 +21,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func runClusterStatus(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	return plainCall(ctx, name, args, stdout, stderr, http.MethodGet, func([]string) string { return "/v1/cluster" })
+	return plainCall(ctx, name, args, stdout, stderr, http.MethodGet, false, func([]string) string { return "/v1/cluster" })
 }
 
 func runClusterJoin(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
@@ -47,6 +47,6 @@ func runClusterJoin(ctx context.Context, name string, args []string, stdout, std
 }
 
 func runClusterRemove(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	return plainCall(ctx, name, args, stdout, stderr, http.MethodDelete,
+	return plainCall(ctx, name, args, stdout, stderr, http.MethodDelete, false,
 		func(pos []string) string { return "/v1/cluster/nodes/" + pathEscape(pos[0]) }, "ID")
 }

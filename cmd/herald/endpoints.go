@@ -27,8 +27,9 @@ func runEndpoints(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func runEndpointsCreate(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(name, "--url U [--event-type T]... [--name N] [--rate-limit N]", stderr)
+	fs := newFlagSet(name, "--url U [--event-type T]... [--name N] [--rate-limit N] [--tenant T]", stderr)
 	cf := addClientFlags(fs)
+	cf.addTenantFlag()
 	u := fs.String("url", "", "the endpoint's `URL` (required)")
 	var types stringList
 	fs.Var(&types, "event-type", "subscribe to this event `type` (repeatable; none: every type)")
@@ -49,11 +50,11 @@ func runEndpointsCreate(ctx context.Context, name string, args []string, stdout,
 		return err
 	}
 	body := createEndpointRequest{URL: *u, EventTypes: types, Name: *epName, RateLimitPerS: *rate}
-	return callAndPrint(ctx, c, http.MethodPost, "/v1/endpoints", body, stdout)
+	return callAndPrint(ctx, c, http.MethodPost, c.tenantPath("/v1/endpoints"), body, stdout)
 }
 
 func runEndpointsList(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	return plainCall(ctx, name, args, stdout, stderr, http.MethodGet, func([]string) string { return "/v1/endpoints" })
+	return plainCall(ctx, name, args, stdout, stderr, http.MethodGet, true, func([]string) string { return "/v1/endpoints" })
 }
 
 func runEndpointsGet(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
@@ -69,8 +70,9 @@ func runEndpointsPing(ctx context.Context, name string, args []string, stdout, s
 }
 
 func runEndpointsRotate(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(name, "ID [--revoke-now]", stderr)
+	fs := newFlagSet(name, "ID [--revoke-now] [--tenant T]", stderr)
 	cf := addClientFlags(fs)
+	cf.addTenantFlag()
 	now := fs.Bool("revoke-now", false, "stop signing with the old secret at once (default: after 24h)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -87,17 +89,24 @@ func runEndpointsRotate(ctx context.Context, name string, args []string, stdout,
 	if *now {
 		body.Revoke = revokeImmediately
 	}
-	return callAndPrint(ctx, c, http.MethodPost, "/v1/endpoints/"+pathEscape(pos[0])+"/rotate-secret", body, stdout)
+	return callAndPrint(ctx, c, http.MethodPost, c.tenantPath("/v1/endpoints/"+pathEscape(pos[0])+"/rotate-secret"), body, stdout)
 }
 
-// endpointAction runs a command that takes one endpoint ID and no body.
-// plainCall runs a sub-command that takes only the client flags and one
-// positional argument per name in argNames, and prints the answer of one
-// API call to the path built from those arguments.
+// plainCall runs a sub-command that takes only the client flags (and
+// --tenant, if tenanted) and one positional argument per name in argNames,
+// and prints the answer of one API call to the path built from those
+// arguments (moved under /v1/tenants/TENANT with --tenant).
 func plainCall(ctx context.Context, name string, args []string, stdout, stderr io.Writer,
-	method string, path func(pos []string) string, argNames ...string) error {
-	fs := newFlagSet(name, strings.Join(argNames, " "), stderr)
+	method string, tenanted bool, path func(pos []string) string, argNames ...string) error {
+	synopsis := strings.Join(argNames, " ")
+	if tenanted {
+		synopsis = strings.TrimSpace(synopsis + " [--tenant T]")
+	}
+	fs := newFlagSet(name, synopsis, stderr)
 	cf := addClientFlags(fs)
+	if tenanted {
+		cf.addTenantFlag()
+	}
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -109,12 +118,12 @@ func plainCall(ctx context.Context, name string, args []string, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	return callAndPrint(ctx, c, method, path(pos), nil, stdout)
+	return callAndPrint(ctx, c, method, c.tenantPath(path(pos)), nil, stdout)
 }
 
 // endpointAction calls method on /v1/endpoints/ID + suffix.
 func endpointAction(ctx context.Context, name string, args []string, stdout, stderr io.Writer, method, suffix string) error {
-	return plainCall(ctx, name, args, stdout, stderr, method,
+	return plainCall(ctx, name, args, stdout, stderr, method, true,
 		func(pos []string) string { return "/v1/endpoints/" + pathEscape(pos[0]) + suffix }, "ID")
 }
 

@@ -35,13 +35,14 @@ func runMessagesRetry(ctx context.Context, name string, args []string, stdout, s
 
 // messageAction calls method on /v1/messages/ID + suffix.
 func messageAction(ctx context.Context, name string, args []string, stdout, stderr io.Writer, method, suffix string) error {
-	return plainCall(ctx, name, args, stdout, stderr, method,
+	return plainCall(ctx, name, args, stdout, stderr, method, true,
 		func(pos []string) string { return "/v1/messages/" + pathEscape(pos[0]) + suffix }, "ID")
 }
 
 func runMessagesList(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(name, "[--status S] [--limit N] [--after CURSOR]", stderr)
+	fs := newFlagSet(name, "[--status S] [--limit N] [--after CURSOR] [--tenant T]", stderr)
 	cf := addClientFlags(fs)
+	cf.addTenantFlag()
 	status := fs.String("status", "", "only messages with this `status`: pending, succeeded or failed")
 	limit := fs.Int("limit", 0, "at most `N` messages (default 50, at most 250)")
 	after := fs.String("after", "", "the next_cursor of the previous page")
@@ -69,7 +70,7 @@ func runMessagesList(ctx context.Context, name string, args []string, stdout, st
 	if *after != "" {
 		q.Set("after", *after)
 	}
-	path := "/v1/messages"
+	path := c.tenantPath("/v1/messages")
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
@@ -77,8 +78,9 @@ func runMessagesList(ctx context.Context, name string, args []string, stdout, st
 }
 
 func runMessagesRecover(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(name, "--since TIME [--until TIME]", stderr)
+	fs := newFlagSet(name, "--since TIME [--until TIME] [--tenant T]", stderr)
 	cf := addClientFlags(fs)
+	cf.addTenantFlag()
 	since := fs.String("since", "", "re-queue failed deliveries of messages created from this RFC 3339 `time` (required)")
 	until := fs.String("until", "", "… up to this RFC 3339 `time` (default now)")
 	pos, err := parseInterleaved(fs, args)
@@ -95,5 +97,5 @@ func runMessagesRecover(ctx context.Context, name string, args []string, stdout,
 	if err != nil {
 		return err
 	}
-	return callAndPrint(ctx, c, http.MethodPost, "/v1/messages/recover", recoverRequest{Since: *since, Until: *until}, stdout)
+	return callAndPrint(ctx, c, http.MethodPost, c.tenantPath("/v1/messages/recover"), recoverRequest{Since: *since, Until: *until}, stdout)
 }

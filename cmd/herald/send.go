@@ -15,11 +15,12 @@ func init() {
 }
 
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("send", "--type T [--data JSON] [--uri U]... [--idempotency-key K] [--server URL] [--api-token T]\n\n"+
+	fs := newFlagSet("send", "--type T [--data JSON] [--uri U]... [--idempotency-key K] [--tenant T] [--server URL] [--api-token T]\n\n"+
 		"Sends a message and prints it as JSON. Without --uri it fans out to every\n"+
-		"enabled endpoint subscribed to its type; with --uri it goes only there.\n"+
-		"--data @FILE reads the payload from a file, --data - from stdin.", stderr)
+		"enabled endpoint of its tenant subscribed to its type; with --uri it goes\n"+
+		"only there. --data @FILE reads the payload from a file, --data - from stdin.", stderr)
 	cf := addClientFlags(fs)
+	cf.addTenantFlag()
 	typ := fs.String("type", "", "event `type`, e.g. batch.succeeded (required)")
 	data := fs.String("data", "{}", "payload: a JSON `object`, @FILE or - for stdin")
 	var uris stringList
@@ -57,7 +58,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *key != "" {
 		h.Set(headerIdempotencyKey, *key)
 	}
-	out, err := c.do(ctx, http.MethodPost, "/v1/messages", body, h)
+	out, err := c.do(ctx, http.MethodPost, c.tenantPath("/v1/messages"), body, h)
 	if err != nil {
 		return err
 	}
