@@ -1,9 +1,14 @@
 // Package engine is Herald's webhook delivery engine, for use inside another
 // Go program or behind `herald serve`.
 //
-// Open an [Engine] on a data directory (a one-node cluster) or with peers
-// (a Raft cluster); register endpoints; [Engine.Enqueue] messages, with
-// idempotency keys; read their status; and [Engine.Stop] it. Every state
+// Open an [Engine] on a data directory (a one-node cluster, with
+// [Config].NoNetwork one that opens no port) or with peers (a Raft
+// cluster); register endpoints; [Engine.Enqueue] messages, with idempotency
+// keys; wait for their outcome ([Engine.WaitDelivered], [Engine.Subscribe])
+// or read their status; and [Engine.Stop] it ([Engine.Close] is Stop with a
+// few seconds' bound). A provider with many customers gives each a tenant:
+// every call names one ("" is [DefaultTenant]), and a message fans out only
+// to its own tenant's endpoints. Every state
 // change is committed to a Raft majority before a call returns, so a message
 // that Enqueue accepted is delivered, or ends failed after the retry window,
 // whatever node crashes or loses leadership meanwhile.
