@@ -38,7 +38,9 @@ func writeRoutes(t *testing.T, a *api) [][2]string {
 func TestAPIWritesNeedJSON(t *testing.T) {
 	s := startAPI(t, apiOptions{})
 	routes := writeRoutes(t, s.api)
-	for _, want := range []string{"POST /v1/messages", "PATCH /v1/endpoints/x_missing", "POST /v1/cluster/nodes"} {
+	for _, want := range []string{"POST /v1/messages", "PATCH /v1/endpoints/x_missing", "POST /v1/cluster/nodes",
+		"POST /v1/tenants/x_missing/messages", "PATCH /v1/tenants/x_missing/endpoints/x_missing",
+		"POST /v1/tenants/x_missing/messages/recover", "POST /v1/tenants/x_missing/tokens"} {
 		found := false
 		for _, r := range routes {
 			found = found || r[0]+" "+r[1] == want
@@ -85,6 +87,9 @@ func TestAPIWritesNeedJSON(t *testing.T) {
 	if data, _ := expect(t, s.call(t, "GET", "/v1/endpoints", ""), 200).json(t)["data"].([]any); len(data) != 0 {
 		t.Fatalf("refused writes created endpoints: %v", data)
 	}
+	if data, _ := expect(t, s.call(t, "GET", "/v1/tenants", ""), 200).json(t)["data"].([]any); len(data) != 0 {
+		t.Fatalf("refused writes created tenants: %v", data)
+	}
 
 	// JSON, with parameters or in capitals, is accepted.
 	for _, ct := range []string{"application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8"} {
@@ -103,16 +108,25 @@ func TestAPIWritesNeedJSON(t *testing.T) {
 }
 
 // TestAPIWritesNeedJSONAfterAuth: without the token the answer is 401,
-// whatever the content type, so nothing about the routes leaks.
+// whatever the content type, so nothing about the routes leaks; with a
+// tenant token, a route outside its tenant is 403 first.
 func TestAPIWritesNeedJSONAfterAuth(t *testing.T) {
 	s := startAPI(t, apiOptions{token: "tok"})
 	anon := &testAPI{Server: s.Server, api: s.api}
+	tenant := s.as(expect(t, s.call(t, "POST", "/v1/tenants/x_missing/tokens", `{"ttl": "1h"}`), 201).json(t)["token"].(string))
 	for _, r := range writeRoutes(t, s.api) {
 		if got := anon.call(t, r[0], r[1], `{}`, "Content-Type", "text/plain"); got.status != 401 {
 			t.Errorf("%s %s without token: %d, want 401", r[0], r[1], got.status)
 		}
 		if got := s.call(t, r[0], r[1], `{}`, "Content-Type", "text/plain"); got.status != 415 {
 			t.Errorf("%s %s with token: %d, want 415", r[0], r[1], got.status)
+		}
+		want := 403
+		if strings.HasPrefix(r[1], "/v1/tenants/x_missing/") && !strings.HasSuffix(r[1], "/tokens") {
+			want = 415
+		}
+		if got := tenant.call(t, r[0], r[1], `{}`, "Content-Type", "text/plain"); got.status != want {
+			t.Errorf("%s %s with a tenant token: %d, want %d", r[0], r[1], got.status, want)
 		}
 	}
 }
@@ -140,6 +154,8 @@ func TestAPIHostCheck(t *testing.T) {
 		{"GET", "/v1/endpoints", ""},
 		{"POST", "/v1/messages", `{"type": "a.b", "data": {}}`},
 		{"POST", "/v1/cluster/nodes", `{"id": "n9", "raft_addr": "127.0.0.1:9"}`},
+		{"POST", "/v1/tenants/t1/tokens", `{"ttl": "1h"}`},
+		{"GET", "/v1/tenants/t1/endpoints", ""},
 		{"GET", "/metrics", ""},
 		{"GET", "/healthz", ""},
 		{"GET", "/.well-known/jwks.json", ""},
@@ -173,6 +189,9 @@ func TestAPICrossOrigin(t *testing.T) {
 		{"POST", "/v1/messages", `{"type": "a.b", "data": {}}`},
 		{"POST", "/v1/cluster/nodes", `{"id": "n9", "raft_addr": "127.0.0.1:9"}`},
 		{"DELETE", "/v1/cluster/nodes/node1", ""},
+		{"POST", "/v1/tenants/t1/messages", `{"type": "a.b", "data": {}}`},
+		{"POST", "/v1/tenants/t1/tokens", `{"ttl": "1h"}`},
+		{"DELETE", "/v1/tenants/default", ""},
 	} {
 		for _, h := range [][2]string{
 			{"Sec-Fetch-Site", "cross-site"},
@@ -188,6 +207,9 @@ func TestAPICrossOrigin(t *testing.T) {
 	}
 	if nodes, _ := expect(t, s.call(t, "GET", "/v1/cluster", ""), 200).json(t)["nodes"].([]any); len(nodes) != 1 {
 		t.Errorf("a refused request changed the cluster: %v", nodes)
+	}
+	if data, _ := expect(t, s.call(t, "GET", "/v1/tenants", ""), 200).json(t)["data"].([]any); len(data) != 0 {
+		t.Errorf("refused requests made tenants: %v", data)
 	}
 	expect(t, s.call(t, "POST", "/v1/messages", `{"type": "a.b", "data": {}}`, "Sec-Fetch-Site", "same-origin"), 202)
 	expect(t, s.call(t, "POST", "/v1/messages", `{"type": "a.b", "data": {}}`, "Origin", "http://"+host), 202)

@@ -25,9 +25,11 @@ type testAPI struct {
 }
 
 type apiOptions struct {
-	token        string
-	allowPrivate bool // default in startAPI: true
-	denyPrivate  bool
+	token         string
+	allowPrivate  bool // default in startAPI: true
+	denyPrivate   bool
+	retrySchedule []time.Duration  // default: one retry after 50ms
+	now           func() time.Time // the engine's clock; default time.Now
 }
 
 // startAPI opens a single-node engine in a temp dir, waits until it leads,
@@ -36,14 +38,19 @@ func startAPI(t *testing.T, opts apiOptions) *testAPI {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	m := newMetrics()
+	schedule := opts.retrySchedule
+	if schedule == nil {
+		schedule = []time.Duration{50 * time.Millisecond}
+	}
 	e, err := engine.Open(context.Background(), engine.Config{
 		DataDir:              t.TempDir(),
 		RaftAddr:             "127.0.0.1:0",
 		AllowPrivateNetworks: !opts.denyPrivate,
 		AttemptTimeout:       5 * time.Second,
-		RetrySchedule:        []time.Duration{50 * time.Millisecond},
+		RetrySchedule:        schedule,
 		Logger:               log,
 		OnAttempt:            m.observeAttempt,
+		Now:                  opts.now,
 	})
 	if err != nil {
 		t.Fatalf("engine.Open: %v", err)
@@ -472,7 +479,7 @@ func TestAPIAuth(t *testing.T) {
 		who  *testAPI
 		name string
 	}{{anon, "no token"}, {wrong, "wrong token"}} {
-		for _, path := range []string{"/v1/endpoints", "/v1/messages", "/v1/cluster", "/v1/nothing"} {
+		for _, path := range []string{"/v1/endpoints", "/v1/messages", "/v1/cluster", "/v1/nothing", "/v1/tenants", "/v1/tenants/a/endpoints"} {
 			r := c.who.call(t, "GET", path, "")
 			if r.status != 401 || r.errCode(t) != "unauthorized" {
 				t.Errorf("%s: GET %s = %d %s", c.name, path, r.status, r.body)

@@ -38,6 +38,8 @@ func TestClientUnreachable(t *testing.T) {
 		{"messages", "list"},
 		{"messages", "retry", "msg_1"},
 		{"cluster", "status"},
+		{"tenants", "list"},
+		{"endpoints", "list", "--tenant", "acme"},
 	} {
 		stdout, stderr, code := cli(t, append(args, "--server", base)...)
 		if code != 1 || stdout != "" {
@@ -81,6 +83,24 @@ func TestClientUsageErrors(t *testing.T) {
 		{"messages", "recover"},
 		{"cluster"},
 		{"cluster", "status", "--verbose"},
+		{"cluster", "status", "--tenant", "acme"},
+		{"endpoints", "list", "--tenant", "bad/id"},
+		{"endpoints", "get", "ep_1", "--tenant", "-x"},
+		{"send", "--type", "a.b", "--tenant", "has space"},
+		{"messages", "list", "--tenant", strings.Repeat("t", 65)},
+		{"tenants"},
+		{"tenants", "bogus"},
+		{"tenants", "list", "extra"},
+		{"tenants", "list", "--limit", "-1"},
+		{"tenants", "delete"},
+		{"tenants", "delete", "a", "b"},
+		{"tenants", "delete", "a/b"},
+		{"tenants", "token", "acme"},
+		{"tenants", "token", "--ttl", "1h"},
+		{"tenants", "token", "acme", "--ttl", "soon"},
+		{"tenants", "token", "acme", "--ttl", "1h", "--tenant", "acme"},
+		{"tenants", "revoke-tokens"},
+		{"tenants", "revoke-tokens", ".x"},
 	} {
 		stdout, stderr, code := cli(t, args...)
 		if code != 2 || stdout != "" {
@@ -136,6 +156,7 @@ func (f *fakeAPI) last(t *testing.T) (*http.Request, string) {
 
 func TestClientRequests(t *testing.T) {
 	t.Setenv("HERALD_API_TOKEN", "")
+	t.Setenv("HERALD_TENANT", "")
 	f := newFakeAPI(t, 200, `{"id":"x","ok":true}`)
 	data := filepath.Join(t.TempDir(), "data.json")
 	if err := os.WriteFile(data, []byte(`{"from": "file"}`), 0o600); err != nil {
@@ -163,6 +184,28 @@ func TestClientRequests(t *testing.T) {
 		{[]string{"messages", "retry", "msg_1"}, "POST", "/v1/messages/msg_1/retry", "", [2]string{}},
 		{[]string{"messages", "recover", "--since", "2026-01-01T00:00:00Z"}, "POST", "/v1/messages/recover", `{"since": "2026-01-01T00:00:00Z", "until": ""}`, [2]string{}},
 		{[]string{"cluster", "status"}, "GET", "/v1/cluster", "", [2]string{}},
+
+		// --tenant moves the endpoint and message routes under /v1/tenants/T.
+		{[]string{"send", "--tenant", "acme", "--type", "a.b", "--idempotency-key", "k1"},
+			"POST", "/v1/tenants/acme/messages", `{"type": "a.b", "data": {}, "webhook_config": null}`, [2]string{"Idempotency-Key", "k1"}},
+		{[]string{"endpoints", "create", "--tenant", "acme", "--url", "https://e.example"},
+			"POST", "/v1/tenants/acme/endpoints", `{"url": "https://e.example", "event_types": null, "name": "", "rate_limit_per_s": 0}`, [2]string{}},
+		{[]string{"endpoints", "list", "--tenant", "acme"}, "GET", "/v1/tenants/acme/endpoints", "", [2]string{}},
+		{[]string{"endpoints", "get", "ep_1", "--tenant", "a.b-c_D"}, "GET", "/v1/tenants/a.b-c_D/endpoints/ep_1", "", [2]string{}},
+		{[]string{"endpoints", "delete", "--tenant=acme", "ep_1"}, "DELETE", "/v1/tenants/acme/endpoints/ep_1", "", [2]string{}},
+		{[]string{"endpoints", "ping", "ep_1", "--tenant", "acme"}, "POST", "/v1/tenants/acme/endpoints/ep_1/ping", "", [2]string{}},
+		{[]string{"endpoints", "rotate-secret", "ep_1", "--tenant", "acme"}, "POST", "/v1/tenants/acme/endpoints/ep_1/rotate-secret", `{"revoke": "after_24h"}`, [2]string{}},
+		{[]string{"messages", "get", "msg_1", "--tenant", "acme"}, "GET", "/v1/tenants/acme/messages/msg_1", "", [2]string{}},
+		{[]string{"messages", "list", "--tenant", "acme", "--limit", "3"}, "GET", "/v1/tenants/acme/messages?limit=3", "", [2]string{}},
+		{[]string{"messages", "retry", "msg_1", "--tenant", "acme"}, "POST", "/v1/tenants/acme/messages/msg_1/retry", "", [2]string{}},
+		{[]string{"messages", "recover", "--tenant", "acme", "--since", "2026-01-01T00:00:00Z"}, "POST", "/v1/tenants/acme/messages/recover", `{"since": "2026-01-01T00:00:00Z", "until": ""}`, [2]string{}},
+		{[]string{"endpoints", "list", "--tenant", ""}, "GET", "/v1/endpoints", "", [2]string{}},
+
+		{[]string{"tenants", "list"}, "GET", "/v1/tenants", "", [2]string{}},
+		{[]string{"tenants", "list", "--limit", "2", "--after", "acme"}, "GET", "/v1/tenants?after=acme&limit=2", "", [2]string{}},
+		{[]string{"tenants", "delete", "acme"}, "DELETE", "/v1/tenants/acme", "", [2]string{}},
+		{[]string{"tenants", "token", "acme", "--ttl", "90m"}, "POST", "/v1/tenants/acme/tokens", `{"ttl": "90m"}`, [2]string{}},
+		{[]string{"tenants", "revoke-tokens", "acme"}, "DELETE", "/v1/tenants/acme/tokens", "", [2]string{}},
 	}
 	for _, c := range cases {
 		stdout, stderr, code := cli(t, append(c.args, "--server", f.URL+"/", "--api-token", "tk")...)
@@ -252,5 +295,40 @@ func TestParseInterleaved(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(pos, c.pos) || *x != c.x {
 			t.Errorf("%q: pos %q x %q err %v; want %q %q", c.args, pos, *x, err, c.pos, c.x)
 		}
+	}
+}
+
+// TestClientTenantEnv: HERALD_TENANT is the default --tenant of the
+// endpoint, message and send commands, and of no other.
+func TestClientTenantEnv(t *testing.T) {
+	t.Setenv("HERALD_API_TOKEN", "")
+	t.Setenv("HERALD_TENANT", "envt")
+	f := newFakeAPI(t, 200, `{}`)
+	for _, c := range []struct {
+		args []string
+		path string
+	}{
+		{[]string{"endpoints", "get", "ep_1"}, "/v1/tenants/envt/endpoints/ep_1"},
+		{[]string{"messages", "list"}, "/v1/tenants/envt/messages"},
+		{[]string{"send", "--type", "a.b"}, "/v1/tenants/envt/messages"},
+		{[]string{"endpoints", "list", "--tenant", "flag"}, "/v1/tenants/flag/endpoints"},
+		{[]string{"endpoints", "list", "--tenant", ""}, "/v1/endpoints"},
+		{[]string{"cluster", "status"}, "/v1/cluster"},
+		{[]string{"tenants", "delete", "other"}, "/v1/tenants/other"},
+		{[]string{"tenants", "list"}, "/v1/tenants"},
+	} {
+		if _, stderr, code := cli(t, append(c.args, "--server", f.URL)...); code != 0 {
+			t.Errorf("%q: exit %d: %s", c.args, code, stderr)
+			continue
+		}
+		if r, _ := f.last(t); r.URL.RequestURI() != c.path {
+			t.Errorf("%q with HERALD_TENANT=envt: sent %s, want %s", c.args, r.URL.RequestURI(), c.path)
+		}
+	}
+	t.Setenv("HERALD_TENANT", "bad/tenant")
+	if _, stderr, code := cli(t, "endpoints", "list", "--server", f.URL); code != 2 {
+		t.Errorf("a bad HERALD_TENANT: exit %d", code)
+	} else {
+		oneLine(t, stderr, `--tenant "bad/tenant"`)
 	}
 }
