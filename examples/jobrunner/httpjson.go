@@ -152,13 +152,20 @@ func localOnly(next http.Handler) http.Handler {
 		if err != nil {
 			host = strings.Trim(r.Host, "[]")
 		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		if !isLoopback(host) {
 			writeJSON(w, http.StatusForbidden, map[string]*apiError{"error": {http.StatusForbidden,
 				"this API answers only requests to a loopback address", "PERMISSION_DENIED"}})
 			return
 		}
 		guarded.ServeHTTP(w, r)
 	})
+}
+
+// isLoopback reports whether host, a name or an IP address, is this machine's
+// loopback interface.
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // customMethod splits the last path segment of a Google-style custom

@@ -75,14 +75,14 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(url st
 		return usageError{fmt.Errorf("--override-signature must be v1a or jwt, not %q", *overrideSig)}
 	}
 
+	if host, _, err := net.SplitHostPort(*addr); err != nil || !isLoopback(host) {
+		return usageError{fmt.Errorf("--addr %s is not a loopback address: this example's API has no authentication", *addr)}
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-	if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
-		return usageError{fmt.Errorf("--addr %s is not a loopback address: this example's API has no authentication", *addr)}
-	}
 	url := "http://" + ln.Addr().String()
 
 	log := slog.New(slog.NewTextHandler(stderr, nil))

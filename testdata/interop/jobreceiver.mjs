@@ -12,24 +12,25 @@
 // It answers 204 when the signature is valid and 401 when not, and prints one
 // line per request, then the body.
 //
-// Usage: node jobreceiver.mjs HOST:PORT JWKS_URL
+// Usage: node jobreceiver.mjs HOST:PORT [JWKS_URL]
 //   Port 0 picks a free port; the first line printed is "listening HOST:PORT".
-//   POST /_secrets {"/path": "whsec_…", …} registers the HMAC secret of a path.
+//   JWKS_URL is the sender's JWKS, for paths that are given none below.
+//   POST /_paths {"/path": {"secret": "whsec_…"} or {"jwks": "URL"}, …}
+//     sets what a path's requests are verified with.
 //   GET /_received answers [{path, webhook_id, scheme, valid, error?, body}, …].
 import crypto from "node:crypto";
 import http from "node:http";
 import * as jose from "jose";
 import { Webhook } from "standardwebhooks";
 
-const [addr, jwksURL] = process.argv.slice(2);
-if (!addr || !jwksURL) {
-  console.error("usage: node jobreceiver.mjs HOST:PORT JWKS_URL");
+const [addr, defaultJWKS] = process.argv.slice(2);
+if (!addr) {
+  console.error("usage: node jobreceiver.mjs HOST:PORT [JWKS_URL]");
   process.exit(2);
 }
 const [host, port] = addr.split(":");
-const issuer = new URL(jwksURL).origin;
-const remoteJWKS = jose.createRemoteJWKSet(new URL(jwksURL));
-const secrets = {}; // path -> whsec_ secret
+const paths = {}; // path -> {secret} or {jwks}
+const jwksSets = {}; // JWKS URL -> jose's cached key set
 const received = [];
 
 // verify checks a request's signature and returns the scheme it used.
@@ -38,10 +39,13 @@ async function verify(req, body) {
   const timestamp = req.headers["webhook-timestamp"];
   const signature = req.headers["webhook-signature"] ?? "";
   const path = new URL(req.url, "http://receiver").pathname;
+  const { secret, jwks: jwksURL = defaultJWKS } = paths[path] ?? {};
   if (signature.split(".").length === 3) {
-    const { payload } = await jose.jwtVerify(signature, remoteJWKS, {
+    if (!jwksURL) throw new Error(`no JWKS for ${path}`);
+    jwksSets[jwksURL] ??= jose.createRemoteJWKSet(new URL(jwksURL));
+    const { payload } = await jose.jwtVerify(signature, jwksSets[jwksURL], {
       algorithms: ["RS256"],
-      issuer,
+      issuer: new URL(jwksURL).origin,
       audience: `http://${req.headers.host}${req.url}`,
       maxTokenAge: "5m",
       requiredClaims: ["iat", "exp", "jti", "body_sha256"],
@@ -52,6 +56,7 @@ async function verify(req, body) {
     return "jwt";
   }
   if (signature.includes("v1a,")) {
+    if (!jwksURL) throw new Error(`no JWKS for ${path}`);
     if (Math.abs(Date.now() / 1000 - Number(timestamp)) > 300) throw new Error("timestamp out of tolerance");
     const { keys } = await (await fetch(jwksURL)).json();
     const edKeys = keys
@@ -65,8 +70,8 @@ async function verify(req, body) {
     if (!ok) throw new Error("no v1a signature matches a key of the JWKS");
     return "v1a";
   }
-  if (!secrets[path]) throw new Error(`no secret registered for ${path}`);
-  new Webhook(secrets[path]).verify(body.toString("utf8"), req.headers);
+  if (!secret) throw new Error(`no secret for ${path}`);
+  new Webhook(secret).verify(body.toString("utf8"), req.headers);
   return "v1";
 }
 
@@ -81,8 +86,8 @@ function readBody(req) {
 
 const server = http.createServer(async (req, res) => {
   const body = await readBody(req);
-  if (req.method === "POST" && req.url === "/_secrets") {
-    Object.assign(secrets, JSON.parse(body.toString("utf8")));
+  if (req.method === "POST" && req.url === "/_paths") {
+    Object.assign(paths, JSON.parse(body.toString("utf8")));
     res.writeHead(204).end();
     return;
   }
