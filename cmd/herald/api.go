@@ -136,6 +136,9 @@ type routeAccess int
 const (
 	// adminOnly routes need the admin token (or nothing, without one).
 	adminOnly routeAccess = iota
+	// defaultTenant routes are /v1/endpoints… and /v1/messages…, the
+	// tenant "default"'s: admin only too, even for that tenant's tokens.
+	defaultTenant
 	// tenantScoped routes, /v1/tenants/{tenant}/endpoints… and
 	// /v1/tenants/{tenant}/messages…, also take a token of that tenant.
 	tenantScoped
@@ -189,7 +192,7 @@ func (a *api) routes() {
 		{"POST", "/messages/recover", a.recoverMessages},
 	}
 	for _, rt := range tenantRoutes {
-		handle(rt.method+" /v1"+rt.path, adminOnly, rt.h)
+		handle(rt.method+" /v1"+rt.path, defaultTenant, rt.h)
 	}
 	for _, rt := range tenantRoutes {
 		handle(rt.method+" /v1/tenants/{tenant}"+rt.path, tenantScoped, rt.h)
@@ -252,9 +255,14 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if p.tenant != "" && !a.tenantMay(p.tenant, pattern, r) {
-			writeError(sw, http.StatusForbidden, codeForbidden, fmt.Sprintf(
-				"a token of tenant %q reaches only /v1/tenants/%s/endpoints… and /v1/tenants/%s/messages…; the rest needs the admin token",
-				p.tenant, p.tenant, p.tenant))
+			msg := fmt.Sprintf("a token of tenant %q reaches only /v1/tenants/%s/endpoints… and /v1/tenants/%s/messages…",
+				p.tenant, p.tenant, p.tenant)
+			if acc := a.access[pattern]; pattern != "" && (acc == defaultTenant || acc == tenantScoped) {
+				msg += fmt.Sprintf(" (herald commands: --tenant %s)", p.tenant)
+			} else {
+				msg += "; the rest needs the admin token"
+			}
+			writeError(sw, http.StatusForbidden, codeForbidden, msg)
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))

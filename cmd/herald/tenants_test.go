@@ -75,6 +75,9 @@ func TestClientTenantsEndToEnd(t *testing.T) {
 		}
 		oneLine(t, stderr, `forbidden: a token of tenant "acme"`)
 	}
+	if _, stderr, _ := cli(t, append([]string{"endpoints", "list"}, tenant...)...); !strings.Contains(stderr, "--tenant acme") {
+		t.Errorf("the 403 of a route without a tenant does not suggest --tenant: %q", stderr)
+	}
 	// The admin sees acme's message only through acme's routes.
 	if _, stderr, code := cli(t, append([]string{"messages", "get", msg.ID}, admin...)...); code != 1 {
 		t.Errorf("acme's message through the default routes: exit %d", code)
