@@ -149,8 +149,9 @@ const (
 // tenantTokenPrefix starts every tenant token (engine.CreateTenantToken).
 const tenantTokenPrefix = "htk_"
 
-// newAPI returns the API handler. A non-empty token is required as a bearer
-// token on every /v1/ route; m may be nil.
+// newAPI returns the API handler. A non-empty token is the admin token,
+// required as a bearer token on every /v1/ route unless a tenant token is
+// given instead (for that tenant's routes); m may be nil.
 func newAPI(e *engine.Engine, token string, log *slog.Logger, m *metrics) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -79,7 +79,7 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	raftAddr := fs.String("raft-addr", engine.DefaultRaftAddr, "Raft listen and advertise `address` (env HERALD_RAFT_ADDR)")
 	nodeID := fs.String("node-id", engine.DefaultNodeID, "this node's Raft server `ID` (env HERALD_NODE_ID)")
 	peers := fs.String("peers", "", "initial voters `id=addr,...`, the same on every node; used only to bootstrap (env HERALD_PEERS; default: this node alone)")
-	apiToken := fs.String("api-token", "", "bearer `token` required on /v1/* (env HERALD_API_TOKEN); without one only a loopback --http-addr is allowed")
+	apiToken := fs.String("api-token", "", "the admin bearer `token`, required on /v1/* (env HERALD_API_TOKEN; tenants get theirs from herald tenants token); without one only a loopback --http-addr is allowed")
 	apiTokenFile := fs.String("api-token-file", "", "read the --api-token from this `file`, which only its owner may read (env HERALD_API_TOKEN_FILE)")
 	tlsCert := fs.String("tls-cert", "", "serve the API over HTTPS with this PEM certificate chain `file`, re-read on SIGHUP; needs --tls-key (env HERALD_TLS_CERT)")
 	tlsKey := fs.String("tls-key", "", "the PEM private key `file` of --tls-cert (env HERALD_TLS_KEY)")
