@@ -120,7 +120,7 @@ func parseTTL(raw json.RawMessage) (time.Duration, error) {
 	}
 	n, err := strconv.ParseInt(string(raw), 10, 64)
 	if err != nil {
-		return 0, badRequest("ttl: %s is not a whole number of seconds", raw)
+		return 0, badRequest("ttl: %s is not a whole number of seconds", firstLine(string(raw)))
 	}
 	if n < 0 || n > int64(engine.MaxTokenTTL/time.Second) {
 		// The engine's range, said here: n seconds may not fit a Duration.
