@@ -146,15 +146,21 @@ func snakeCase(s string) string {
 // points its own DNS name at 127.0.0.1 cannot reach it, and refuses writes
 // a browser marks as cross-origin.
 func localOnly(next http.Handler) http.Handler {
-	guarded := http.NewCrossOriginProtection().Handler(next)
+	forbidden := func(w http.ResponseWriter, msg string) {
+		writeJSON(w, http.StatusForbidden, map[string]*apiError{"error": {http.StatusForbidden, msg, "PERMISSION_DENIED"}})
+	}
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		forbidden(w, "cross-origin request refused")
+	}))
+	guarded := csrf.Handler(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.Host)
 		if err != nil {
 			host = strings.Trim(r.Host, "[]")
 		}
 		if !isLoopback(host) {
-			writeJSON(w, http.StatusForbidden, map[string]*apiError{"error": {http.StatusForbidden,
-				"this API answers only requests to a loopback address", "PERMISSION_DENIED"}})
+			forbidden(w, "this API answers only requests to a loopback address")
 			return
 		}
 		guarded.ServeHTTP(w, r)

@@ -89,10 +89,10 @@ const (
 )
 
 func (s *simulation) check(kind string) error {
-	switch d := time.Duration(s.DurationMS) * time.Millisecond; {
+	switch {
 	case s.DurationMS == 0:
 		s.DurationMS = defaultDuration.Milliseconds()
-	case d < 0 || d > maxDuration:
+	case s.DurationMS < 0 || s.DurationMS > maxDuration.Milliseconds():
 		return invalidArgument("simulate.duration_ms must be between 1 and %d", maxDuration.Milliseconds())
 	}
 	switch s.Outcome {
@@ -144,21 +144,30 @@ const (
 	errorMessage = "the simulated job failed"
 )
 
-// event returns the event the finished job sends and its data, in Gemini's
-// shapes. data.id is the job's id as its create call answered it.
-func (j *job) event() (typ string, data map[string]any) {
+// eventData is the data of an event, in Gemini's shape: the job's id, as
+// its create call answered it, then what the event carries.
+type eventData struct {
+	ID            string `json:"id"`
+	OutputFileURI string `json:"output_file_uri,omitempty"`
+	FileName      string `json:"file_name,omitempty"`
+	ErrorCode     int    `json:"error_code,omitempty"`
+	ErrorMessage  string `json:"error_message,omitempty"`
+}
+
+// event returns the event the finished job sends.
+func (j *job) event() (typ string, data eventData) {
 	failed := j.State == stateFailed
 	switch {
 	case j.Kind == kindBatch && !failed:
-		return "batch.succeeded", map[string]any{"id": j.name(), "output_file_uri": j.outputFileURI()}
+		return "batch.succeeded", eventData{ID: j.name(), OutputFileURI: j.outputFileURI()}
 	case j.Kind == kindBatch:
-		return "batch.failed", map[string]any{"id": j.name(), "error_code": errorCode, "error_message": errorMessage}
+		return "batch.failed", eventData{ID: j.name(), ErrorCode: errorCode, ErrorMessage: errorMessage}
 	case j.Kind == kindInteraction && !failed:
-		return "interaction.completed", map[string]any{"id": j.ID}
+		return "interaction.completed", eventData{ID: j.ID}
 	case j.Kind == kindInteraction:
-		return "interaction.failed", map[string]any{"id": j.ID, "error_code": errorCode, "error_message": errorMessage}
+		return "interaction.failed", eventData{ID: j.ID, ErrorCode: errorCode, ErrorMessage: errorMessage}
 	}
-	return "video.generated", map[string]any{"id": j.name(), "output_file_uri": j.outputFileURI(), "file_name": "files/" + j.ID}
+	return "video.generated", eventData{ID: j.name(), OutputFileURI: j.outputFileURI(), FileName: "files/" + j.ID}
 }
 
 // newJobID returns a random id of 16 lower-case letters and digits.
@@ -277,9 +286,12 @@ type interaction struct {
 }
 
 func interactionOf(j job) interaction {
-	status := map[string]string{stateSucceeded: "completed", stateFailed: "failed"}[j.State]
-	if status == "" {
-		status = "in_progress"
+	status := "in_progress"
+	switch j.State {
+	case stateSucceeded:
+		status = "completed"
+	case stateFailed:
+		status = "failed"
 	}
 	return interaction{ID: j.ID, Agent: j.Model, Background: true, Status: status, CreateTime: j.CreateTime,
 		UpdateTime: j.UpdateTime, Error: j.error(), WebhookConfig: j.Webhook}

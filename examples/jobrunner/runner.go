@@ -89,7 +89,7 @@ func (r *runner) run(j job) {
 // instead of sending a second.
 func (r *runner) notify(j job) {
 	typ, data := j.event()
-	payload, _ := json.Marshal(data) // strings and numbers: cannot fail
+	payload, _ := json.Marshal(data) // strings and a number: cannot fail
 	in := engine.MessageInput{Tenant: j.Project, Type: typ, Data: payload, IdempotencyKey: j.name() + "/" + typ}
 	if wc := j.Webhook; wc != nil {
 		in.URIs, in.UserMetadata = wc.URIs, wc.UserMetadata
