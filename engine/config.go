@@ -33,6 +33,14 @@ const (
 	DefaultEndpointConcurrency = 32
 )
 
+// TLSFiles names the PEM files of a node's peer TLS: its certificate, its
+// key, and the CA that signs every node's certificate (see herald tls).
+type TLSFiles struct {
+	CertFile string
+	KeyFile  string
+	CAFile   string
+}
+
 // Peer is one of the initial voters of a cluster.
 type Peer struct {
 	ID       string
@@ -76,7 +84,7 @@ type Config struct {
 	// certificate signed by the CA, and a process without one cannot
 	// connect, join, read or append. Defaults to plain TCP, safe only on
 	// loopback. See ReloadTLS.
-	PeerTLS *cluster.TLSFiles
+	PeerTLS *TLSFiles
 	// Peers are the initial voters, used only to bootstrap a data dir that
 	// has no Raft state. Defaults to this node alone.
 	Peers []Peer

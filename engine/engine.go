@@ -124,7 +124,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		TrailingLogs:      cfg.Raft.TrailingLogs,
 		SnapshotInterval:  cfg.Raft.SnapshotInterval,
 		Transport:         raftTransport,
-		TLS:               cfg.PeerTLS,
+		TLS:               (*cluster.TLSFiles)(cfg.PeerTLS),
 		PeerDial:          peerDial,
 		PeerHandler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if h := internal.Load(); h != nil {

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/heraldhq/herald/cluster"
 	"github.com/heraldhq/herald/engine"
 )
 
@@ -38,7 +37,7 @@ type serveConfig struct {
 	debugAddr         string
 	tlsCert           string // with tlsKey: serve the API over HTTPS
 	tlsKey            string
-	peerTLS           *cluster.TLSFiles // nil: plain TCP between nodes (loopback only)
+	peerTLS           *engine.TLSFiles // nil: plain TCP between nodes (loopback only)
 	sealKey           []byte            // nil: secrets stored in the clear
 }
 
@@ -121,7 +120,7 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	}
 	switch n := countSet(*peerCert, *peerKey, *peerCA); n {
 	case 3:
-		cfg.peerTLS = &cluster.TLSFiles{CertFile: *peerCert, KeyFile: *peerKey, CAFile: *peerCA}
+		cfg.peerTLS = &engine.TLSFiles{CertFile: *peerCert, KeyFile: *peerKey, CAFile: *peerCA}
 	case 0:
 	default:
 		return nil, usagef("--peer-tls-cert, --peer-tls-key and --peer-tls-ca go together; give all three or none")

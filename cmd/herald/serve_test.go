@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/cluster"
 	"github.com/heraldhq/herald/engine"
 	"github.com/heraldhq/herald/signer"
 )
@@ -94,7 +93,7 @@ func TestServeFlags(t *testing.T) {
 			}
 			cfg := parse(t, env("HERALD_PEER_TLS_CERT", "n1.pem", "HERALD_PEER_TLS_KEY", "n1-key.pem"),
 				"--raft-addr", "10.0.0.1:8090", "--peer-tls-ca", "ca.pem", "--seal-key-file", keyFile)
-			want := &cluster.TLSFiles{CertFile: "n1.pem", KeyFile: "n1-key.pem", CAFile: "ca.pem"}
+			want := &engine.TLSFiles{CertFile: "n1.pem", KeyFile: "n1-key.pem", CAFile: "ca.pem"}
 			if !reflect.DeepEqual(cfg.peerTLS, want) || !bytes.Equal(cfg.sealKey, key) {
 				t.Errorf("%s: peer TLS %+v, seal key %x", name, cfg.peerTLS, cfg.sealKey)
 			}
