@@ -38,7 +38,7 @@ type serveConfig struct {
 	tlsCert           string // with tlsKey: serve the API over HTTPS
 	tlsKey            string
 	peerTLS           *engine.TLSFiles // nil: plain TCP between nodes (loopback only)
-	sealKey           []byte            // nil: secrets stored in the clear
+	sealKey           []byte           // nil: secrets stored in the clear
 }
 
 // Environment variables that serve reads when the matching flag is absent.
