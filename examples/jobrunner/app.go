@@ -103,10 +103,16 @@ func (a *app) handler() http.Handler {
 }
 
 // handle adapts a handler that returns an error, answering the error as
-// Google's APIs do.
+// Google's APIs do. It checks the x-project header first.
 func (a *app) handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
+		var err error
+		if validID(project(r)) {
+			err = h(w, r)
+		} else {
+			err = invalidArgument("invalid x-project header: %s", idRule)
+		}
+		if err != nil {
 			ae := toAPIError(err, a.log)
 			writeJSON(w, ae.Code, map[string]*apiError{"error": ae})
 		}
@@ -121,6 +127,6 @@ func (a *app) jwks(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, err = w.Write(set)
-	return err
+	w.Write(set)
+	return nil
 }

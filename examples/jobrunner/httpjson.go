@@ -65,7 +65,8 @@ func toAPIError(err error, log *slog.Logger) *apiError {
 	return &apiError{http.StatusInternalServerError, "internal error", "INTERNAL"}
 }
 
-// writeJSON answers with v as indented JSON, as Google's APIs do.
+// writeJSON answers with v as indented JSON, as Google's APIs do. Its
+// error is one of encoding v, before anything is written.
 func writeJSON(w http.ResponseWriter, code int, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -73,8 +74,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) error {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_, err = w.Write(append(b, '\n'))
-	return err
+	w.Write(append(b, '\n')) // an error here means the client has gone
+	return nil
 }
 
 // decode reads the JSON body of r into v; an empty body is {}. Field names

@@ -288,6 +288,8 @@ func TestWebhookLifecycle(t *testing.T) {
 		jr.fail(t, "POST", "/v1beta/webhooks", "acme", tc.body, http.StatusBadRequest, tc.mention)
 	}
 	jr.fail(t, "GET", "/v1beta/webhooks", "not a project!", "", http.StatusBadRequest, "x-project")
+	jr.fail(t, "POST", "/v1beta/batches", "-acme", `{}`, http.StatusBadRequest, "x-project")
+	jr.fail(t, "POST", "/v1beta/models/-veo:predictLongRunning", "acme", `{}`, http.StatusBadRequest, "model")
 	jr.fail(t, "POST", "/v1beta/batches", "acme", `{"batch": {"webhook_config": {"urls": ["http://x"]}}}`, http.StatusBadRequest, `unknown field "urls"`)
 	jr.fail(t, "POST", "/v1beta/batches", "acme", `{"batch": {"webhook_config": {"uris": []}}}`, http.StatusBadRequest, "uris")
 	jr.fail(t, "POST", "/v1beta/batches", "acme", `{"batch": {"webhook_config": {"uris": ["x"]}}}`, http.StatusBadRequest, "uris")

@@ -58,8 +58,10 @@ type webhookConfig struct {
 // maxURIs is how many URIs Herald takes per message.
 const maxURIs = 10
 
+// check validates a webhook_config, reading a null user_metadata as none.
+// Herald checks the URIs again, with its SSRF guard, when the job ends.
 func (wc *webhookConfig) check() error {
-	if wc.URIs != nil && len(wc.URIs) == 0 || len(wc.URIs) > maxURIs {
+	if (wc.URIs != nil && len(wc.URIs) == 0) || len(wc.URIs) > maxURIs {
 		return invalidArgument("webhook_config.uris must list 1 to %d URIs, or be left out", maxURIs)
 	}
 	for _, u := range wc.URIs {
@@ -369,8 +371,8 @@ func (a *app) predictLongRunning(w http.ResponseWriter, r *http.Request) error {
 	if method != "predictLongRunning" {
 		return notFound("method " + r.URL.Path)
 	}
-	if !validModel(model) {
-		return invalidArgument("model %q: want 1 to 100 letters, digits, '.', '_' or '-'", model)
+	if !validID(model) {
+		return invalidArgument("model %q: %s", model, idRule)
 	}
 	var req struct {
 		WebhookConfig *webhookConfig  `json:"webhook_config"`
@@ -386,18 +388,6 @@ func (a *app) predictLongRunning(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, operationOf(*j))
-}
-
-func validModel(model string) bool {
-	if model == "" || len(model) > 100 {
-		return false
-	}
-	for _, c := range model {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("._-", c)) {
-			return false
-		}
-	}
-	return true
 }
 
 // GET /v1beta/models/{model}/operations/{id}

@@ -99,6 +99,23 @@ func project(r *http.Request) string {
 	return engine.DefaultTenant
 }
 
+// idRule is what validID checks: Herald's rule for tenant ids.
+const idRule = "want 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+// validID reports whether s is fit for a project or a model id.
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i, c := range s {
+		letterOrDigit := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		if !letterOrDigit && (i == 0 || !strings.ContainsRune("._-", c)) {
+			return false
+		}
+	}
+	return true
+}
+
 // webhookErr names the webhook in a not-found error.
 func webhookErr(err error, id string) error {
 	if errors.Is(err, engine.ErrNotFound) {
