@@ -320,8 +320,9 @@ func (t *txn) enqueue(c *Enqueue) (Result, error) {
 		return Result{MessageID: c.ID, Duplicate: true}, err
 	}
 	var prevKey *idempotencyRecord
-	idemKey := tenantKey(c.Tenant, c.IdempotencyKey)
+	var idemKey []byte // tenant ‖ 0 ‖ key: keys are the tenant's
 	if c.IdempotencyKey != "" {
+		idemKey = tenantKey(c.Tenant, c.IdempotencyKey)
 		var rec idempotencyRecord
 		ok, err := getRecord(t.idempotency, string(idemKey), &rec)
 		if err != nil {

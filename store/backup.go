@@ -23,8 +23,9 @@ var ErrNotStateFile = errors.New("store: not a Herald state file (made by a back
 // deliveries and due times, idempotency keys. What belonged to the old
 // cluster is dropped: the Raft index it had applied (the new cluster's log
 // starts at 1) and its nodes' addresses. A backup of an earlier schema is
-// migrated; one of a newer schema is refused (ErrNewerSchema). path must
-// not exist yet.
+// migrated; one of a newer schema is refused (ErrNewerSchema), and so is
+// one an earlier build wrote to after its migration (ErrOlderWriter). path
+// must not exist yet.
 func RestoreFile(path string, r io.Reader) error {
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		if err == nil {
@@ -98,7 +99,7 @@ func resetCluster(path string) error {
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil && !errors.Is(err, ErrNotStateFile) && !errors.Is(err, ErrNewerSchema) {
+	if err != nil && !errors.Is(err, ErrNotStateFile) && !errors.Is(err, ErrNewerSchema) && !errors.Is(err, ErrOlderWriter) {
 		err = fmt.Errorf("store: restore: %w", err)
 	}
 	return err

@@ -26,10 +26,18 @@ var kSchema = []byte("schema_version")
 // written by a newer herald, whose layout this build does not know.
 var ErrNewerSchema = errors.New("store: written by a newer herald")
 
-// Buckets of version 0 that later versions replaced.
+// ErrOlderWriter is returned for a state file that an earlier herald wrote
+// to after this build had migrated it (a downgrade, or a node of the
+// earlier build that installed a snapshot of an upgraded one): that build
+// applied entries without keeping the indexes of this schema, so the file
+// cannot be trusted.
+var ErrOlderWriter = errors.New("store: written by an earlier herald after its upgrade")
+
+// Buckets and keys of version 0 that later versions replaced.
 var (
-	bIdempotencyV0 = []byte("idempotency") // key → idempotencyRecord
-	bIdemExpiryV0  = []byte("idem_expiry") // be64(expiry) ‖ key → ∅
+	bIdempotencyV0 = []byte("idempotency")   // key → idempotencyRecord
+	bIdemExpiryV0  = []byte("idem_expiry")   // be64(expiry) ‖ key → ∅
+	kAppliedV0     = []byte("applied_index") // in meta: the last applied Raft index
 )
 
 // coreBuckets are in every state file, of any version.
@@ -66,6 +74,10 @@ func initSchema(tx *bolt.Tx) error {
 		return fmt.Errorf("%w (schema version %d; this build reads up to %d): upgrade herald to open it",
 			ErrNewerSchema, v, schemaVersion)
 	}
+	if v > 0 && tx.Bucket(bMeta).Get(kAppliedV0) != nil {
+		return fmt.Errorf("%w (it holds an applied index where only an earlier build writes one): its indexes "+
+			"are stale; remove it and let the node catch up from the cluster, or restore a backup", ErrOlderWriter)
+	}
 	for _, b := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
@@ -97,8 +109,18 @@ func prepareFile(path string) error {
 // DefaultTenant, as Apply would have had the entries carried it: each
 // endpoint and message gets its tenant and index entries, idempotency keys
 // move to the tenant's range, and the tenant's counters are counted. It
-// builds the indexes with Apply's own code.
+// builds the indexes with Apply's own code. The applied index moves to
+// its new key.
 func migrateV0(tx *bolt.Tx) error {
+	meta := tx.Bucket(bMeta)
+	if v := meta.Get(kAppliedV0); v != nil {
+		if err := meta.Put(kApplied, bytes.Clone(v)); err != nil {
+			return err
+		}
+		if err := meta.Delete(kAppliedV0); err != nil {
+			return err
+		}
+	}
 	t := newTxn(tx)
 	err := rewrite(t.endpoints, func(ep *Endpoint) error {
 		if ep.Tenant == "" {

@@ -493,3 +493,43 @@ func TestRestoreV0(t *testing.T) {
 		t.Fatalf("idempotency key after restoring an old backup: %q, %v", id, ok)
 	}
 }
+
+// TestOlderWriterRefused: a migrated file that a build before tenants then
+// wrote to (it puts its applied index at the old key) is refused, not
+// trusted with indexes that build did not keep.
+func TestOlderWriterRefused(t *testing.T) {
+	path := copyV0(t)
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx, _ := s.AppliedIndex(); idx != 15 {
+		t.Fatalf("applied index %d after migration", idx)
+	}
+	if d := mustDump(t, s)["meta"]; d[string(kAppliedV0)] != "" {
+		t.Fatalf("the old applied index key is still there: %q", d)
+	}
+	s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(kAppliedV0, be64(16)) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(path, Options{}); !errors.Is(err, ErrOlderWriter) {
+		t.Fatalf("Open of a file an older build wrote to: %v", err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := openTest(t)
+	if err := cur.Restore(bytes.NewReader(raw)); !errors.Is(err, ErrOlderWriter) {
+		t.Fatalf("Restore: %v", err)
+	}
+	if err := RestoreFile(filepath.Join(t.TempDir(), "state.db"), bytes.NewReader(raw)); !errors.Is(err, ErrOlderWriter) {
+		t.Fatalf("RestoreFile: %v", err)
+	}
+}

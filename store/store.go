@@ -39,7 +39,10 @@ var (
 		bEndpoints, bKeys, bIdempotency, bIdemExpiry, bNodes, bSubscriptions, bTenantEndpoints,
 		bTenantMessages, bTenants, bTokens, bTenantTokens, bTokenExpiry}
 
-	kApplied = []byte("applied_index")
+	// kApplied is where the last applied Raft index is: a key of its own
+	// since schema version 1, so that a write by an earlier build (which
+	// puts it at kAppliedV0) shows.
+	kApplied = []byte("last_applied")
 )
 
 // ErrClosed is returned by calls on a closed store.
@@ -109,7 +112,9 @@ type AppliedAttempt struct {
 
 // Open opens or creates the store file at path. A file written by an
 // earlier build is migrated to this build's schema as it opens (see
-// initSchema); one written by a newer build is refused with ErrNewerSchema.
+// initSchema); one written by a newer build is refused with ErrNewerSchema,
+// and one an earlier build wrote to after its migration with
+// ErrOlderWriter.
 func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -239,8 +244,8 @@ func (sn *Snapshot) Release() {
 // Restore replaces the whole state with a file written by Snapshot.WriteTo.
 // The new file is written beside the old one and renamed over it, so a crash
 // leaves one or the other, never a mix. A file of an earlier schema is
-// migrated first; one of a newer schema is refused (ErrNewerSchema) and the
-// store goes on with its current file.
+// migrated first; one Open would refuse is refused, and the store goes on
+// with its current file.
 func (s *Store) Restore(r io.Reader) error {
 	tmp := s.path + ".restore"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
