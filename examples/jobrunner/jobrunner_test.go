@@ -40,7 +40,7 @@ func TestProjectWebhooksGetBatchEvents(t *testing.T) {
 	_, defaultSecret := jr.createWebhook(t, "", `{"uri": "`+rc.url+defaultHook+`", "subscribed_events": ["batch.succeeded", "batch.failed"]}`)
 	rc.set(t, map[string]check{acmeHook: {Secret: acmeSecret}, globexHook: {Secret: globexSecret}, defaultHook: {Secret: defaultSecret}})
 
-	ok := jr.call(t, "POST", "/v1beta/batches", "acme", `{"batch": {"display_name": "nightly"}, "simulate": {"duration_ms": 600}}`)
+	ok := jr.call(t, "POST", "/v1beta/batches", "acme", `{"batch": {"display_name": "nightly"}, "simulate": {"duration_ms": 1000}}`)
 	failed := jr.call(t, "POST", "/v1beta/batches", "acme", `{"batch": {"displayName": "broken"}, "simulate": {"durationMs": 200, "outcome": "failed"}}`)
 	other := jr.call(t, "POST", "/v1beta/batches", "globex", `{"simulate": {"durationMs": 200}}`)
 	if ok["state"] != statePending || ok["display_name"] != "nightly" || !strings.HasPrefix(ok["name"].(string), "batches/") {

@@ -133,16 +133,17 @@ func (a *app) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	if req.URI == nil || *req.URI == "" {
 		return invalidArgument("uri is required")
 	}
-	if req.SubscribedEvents == nil {
-		return checkEvents(nil)
+	var subscribed []string
+	if req.SubscribedEvents != nil {
+		subscribed = *req.SubscribedEvents
 	}
-	if err := checkEvents(*req.SubscribedEvents); err != nil {
+	if err := checkEvents(subscribed); err != nil {
 		return err
 	}
 	if req.State != nil {
 		return invalidArgument("state is set by an update (PATCH); a new webhook is enabled")
 	}
-	in := engine.EndpointInput{Tenant: project(r), URL: *req.URI, EventTypes: *req.SubscribedEvents}
+	in := engine.EndpointInput{Tenant: project(r), URL: *req.URI, EventTypes: subscribed}
 	if label := req.label(); label != nil {
 		in.Name = *label
 	}
