@@ -51,6 +51,20 @@ type Config struct {
 	// PeerTLS runs the nodes with mutual TLS on their peer ports, as a
 	// deployment across machines must, to measure what it costs.
 	PeerTLS bool
+	// OtherTenants, if set, creates this many tenants besides the default
+	// before the load starts, each with EndpointsPerTenant endpoints
+	// subscribed to the messages' type at a receiver that must never be
+	// called. The load stays in the default tenant, so comparing with a
+	// run without them shows whether fan-out depends on other tenants.
+	OtherTenants int
+	// EndpointsPerTenant is the number of endpoints of each other tenant.
+	// Defaults to 2.
+	EndpointsPerTenant int
+	// Warmup messages are sent and delivered before the measured ones, and
+	// count in no figure: the measured load then meets a server whose
+	// files, heap and connections have grown to their working size, as
+	// creating other tenants' endpoints grows them too.
+	Warmup int
 }
 
 func (c Config) withDefaults() Config {
@@ -72,6 +86,9 @@ func (c Config) withDefaults() Config {
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
+	if c.EndpointsPerTenant == 0 {
+		c.EndpointsPerTenant = 2
+	}
 	return c
 }
 
@@ -85,6 +102,8 @@ func (c Config) validate() error {
 		return errors.New("bench: the failover scenario needs 3 nodes")
 	case c.Messages < 1 || c.Concurrency < 1 || c.Size < 64 || c.Rate < 0:
 		return errors.New("bench: messages and concurrency must be positive, size at least 64, rate not negative")
+	case c.OtherTenants < 0 || c.EndpointsPerTenant < 1 || c.Warmup < 0:
+		return errors.New("bench: other tenants and warm-up messages must not be negative, endpoints per tenant at least 1")
 	case c.Binary == "":
 		return errors.New("bench: Binary is required")
 	}
@@ -106,22 +125,35 @@ type Result struct {
 	// DeliveredRatio is DeliveredPerS / BaselinePerS.
 	DeliveredRatio float64 `json:"delivered_ratio"`
 
-	E2EP50   float64 `json:"e2e_p50_ms"`
-	E2EP99   float64 `json:"e2e_p99_ms"`
-	E2EMax   float64 `json:"e2e_max_ms"`
-	EnqP50   float64 `json:"enqueue_p50_ms"`
-	EnqP99   float64 `json:"enqueue_p99_ms"`
-	EnqMax   float64 `json:"enqueue_max_ms"`
-	Lost     int     `json:"lost"`
-	Dups     int     `json:"duplicates"`
-	BadSigs  int     `json:"bad_signatures"`
-	Requests int     `json:"receiver_requests"`
+	E2EP50  float64 `json:"e2e_p50_ms"`
+	E2EP99  float64 `json:"e2e_p99_ms"`
+	E2EMax  float64 `json:"e2e_max_ms"`
+	EnqP50  float64 `json:"enqueue_p50_ms"`
+	EnqP99  float64 `json:"enqueue_p99_ms"`
+	EnqMax  float64 `json:"enqueue_max_ms"`
+	Lost    int     `json:"lost"`
+	Dups    int     `json:"duplicates"`
+	BadSigs int     `json:"bad_signatures"`
+	// Requests is what the receiver got for the measured messages, retries
+	// included: not the baseline's nor the warm-up's.
+	Requests int `json:"receiver_requests"`
 
 	// FailoverMS is the time from the leader's SIGKILL to the first
 	// delivery after it; ElectionMS to a new leader being reported.
 	FailoverMS float64 `json:"failover_ms,omitempty"`
 	ElectionMS float64 `json:"election_ms,omitempty"`
 
+	// OtherTenants and OtherEndpoints were created before the load, in
+	// SetupS seconds.
+	OtherTenants   int     `json:"other_tenants,omitempty"`
+	OtherEndpoints int     `json:"other_endpoints,omitempty"`
+	SetupS         float64 `json:"setup_s,omitempty"`
+	// Warmup messages were delivered before the measured ones.
+	Warmup int `json:"warmup,omitempty"`
+
+	// CPUSeconds is the servers' CPU from just before the first measured
+	// message to the end: their start, the setup and the warm-up are not
+	// counted.
 	CPUSeconds float64 `json:"server_cpu_seconds"`
 	PeakRSSMB  float64 `json:"server_peak_rss_mb"`
 	// AnonRSSMB is the largest server's anonymous memory at the end of the
@@ -171,10 +203,13 @@ type run struct {
 	rc      *Receiver
 }
 
+// eventType is the type of every message the bench sends.
+const eventType = "bench.done"
+
 // payload returns a message body of about size bytes.
 func payload(size int) []byte {
-	const overhead = len(`{"type":"bench.done","data":{"pad":""}}`)
-	return fmt.Appendf(nil, `{"type":"bench.done","data":{"pad":"%s"}}`, strings.Repeat("x", max(size-overhead, 0)))
+	const overhead = len(`{"type":"` + eventType + `","data":{"pad":""}}`)
+	return fmt.Appendf(nil, `{"type":"%s","data":{"pad":"%s"}}`, eventType, strings.Repeat("x", max(size-overhead, 0)))
 }
 
 // failShare is the share of messages whose first attempt is answered 503 in
@@ -275,14 +310,41 @@ func (r *run) herald(ctx context.Context) error {
 			return err
 		}
 	}
+	var others *Receiver // the other tenants' endpoints' receiver
+	if r.cfg.OtherTenants > 0 {
+		if others, err = NewReceiver(ReceiverConfig{}); err != nil {
+			return err
+		}
+		defer others.Close()
+		if err := r.createOthers(ctx, urls, others.URL()); err != nil {
+			return err
+		}
+	}
+
+	if r.cfg.Warmup > 0 {
+		warm := r.cfg
+		warm.Scenario, warm.Messages, warm.Rate = "warmup", r.cfg.Warmup, 0
+		if err := newLoad(warm, client, r.payload).run(ctx, r.rc, nil); err != nil {
+			return fmt.Errorf("bench: warm-up: %w", err)
+		}
+		r.res.Warmup = r.cfg.Warmup
+	}
+	_, requestsBefore, dupsBefore, _ := r.rc.Counts() // the baseline's and the warm-up's
 
 	l := newLoad(r.cfg, client, r.payload)
 	stats := make([]ProcStats, len(cl.Nodes))
+	// Server CPU counts from here: not the start, the setup nor the warm-up.
+	cpuBefore := make([]float64, len(cl.Nodes))
+	for i := range cl.Nodes {
+		if st, err := readProcStats(cl.Pid(i)); err == nil {
+			cpuBefore[i] = st.CPUSeconds
+		}
+	}
 	var statsMu sync.Mutex
-	collect := func(i int) {
+	collect := func(i int) { // once per node: at its kill or at the end
 		if st, err := readProcStats(cl.Pid(i)); err == nil {
 			statsMu.Lock()
-			stats[i].CPUSeconds += st.CPUSeconds
+			stats[i].CPUSeconds += st.CPUSeconds - cpuBefore[i]
 			stats[i].PeakRSSMB = max(stats[i].PeakRSSMB, st.PeakRSSMB)
 			stats[i].AnonRSSMB = st.AnonRSSMB
 			statsMu.Unlock()
@@ -307,12 +369,19 @@ func (r *run) herald(ctx context.Context) error {
 	if err := kill.wait(); err != nil {
 		return err
 	}
+	if others != nil {
+		if _, n, _, _ := others.Counts(); n > 0 {
+			return fmt.Errorf("bench: %d requests reached other tenants' endpoints: fan-out crossed tenants", n)
+		}
+	}
 	for i := range cl.Nodes {
 		if cl.Running(i) {
 			collect(i)
 		}
 	}
 	r.res.fill(l, r.rc, kill)
+	r.res.Requests -= requestsBefore
+	r.res.Dups -= dupsBefore
 	for _, st := range stats {
 		r.res.CPUSeconds += st.CPUSeconds
 		r.res.PeakRSSMB = max(r.res.PeakRSSMB, st.PeakRSSMB)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"time"
 )
 
@@ -92,6 +93,20 @@ func (c *Client) CreateEndpoint(ctx context.Context, url string) (id, secret str
 	}
 	_, err = c.call(ctx, 0, http.MethodPost, "/v1/endpoints", nil, body, &ep)
 	return ep.ID, ep.Secret, err
+}
+
+// CreateTenantEndpoint registers url in tenant, subscribed to eventTypes
+// (all types when empty), starting at node start, and returns its id.
+func (c *Client) CreateTenantEndpoint(ctx context.Context, start int, tenant, url string, eventTypes []string) (string, error) {
+	body, _ := json.Marshal(map[string]any{"url": url, "event_types": eventTypes})
+	var ep struct {
+		ID string `json:"id"`
+	}
+	status, err := c.call(ctx, start, http.MethodPost, "/v1/tenants/"+neturl.PathEscape(tenant)+"/endpoints", nil, body, &ep)
+	if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
+		err = fmt.Errorf("%w: %v", errNoTenantRoutes, err)
+	}
+	return ep.ID, err
 }
 
 // Send enqueues a message under an idempotency key, starting at node

@@ -188,6 +188,7 @@ func (l *load) undelivered(rc *Receiver) int {
 // progress prints a progress line every half second until stopped.
 func (l *load) progress(rc *Receiver) (stop func()) {
 	done := make(chan struct{})
+	before, _, _, _ := rc.Counts() // the baseline's and the warm-up's
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -198,7 +199,7 @@ func (l *load) progress(rc *Receiver) (stop func()) {
 			select {
 			case <-t.C:
 				delivered, _, _, _ := rc.Counts()
-				fmt.Fprintf(l.cfg.Progress, "\r%s: %d/%d acknowledged, %d delivered   ", l.cfg.Scenario, l.acked.Load(), l.cfg.Messages, delivered)
+				fmt.Fprintf(l.cfg.Progress, "\r%s: %d/%d acknowledged, %d delivered   ", l.cfg.Scenario, l.acked.Load(), l.cfg.Messages, delivered-before)
 			case <-done:
 				fmt.Fprint(l.cfg.Progress, "\r\033[K")
 				return

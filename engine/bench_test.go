@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,37 +59,107 @@ func openBenchTarget(tb testing.TB, mode string) *benchTarget {
 	return t
 }
 
-// run enqueues b.N 1 KiB messages from 48 goroutines and waits until the
-// receiver has them all; the timer runs throughout. It reports msgs/s.
-func (t *benchTarget) run(b *testing.B) {
+// send enqueues n 1 KiB messages from 48 goroutines and waits until the
+// receiver has them all.
+func (t *benchTarget) send(n int) error {
 	ctx := context.Background()
 	data := json.RawMessage(fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 1000)))
 	start := t.delivered.Load() // an engine may serve several rounds
 	var next atomic.Int64
-	b.ResetTimer()
+	errs := make(chan error, 48)
 	var wg sync.WaitGroup
 	for range 48 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for next.Add(1) <= int64(b.N) {
+			for next.Add(1) <= int64(n) {
 				if _, _, err := t.e.Enqueue(ctx, MessageInput{Type: benchType, Data: data}); err != nil {
-					b.Error(err)
+					errs <- err
 					return
 				}
 			}
 		}()
 	}
 	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
 	deadline := time.Now().Add(time.Minute)
-	for t.delivered.Load()-start < int64(b.N) && time.Now().Before(deadline) {
+	for t.delivered.Load()-start < int64(n) && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond) // polling interval
 	}
+	if got := t.delivered.Load() - start; got != int64(n) {
+		return fmt.Errorf("%d of %d messages delivered", got, n)
+	}
+	return nil
+}
+
+// run sends b.N messages with the timer running and reports msgs/s and,
+// where /proc is, the process's CPU per message.
+func (t *benchTarget) run(b *testing.B) {
+	stopProfile := profileTimed(b)
+	cpu0, cpuOK := processCPU()
+	b.ResetTimer()
+	err := t.send(b.N)
 	b.StopTimer()
-	if got := t.delivered.Load() - start; got != int64(b.N) {
-		b.Fatalf("%d of %d messages delivered", got, b.N)
+	stopProfile()
+	if err != nil {
+		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	if cpu1, ok := processCPU(); ok && cpuOK {
+		b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
+	}
+}
+
+// profileTimed starts a CPU profile of the timed part when
+// HERALD_BENCH_CPUPROFILE names a directory (go test -cpuprofile also
+// covers the setup, which for BenchmarkEnqueueToDeliveryTenants is most of
+// the run): one file per sub-benchmark round, named after it and b.N.
+func profileTimed(b *testing.B) (stop func()) {
+	dir := os.Getenv("HERALD_BENCH_CPUPROFILE")
+	if dir == "" || b.N == 1 { // the first round only sizes the next
+		return func() {}
+	}
+	name := strings.NewReplacer("/", "_", "=", "-").Replace(b.Name())
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.prof", name, b.N)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatalf("HERALD_BENCH_CPUPROFILE: %v (not with -cpuprofile)", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
+// processCPU returns the user and system CPU time of this process (every
+// thread: the engine, the writers and the receiver alike), from
+// /proc/self/stat. Less disturbed than ns/op by other processes on the
+// machine, it is what to compare when they are busy. ok is false where
+// there is no /proc.
+func processCPU() (cpu time.Duration, ok bool) {
+	raw, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0, false
+	}
+	// utime and stime, in USER_HZ (100 on every Linux Go supports), are
+	// the 14th and 15th fields, the 12th and 13th after the command name.
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, true
 }
 
 // BenchmarkEnqueueToDelivery measures the whole path in one process: 48
@@ -103,21 +175,25 @@ func BenchmarkEnqueueToDelivery(b *testing.B) {
 	}
 }
 
-// Other tenants of BenchmarkEnqueueToDeliveryTenants.
+// Other tenants of BenchmarkEnqueueToDeliveryTenants, and the messages
+// it sends before timing.
 const (
 	benchOtherTenants   = 50_000
 	benchOtherPerTenant = 2
+	benchWarmup         = 5000
 )
 
 // BenchmarkEnqueueToDeliveryTenants is BenchmarkEnqueueToDelivery with the
 // one endpoint of the default tenant alone ("alone") and next to 100,000
 // endpoints of 50,000 other tenants ("others=100000"), two each,
 // subscribed to the messages' type and never delivered to, since a
-// message fans out only within its tenant. Their creation (about 20 s on
-// two cores) is not timed, and is done once: an engine serves every round
-// of its sub-benchmark, so pass -benchtime as a count (20000x) for one
-// round. HERALD_BENCH_OTHER_TENANTS changes the number of other tenants
-// (0 skips the variant).
+// message fans out only within its tenant. Their creation (2–3 s on two
+// idle cores) is not timed and is done once: an engine serves every round
+// of its sub-benchmark, so pass -benchtime as a count (20000x) for a
+// single measured round. Each engine first delivers benchWarmup untimed
+// messages, so that both variants start with their files and heap grown.
+// HERALD_BENCH_OTHER_TENANTS changes the number of other tenants (0 skips
+// the variant); HERALD_BENCH_CPUPROFILE profiles the timed part alone.
 func BenchmarkEnqueueToDeliveryTenants(b *testing.B) {
 	others := benchOtherTenants
 	if s := os.Getenv("HERALD_BENCH_OTHER_TENANTS"); s != "" {
@@ -148,6 +224,9 @@ func BenchmarkEnqueueToDeliveryTenants(b *testing.B) {
 					if tenants > 0 {
 						sub.Logf("created %d endpoints in %d tenants in %v", tenants*benchOtherPerTenant, tenants,
 							time.Since(start).Round(time.Millisecond))
+					}
+					if err := t.send(benchWarmup); err != nil {
+						sub.Fatal(err)
 					}
 				}
 				t.run(sub)

@@ -16,7 +16,7 @@ func init() {
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", "[--scenario S] [--nodes N] [--messages N] [--concurrency N] [--size BYTES] [--peer-tls] [--json FILE]", stderr)
+	fs := newFlagSet("bench", "[--scenario S] [--nodes N] [--messages N] [--concurrency N] [--size BYTES] [--peer-tls] [--tenants N [--endpoints-per-tenant M]] [--warmup N] [--json FILE]", stderr)
 	scenario := fs.String("scenario", "steady", "one of "+strings.Join(bench.Scenarios, ", ")+", or all")
 	nodes := fs.Int("nodes", 0, "herald serve processes: 1 or 3 (default 1; 3 for failover)")
 	messages := fs.Int("messages", 20000, "messages to send")
@@ -26,6 +26,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	jsonPath := fs.String("json", "", "also write the figures to this file as JSON")
 	profileDir := fs.String("profile", "", "write a 5s CPU profile of the leader under load to this `dir`")
 	peerTLS := fs.Bool("peer-tls", false, "run the nodes with mutual TLS on their peer ports, as on a real network")
+	tenants := fs.Int("tenants", 0, "before the run, create this many other tenants (the load stays in the default tenant)")
+	perTenant := fs.Int("endpoints-per-tenant", 2, "endpoints of each other tenant, subscribed to the messages' type but never called")
+	warmup := fs.Int("warmup", 0, "first send and deliver this many messages that count in no figure")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -47,7 +50,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			n = 0 // failover always runs three nodes
 		}
 		res, err := bench.Run(ctx, bench.Config{Scenario: s, Binary: binary, Nodes: n, Messages: *messages,
-			Concurrency: *concurrency, Size: *size, Rate: *rate, Progress: stderr, ProfileDir: *profileDir, PeerTLS: *peerTLS})
+			Concurrency: *concurrency, Size: *size, Rate: *rate, Progress: stderr, ProfileDir: *profileDir, PeerTLS: *peerTLS,
+			OtherTenants: *tenants, EndpointsPerTenant: *perTenant, Warmup: *warmup})
 		if err != nil {
 			return err
 		}
@@ -55,6 +59,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := bench.WriteTable(stdout, results); err != nil {
 		return err
+	}
+	for _, r := range results {
+		if r.OtherTenants > 0 {
+			fmt.Fprintf(stdout, "%s: %d other tenants with %d endpoints, created in %.1f s before the run\n",
+				r.Scenario, r.OtherTenants, r.OtherEndpoints, r.SetupS)
+		}
 	}
 	if *jsonPath == "" {
 		return nil
