@@ -359,7 +359,7 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	}
 	log.Info("listening", "http_addr", apiAddr, "raft_addr", raftAddrOf(ctx, e, cfg), "node_id", cfg.nodeID,
 		"data_dir", cfg.dataDir, "auth", cfg.apiToken != "", "tls", certs != nil, "peer_tls", cfg.peerTLS != nil,
-		"sealed", cfg.sealKey != nil)
+		"sealed", cfg.sealKey != nil, "version", readBuildInfo().Version)
 	if len(cfg.peers) > 0 && !hasPeer(cfg.peers, cfg.nodeID) {
 		log.Info("this node is not among --peers: it does not bootstrap, and waits to be added with `herald cluster join`",
 			"node_id", cfg.nodeID)
