@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// The Standard Webhooks conformance vectors (DESIGN.md).
+// The Standard Webhooks conformance vectors: the HMAC one from the Standard
+// Webhooks libraries' tests, and an Ed25519 one over the same content.
 const (
 	vecSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	vecSeed   = "VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTlk="
