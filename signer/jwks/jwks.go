@@ -1,8 +1,9 @@
 // Package jwks publishes the public keys that sign Herald's override
 // deliveries as a JSON Web Key Set (RFC 7517), and implements the JWT form of
-// the webhook-signature header (docs/security.md, "JWT mode"): a compact RS256 JWT whose
-// claims bind the webhook id (jti), the destination (aud) and the body
-// (body_sha256), so any JOSE library can verify a delivery against the JWKS.
+// the webhook-signature header (docs/security.md, "JWT mode"): a compact
+// RS256 JWT whose claims bind the webhook id (jti), the destination (aud)
+// and the body (body_sha256), so any JOSE library can verify a delivery
+// against the JWKS.
 //
 // It is separate from package signer because it needs a JOSE library
 // (github.com/lestrrat-go/jwx/v3), while signer stays standard-library only
