@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +49,69 @@ var (
 
 // ErrClosed is returned by calls on a closed store.
 var ErrClosed = errors.New("store: closed")
+
+// ErrLocked means another process has the file open. Open's error wraps
+// it, naming the file and, when known, the process.
+var ErrLocked = errors.New("store: the file is locked by another process")
+
+// lockTimeout is how long Open waits for another process to let go of the
+// file, as one that is just stopping does.
+const lockTimeout = time.Second
+
+// lockedError is Open's error for a file another process holds.
+type lockedError struct {
+	path string
+	pid  int // from the pid file; 0 if unknown
+}
+
+func (e *lockedError) Error() string {
+	who := "another process (another herald?)"
+	if e.pid > 0 {
+		who = fmt.Sprintf("another herald (pid %d)?", e.pid)
+	}
+	return fmt.Sprintf("store: %s is locked by %s A data dir serves one process at a time: stop that one, or use another data dir",
+		e.path, who)
+}
+
+func (e *lockedError) Unwrap() error { return ErrLocked }
+
+// pidPath is the file beside the store file that holds the id of the
+// process that last opened it, for the error another process gets while
+// it runs.
+func (s *Store) pidPath() string { return s.path + ".pid" }
+
+// locked returns the error for a file another process holds, naming that
+// process if the pid file says which.
+func (s *Store) locked() error {
+	err := &lockedError{path: s.path}
+	if b, rerr := os.ReadFile(s.pidPath()); rerr == nil {
+		if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && pid > 0 {
+			err.pid = pid
+		}
+	}
+	return err
+}
+
+// checkUnlocked returns ErrLocked (wrapped) if another process has the
+// existing file open. It runs before Open touches anything beside the
+// file: the session record of a file in use must not be rewritten, nor
+// the file set aside under the process using it. It waits lockTimeout at
+// most; any other problem is left for the real open to report.
+func (s *Store) checkUnlocked() error {
+	if _, err := os.Stat(s.path); err != nil {
+		return nil
+	}
+	// A read-only open takes bbolt's shared lock, which a writer's
+	// exclusive lock excludes, and writes nothing.
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return s.locked()
+	}
+	if err == nil {
+		db.Close()
+	}
+	return nil
+}
 
 // Store is the bbolt-backed state machine. Apply must be called from one
 // goroutine at a time (the Raft FSM); reads may run concurrently.
@@ -121,6 +186,9 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{path: path, noSync: opts.NoSync, onApplied: opts.OnApplied}
 	if opts.NoSync {
+		if err := s.checkUnlocked(); err != nil {
+			return nil, err
+		}
 		if opts.BootID == nil {
 			opts.BootID = readBootID
 		}
@@ -138,6 +206,8 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := s.open(); err != nil {
 		return nil, err
 	}
+	// Best effort: only the error of a second process reads it.
+	os.WriteFile(s.pidPath(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
 	return s, nil
 }
 
@@ -147,7 +217,10 @@ func Open(path string, opts Options) (*Store, error) {
 func (s *Store) Rebuilt() bool { return s.rebuilt }
 
 func (s *Store) open() error {
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: s.noSync})
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: lockTimeout, NoSync: s.noSync})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return s.locked()
+	}
 	if err != nil {
 		return fmt.Errorf("store: open %s: %w", s.path, err)
 	}
