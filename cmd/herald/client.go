@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -134,9 +135,58 @@ type apiCallError struct {
 	Status  int
 	Code    string
 	Message string
+	Hint    string // what to do about it, unless Message says so already: " (…)"
 }
 
-func (e *apiCallError) Error() string { return e.Code + ": " + e.Message }
+func (e *apiCallError) Error() string { return e.Code + ": " + e.Message + e.Hint }
+
+// errorHint says what to do about an error answer, in the words of the
+// command line, when the server's message does not: which flags carry the
+// token, that a 503 is worth retrying, where a 500's details are.
+func errorHint(status int, code, msg string, tokenSent bool, retryAfter string, herald bool) string {
+	lower := strings.ToLower(msg)
+	switch {
+	case status == http.StatusUnauthorized:
+		if strings.Contains(msg, "--api-token") {
+			return ""
+		}
+		if !tokenSent {
+			return " (no token was sent: pass the API token with --api-token, --api-token-file or HERALD_API_TOKEN)"
+		}
+		return " (the token was refused: check --api-token, --api-token-file or HERALD_API_TOKEN)"
+	case status == http.StatusServiceUnavailable:
+		if strings.Contains(lower, "retry") {
+			return ""
+		}
+		wait := "in a moment"
+		if s, err := strconv.Atoi(retryAfter); err == nil && s > 0 {
+			wait = fmt.Sprintf("in %ds", s)
+		}
+		return " (retry " + wait + ", on this or any other node; writes with the same --idempotency-key are safe to repeat)"
+	case status >= 500 && herald && code == "internal":
+		if strings.Contains(lower, "log") {
+			return ""
+		}
+		return " (the details are in the server's log)"
+	case strings.Contains(msg, "HTTP request to an HTTPS server"):
+		return " (the server speaks HTTPS: use an https:// --server)"
+	case !herald && (status == http.StatusNotFound || status == http.StatusMethodNotAllowed):
+		return " (not an answer of Herald's API: is --server the URL of a herald serve?)"
+	}
+	return ""
+}
+
+// reachHint says what to do when the server cannot be reached.
+func reachHint(err error) string {
+	cause := unwrapNetErr(err).Error()
+	switch {
+	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return "it speaks plain HTTP: use an http:// --server"
+	case cause == "timed out":
+		return fmt.Sprintf("no answer within %v; check --server or HERALD_SERVER", clientTimeout)
+	}
+	return "is herald serve running there? set --server or HERALD_SERVER to its URL"
+}
 
 // do sends one request (body, if not nil, as JSON) and returns the answer's
 // body for a 2xx, or an *apiCallError.
@@ -226,7 +276,7 @@ func (c *apiClient) send(ctx context.Context, method, path string, body any, hea
 		if errors.As(err, &uae) {
 			return nil, fmt.Errorf("cannot reach %s: its TLS certificate is not signed by a trusted CA (give the CA's certificate with --ca-cert or HERALD_CA_CERT)", c.base)
 		}
-		return nil, fmt.Errorf("cannot reach %s: %w", c.base, unwrapNetErr(err))
+		return nil, fmt.Errorf("cannot reach %s: %w (%s)", c.base, unwrapNetErr(err), reachHint(err))
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp, nil
@@ -234,14 +284,19 @@ func (c *apiClient) send(ctx context.Context, method, path string, body any, hea
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var eb errorBody
+	retryAfter := resp.Header.Get("Retry-After")
 	if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
-		return nil, &apiCallError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+		msg := strings.Join(strings.Fields(eb.Error.Message), " ") // one line, whatever it holds
+		return nil, &apiCallError{Status: resp.StatusCode, Code: eb.Error.Code, Message: msg,
+			Hint: errorHint(resp.StatusCode, eb.Error.Code, msg, c.token != "", retryAfter, true)}
 	}
 	msg := strings.TrimSpace(firstLine(string(data)))
 	if msg == "" {
 		msg = http.StatusText(resp.StatusCode)
 	}
-	return nil, &apiCallError{Status: resp.StatusCode, Code: fmt.Sprintf("HTTP %d", resp.StatusCode), Message: msg}
+	code := fmt.Sprintf("HTTP %d", resp.StatusCode)
+	return nil, &apiCallError{Status: resp.StatusCode, Code: code, Message: msg,
+		Hint: errorHint(resp.StatusCode, code, msg, c.token != "", retryAfter, false)}
 }
 
 func firstLine(s string) string {
@@ -320,37 +375,6 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
-}
-
-// subcommand is one action of a command group (endpoints, messages, cluster).
-type subcommand struct {
-	synopsis string
-	summary  string
-	run      func(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error
-}
-
-// runGroup dispatches "herald <group> <sub> ...".
-func runGroup(ctx context.Context, group string, subs map[string]subcommand, order []string, args []string, stdout, stderr io.Writer) error {
-	usage := func() {
-		fmt.Fprintf(stderr, "usage: herald %s <command> [flags]\n\ncommands:\n", group)
-		for _, name := range order {
-			fmt.Fprintf(stderr, "  %-14s %s\n", name, subs[name].summary)
-		}
-	}
-	if len(args) == 0 {
-		usage()
-		return usagef("%s: no command given (one of %s)", group, strings.Join(order, ", "))
-	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage()
-		return flag.ErrHelp
-	}
-	sub, ok := subs[args[0]]
-	if !ok {
-		usage()
-		return usagef("%s: unknown command %q", group, args[0])
-	}
-	return sub.run(ctx, group+" "+args[0], args[1:], stdout, stderr)
 }
 
 // exactArgs checks the number of positional arguments.

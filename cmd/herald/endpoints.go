@@ -2,25 +2,30 @@ package main
 
 import (
 	"context"
+	"flag"
 	"io"
 	"net/http"
 	"strings"
 )
 
 func init() {
-	commands["endpoints"] = command{summary: "create, list and manage endpoints", run: runEndpoints}
+	commands["endpoints"] = command{summary: "create, list and manage endpoints", run: runEndpoints,
+		subs: endpointCommands, order: endpointOrder}
 }
 
 var endpointCommands = map[string]subcommand{
 	"create":        {summary: "register an endpoint; prints it with its secret", run: runEndpointsCreate},
 	"list":          {summary: "list endpoints (secrets truncated)", run: runEndpointsList},
 	"get":           {summary: "show one endpoint", run: runEndpointsGet},
-	"delete":        {summary: "delete an endpoint", run: runEndpointsDelete},
+	"update":        {summary: "change an endpoint's URL, event types, name or rate limit", run: runEndpointsUpdate},
+	"enable":        {summary: "resume deliveries to a disabled endpoint", run: runEndpointsEnable},
+	"disable":       {summary: "stop deliveries to an endpoint; cancels its pending ones", run: runEndpointsDisable},
+	"delete":        {summary: "delete an endpoint; cancels its pending deliveries", run: runEndpointsDelete},
 	"rotate-secret": {summary: "give an endpoint a new secret", run: runEndpointsRotate},
 	"ping":          {summary: "send a webhook.ping message to an endpoint", run: runEndpointsPing},
 }
 
-var endpointOrder = []string{"create", "list", "get", "delete", "rotate-secret", "ping"}
+var endpointOrder = []string{"create", "list", "get", "update", "enable", "disable", "delete", "rotate-secret", "ping"}
 
 func runEndpoints(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return runGroup(ctx, "endpoints", endpointCommands, endpointOrder, args, stdout, stderr)
@@ -54,11 +59,99 @@ func runEndpointsCreate(ctx context.Context, name string, args []string, stdout,
 }
 
 func runEndpointsList(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	return plainCall(ctx, name, args, stdout, stderr, http.MethodGet, true, func([]string) string { return "/v1/endpoints" })
+	return showCall(ctx, name, "[--tenant T] [--output json|table]", args, stdout, stderr, endpointsTable,
+		func([]string) string { return "/v1/endpoints" })
 }
 
 func runEndpointsGet(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	return endpointAction(ctx, name, args, stdout, stderr, http.MethodGet, "")
+	return showCall(ctx, name, "ID [--tenant T] [--output json|table]", args, stdout, stderr, endpointTable,
+		func(pos []string) string { return "/v1/endpoints/" + pathEscape(pos[0]) }, "ID")
+}
+
+func runEndpointsUpdate(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(name, "ID [--url URL] [--event-type TYPE]... [--all-events] [--name NAME] [--rate-limit N] [--tenant T]\n\n"+
+		"Changes an endpoint (PATCH /v1/endpoints/ID) and prints it. Only the flags given\n"+
+		"are sent; the rest stays as it is. --event-type replaces the endpoint's list of\n"+
+		"event types; --all-events empties it, subscribing the endpoint to every type.\n"+
+		"--name \"\" clears the name, --rate-limit 0 the limit. Enable and disable it\n"+
+		"with 'herald endpoints enable|disable ID'.", stderr)
+	cf := addClientFlags(fs)
+	cf.addTenantFlag()
+	u := fs.String("url", "", "the endpoint's new `URL`")
+	var types stringList
+	fs.Var(&types, "event-type", "subscribe to this event `type` only (repeatable); replaces the current list")
+	allEvents := fs.Bool("all-events", false, "subscribe to every event type (clears the list)")
+	epName := fs.String("name", "", "a new `name` for people (\"\" clears it)")
+	rate := fs.Int("rate-limit", 0, "at most `N` attempts per second to this endpoint (0: no limit)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(name, pos, "ID"); err != nil {
+		return err
+	}
+	body := map[string]any{}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "url":
+			body["url"] = *u
+		case "event-type":
+			body["event_types"] = []string(types)
+		case "all-events":
+			if *allEvents {
+				body["event_types"] = []string{}
+			}
+		case "name":
+			body["name"] = *epName
+		case "rate-limit":
+			body["rate_limit_per_s"] = *rate
+		}
+	})
+	switch {
+	case len(types) > 0 && *allEvents:
+		return usagef("%s: --event-type and --all-events contradict each other; give one", name)
+	case len(body) == 0:
+		return usagef("%s: nothing to change: give --url, --event-type, --all-events, --name or --rate-limit", name)
+	case *rate < 0:
+		return usagef("%s: --rate-limit must be 0 (no limit) or more", name)
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	return callAndPrint(ctx, c, http.MethodPatch, c.tenantPath("/v1/endpoints/"+pathEscape(pos[0])), body, stdout)
+}
+
+func runEndpointsEnable(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
+	return endpointState(ctx, name, args, stdout, stderr, "enabled",
+		"Resumes deliveries to the endpoint: messages sent from now on reach it again. Deliveries\n"+
+			"cancelled while it was disabled stay cancelled.")
+}
+
+func runEndpointsDisable(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
+	return endpointState(ctx, name, args, stdout, stderr, "disabled",
+		"Stops deliveries to the endpoint and cancels its pending ones; it keeps its secret\n"+
+			"and settings. Herald disables an endpoint itself when it answers 410 Gone.")
+}
+
+// endpointState sets an endpoint's state (PATCH {"state": state}) and
+// prints it.
+func endpointState(ctx context.Context, name string, args []string, stdout, stderr io.Writer, state, desc string) error {
+	fs := newFlagSet(name, "ID [--tenant T]\n\n"+desc, stderr)
+	cf := addClientFlags(fs)
+	cf.addTenantFlag()
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(name, pos, "ID"); err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	return callAndPrint(ctx, c, http.MethodPatch, c.tenantPath("/v1/endpoints/"+pathEscape(pos[0])), map[string]string{"state": state}, stdout)
 }
 
 func runEndpointsDelete(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
@@ -127,14 +220,32 @@ func endpointAction(ctx context.Context, name string, args []string, stdout, std
 		func(pos []string) string { return "/v1/endpoints/" + pathEscape(pos[0]) + suffix }, "ID")
 }
 
-// callAndPrint makes one API call and prints its JSON answer, if any.
-func callAndPrint(ctx context.Context, c *apiClient, method, path string, body any, stdout io.Writer) error {
-	out, err := c.do(ctx, method, path, body, nil)
+// showCall runs a sub-command like plainCall (tenanted), with --output:
+// the answer is printed as JSON or, with --output table, by table.
+func showCall(ctx context.Context, name, synopsis string, args []string, stdout, stderr io.Writer,
+	table func(io.Writer, []byte) error, path func(pos []string) string, argNames ...string) error {
+	fs := newFlagSet(name, synopsis, stderr)
+	cf := addClientFlags(fs)
+	cf.addTenantFlag()
+	out := addOutputFlag(fs)
+	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(out) == 0 {
-		return nil
+	if err := exactArgs(name, pos, argNames...); err != nil {
+		return err
 	}
-	return printJSON(stdout, out)
+	if err := out.check(); err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	return callAndShow(ctx, c, http.MethodGet, c.tenantPath(path(pos)), nil, stdout, out, table)
+}
+
+// callAndPrint makes one API call and prints its JSON answer, if any.
+func callAndPrint(ctx context.Context, c *apiClient, method, path string, body any, stdout io.Writer) error {
+	return callAndShow(ctx, c, method, path, body, stdout, nil, nil)
 }

@@ -9,7 +9,8 @@ import (
 )
 
 func init() {
-	commands["messages"] = command{summary: "show, list, retry and recover messages", run: runMessages}
+	commands["messages"] = command{summary: "show, list, retry and recover messages", run: runMessages,
+		subs: messageCommands, order: messageOrder}
 }
 
 var messageCommands = map[string]subcommand{
@@ -26,26 +27,28 @@ func runMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func runMessagesGet(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	return messageAction(ctx, name, args, stdout, stderr, http.MethodGet, "")
+	return showCall(ctx, name, "ID [--tenant T] [--output json|table]\n\n"+
+		"Shows a message with its deliveries (one per endpoint, or per --uri) and their\n"+
+		"attempts, oldest first. As JSON it includes the payload; as a table, three tables:\n"+
+		"the message, its deliveries and every attempt with its status code or error.",
+		args, stdout, stderr, messageTable, func(pos []string) string { return "/v1/messages/" + pathEscape(pos[0]) }, "ID")
 }
 
 func runMessagesRetry(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	return messageAction(ctx, name, args, stdout, stderr, http.MethodPost, "/retry")
-}
-
-// messageAction calls method on /v1/messages/ID + suffix.
-func messageAction(ctx context.Context, name string, args []string, stdout, stderr io.Writer, method, suffix string) error {
-	return plainCall(ctx, name, args, stdout, stderr, method, true,
-		func(pos []string) string { return "/v1/messages/" + pathEscape(pos[0]) + suffix }, "ID")
+	return plainCall(ctx, name, args, stdout, stderr, http.MethodPost, true,
+		func(pos []string) string { return "/v1/messages/" + pathEscape(pos[0]) + "/retry" }, "ID")
 }
 
 func runMessagesList(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(name, "[--status S] [--limit N] [--after CURSOR] [--tenant T]", stderr)
+	fs := newFlagSet(name, "[--status S] [--limit N] [--after CURSOR] [--tenant T] [--output json|table]\n\n"+
+		"Lists messages, newest first, a page at a time. The JSON's next_cursor (in a\n"+
+		"table, the last line) is the --after of the next page; null at the end.", stderr)
 	cf := addClientFlags(fs)
 	cf.addTenantFlag()
 	status := fs.String("status", "", "only messages with this `status`: pending, succeeded or failed")
 	limit := fs.Int("limit", 0, "at most `N` messages (default 50, at most 250)")
-	after := fs.String("after", "", "the next_cursor of the previous page")
+	after := fs.String("after", "", "the next_cursor of the previous page: list the messages older than this `ID`")
+	out := addOutputFlag(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -55,6 +58,9 @@ func runMessagesList(ctx context.Context, name string, args []string, stdout, st
 	}
 	if *limit < 0 {
 		return usagef("%s: --limit must be positive", name)
+	}
+	if err := out.check(); err != nil {
+		return err
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -74,11 +80,14 @@ func runMessagesList(ctx context.Context, name string, args []string, stdout, st
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	return callAndPrint(ctx, c, http.MethodGet, path, nil, stdout)
+	return callAndShow(ctx, c, http.MethodGet, path, nil, stdout, out, messagesTable)
 }
 
 func runMessagesRecover(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(name, "--since TIME [--until TIME] [--tenant T]", stderr)
+	fs := newFlagSet(name, "--since TIME [--until TIME] [--tenant T]\n\n"+
+		"Re-queues the failed deliveries of every message created in the window, e.g. after\n"+
+		"an endpoint's outage outlasted the retry schedule; each gets a fresh round of\n"+
+		"attempts. Prints {\"requeued\": n}.", stderr)
 	cf := addClientFlags(fs)
 	cf.addTenantFlag()
 	since := fs.String("since", "", "re-queue failed deliveries of messages created from this RFC 3339 `time` (required)")

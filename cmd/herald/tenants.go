@@ -10,7 +10,8 @@ import (
 )
 
 func init() {
-	commands["tenants"] = command{summary: "list and delete tenants; make and revoke tenant tokens", run: runTenants}
+	commands["tenants"] = command{summary: "list and delete tenants; make and revoke tenant tokens", run: runTenants,
+		subs: tenantCommands, order: tenantOrder}
 }
 
 var tenantCommands = map[string]subcommand{
@@ -27,10 +28,14 @@ func runTenants(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func runTenantsList(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(name, "[--limit N] [--after CURSOR]", stderr)
+	fs := newFlagSet(name, "[--limit N] [--after CURSOR] [--output json|table]\n\n"+
+		"Lists the tenants that hold anything (endpoints, messages, pending deliveries or\n"+
+		"tokens), by id, with their counts, a page at a time: the JSON's next_cursor (in a\n"+
+		"table, the last line) is the --after of the next page.", stderr)
 	cf := addClientFlags(fs)
 	limit := fs.Int("limit", 0, "at most `N` tenants (default 50, at most 250)")
-	after := fs.String("after", "", "the next_cursor of the previous page")
+	after := fs.String("after", "", "the next_cursor of the previous page: list the tenants after this `TENANT`")
+	out := addOutputFlag(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -40,6 +45,9 @@ func runTenantsList(ctx context.Context, name string, args []string, stdout, std
 	}
 	if *limit < 0 {
 		return usagef("%s: --limit must be positive", name)
+	}
+	if err := out.check(); err != nil {
+		return err
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -56,7 +64,7 @@ func runTenantsList(ctx context.Context, name string, args []string, stdout, std
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	return callAndPrint(ctx, c, http.MethodGet, path, nil, stdout)
+	return callAndShow(ctx, c, http.MethodGet, path, nil, stdout, out, tenantsTable)
 }
 
 func runTenantsDelete(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {

@@ -20,13 +20,16 @@ import (
 )
 
 func init() {
-	commands["tls"] = command{summary: "create a CA and node certificates for the peer port's mutual TLS", run: runTLS}
+	commands["tls"] = command{summary: "create a CA and node certificates for the peer port's mutual TLS", run: runTLS,
+		subs: tlsCommands, order: tlsOrder}
 }
 
 var tlsCommands = map[string]subcommand{
 	"ca":   {summary: "create a certificate authority: herald-ca.pem and herald-ca-key.pem", run: runTLSCA},
 	"cert": {summary: "create a node's certificate, signed by the CA: ID.pem and ID-key.pem", run: runTLSCert},
 }
+
+var tlsOrder = []string{"ca", "cert"}
 
 // Default file names, as herald tls ca writes them and herald tls cert
 // reads them.
@@ -37,7 +40,7 @@ const (
 )
 
 func runTLS(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return runGroup(ctx, "tls", tlsCommands, []string{"ca", "cert"}, args, stdout, stderr)
+	return runGroup(ctx, "tls", tlsCommands, tlsOrder, args, stdout, stderr)
 }
 
 func runTLSCA(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
