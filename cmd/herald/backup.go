@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	commands["backup"] = command{summary: "save a consistent snapshot of the cluster's whole state to a file", run: runBackup}
+	commands["backup"] = command{summary: "save a consistent snapshot of the whole cluster state to a file", run: runBackup}
 	commands["restore"] = command{summary: "make a fresh single-node data dir from a backup file", run: runRestore}
 }
 

@@ -413,7 +413,7 @@ func TestCLIHelp(t *testing.T) {
 	t.Run("top", func(t *testing.T) {
 		t.Parallel()
 		help := runBin(t, nil, "help").ok(t, "herald help")
-		for _, name := range []string{"serve", "endpoints", "signing-keys", "--output table", "HERALD_SERVER"} {
+		for _, name := range []string{"serve", "endpoints", "signing-keys", "--output", "HERALD_OUTPUT=table", "HERALD_SERVER"} {
 			if !strings.Contains(help, name) {
 				t.Errorf("herald help does not mention %q:\n%s", name, help)
 			}

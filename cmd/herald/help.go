@@ -163,6 +163,31 @@ var examples = map[string][]string{
 	},
 }
 
+// descriptions describe the commands whose synopsis has no description,
+// in their help; the others show their summary.
+var descriptions = map[string]string{
+	"endpoints create": "Registers an endpoint and prints it as JSON with its secret (whsec_…), shown only\n" +
+		"here and by rotate-secret: give it to the receiver, which verifies deliveries\n" +
+		"with it. Without --event-type the endpoint gets messages of every type.",
+	"endpoints list": "Lists the endpoints, oldest first, with their secrets truncated.",
+	"endpoints get":  "Shows one endpoint, its secret truncated.",
+	"endpoints delete": "Deletes an endpoint and cancels its pending deliveries. To stop deliveries\n" +
+		"for a while instead, use 'herald endpoints disable'.",
+	"endpoints rotate-secret": "Gives an endpoint a new secret and prints it, once. Until the old secret is\n" +
+		"revoked (after 24 hours, or at once with --revoke-now), each attempt carries one\n" +
+		"signature per live secret, so that the receiver can switch without a gap.",
+	"endpoints ping": "Sends a webhook.ping message to the endpoint alone and prints it; follow it\n" +
+		"with 'herald messages get ID'.",
+	"messages retry": "Re-queues the message's failed deliveries for a fresh round of attempts, now.\n" +
+		"Prints {\"requeued\": n}; deliveries still pending or cancelled are left alone.",
+	"tenants delete": "Deletes a tenant for good: cancels its pending deliveries and deletes its\n" +
+		"endpoints, messages, idempotency keys and tokens.",
+	"tenants revoke-tokens": "Revokes every token of the tenant (herald tenants token) at once; prints\n" +
+		"{\"revoked\": n}. Each node stops accepting them once it has applied the revocation.",
+	"cluster remove": "Removes a node from the Raft configuration, e.g. a machine that is gone for\n" +
+		"good; run it against any other member. Stop the node first if it still runs.",
+}
+
 // summaryOf is the one-line summary of a command or sub-command ("endpoints
 // create"), as the command lists show it.
 func summaryOf(name string) string {
@@ -198,12 +223,12 @@ func writeHelp(w io.Writer, fs *flag.FlagSet, name, synopsis string) {
 	}
 	fmt.Fprintf(w, "Usage: herald %s %s\n\n", name, usage)
 	if desc == "" {
+		desc = descriptions[name]
+	}
+	if desc == "" {
 		desc = sentence(summaryOf(name))
 	}
-	if desc != "" {
-		fmt.Fprintln(w, desc)
-		fmt.Fprintln(w)
-	}
+	writeParagraphs(w, desc)
 	var own, conn []*flag.Flag
 	client := fs.Lookup("server") != nil // serve has --api-token too
 	fs.VisitAll(func(f *flag.Flag) {
@@ -242,6 +267,17 @@ func writeHelp(w io.Writer, fs *flag.FlagSet, name, synopsis string) {
 	}
 	writeExamples(w, name)
 	fmt.Fprintf(w, "-h, --help prints this help; 'herald help %s' prints it to stdout.\n", name)
+}
+
+// writeParagraphs writes text, paragraphs separated by blank lines,
+// reflowed to helpWidth, and a blank line after it.
+func writeParagraphs(w io.Writer, text string) {
+	for _, p := range strings.Split(strings.TrimSpace(text), "\n\n") {
+		if p = strings.TrimSpace(p); p != "" {
+			fmt.Fprintln(w, strings.Join(wrap(p, helpWidth), "\n"))
+			fmt.Fprintln(w)
+		}
+	}
 }
 
 // writeExamples writes the examples of the command name, if it has any.
@@ -366,10 +402,7 @@ func writeGroupHelp(w io.Writer, group string, subs map[string]subcommand, order
 	if desc == "" {
 		desc = sentence(commands[group].summary)
 	}
-	if desc != "" {
-		fmt.Fprintln(w, desc)
-		fmt.Fprintln(w)
-	}
+	writeParagraphs(w, desc)
 	fmt.Fprintln(w, "Commands:")
 	width := 0
 	for _, name := range order {
@@ -380,7 +413,8 @@ func writeGroupHelp(w io.Writer, group string, subs map[string]subcommand, order
 	}
 	fmt.Fprintln(w)
 	writeExamples(w, group)
-	fmt.Fprintf(w, "Run 'herald help %s <command>' (or 'herald %s <command> --help') for its flags,\nenvironment variables and examples.\n", group, group)
+	writeParagraphs(w, fmt.Sprintf("Run 'herald help %s <command>' (or 'herald %s <command> --help') for its flags, "+
+		"environment variables and examples.", group, group))
 }
 
 // runGroup dispatches "herald <group> <sub> ...".

@@ -85,9 +85,9 @@ func runMessagesList(ctx context.Context, name string, args []string, stdout, st
 
 func runMessagesRecover(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(name, "--since TIME [--until TIME] [--tenant T]\n\n"+
-		"Re-queues the failed deliveries of every message created in the window, e.g. after\n"+
-		"an endpoint's outage outlasted the retry schedule; each gets a fresh round of\n"+
-		"attempts. Prints {\"requeued\": n}.", stderr)
+		"Re-queues the failed deliveries of every message created in the window, e.g.\n"+
+		"after an endpoint's outage outlasted the retry schedule; each gets a fresh round\n"+
+		"of attempts. Prints {\"requeued\": n}.", stderr)
 	cf := addClientFlags(fs)
 	cf.addTenantFlag()
 	since := fs.String("since", "", "re-queue failed deliveries of messages created from this RFC 3339 `time` (required)")

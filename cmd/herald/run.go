@@ -113,22 +113,23 @@ func unknownCommand(group, name string) error {
 func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: herald <command> [flags]")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Herald is a durable webhook delivery engine: 'herald serve' runs a node; the")
-	fmt.Fprintln(w, "other commands call its HTTP API or sign and verify webhooks.")
-	fmt.Fprintln(w)
+	writeParagraphs(w, "Herald is a durable webhook delivery engine: 'herald serve' runs a node; "+
+		"the other commands call its HTTP API, or sign and verify webhooks.")
 	fmt.Fprintln(w, "Commands:")
 	names := make([]string, 0, len(commands))
+	width := 0
 	for name := range commands {
 		names = append(names, name)
+		width = max(width, len(name))
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		fmt.Fprintf(w, "  %-13s %s\n", name, commands[name].summary)
+		fmt.Fprintf(w, "  %-*s  %s\n", width, name, commands[name].summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'herald help <command>' (or 'herald <command> --help') for its flags,")
-	fmt.Fprintln(w, "environment variables and examples. Client commands call "+defaultServer)
-	fmt.Fprintln(w, "unless given --server or HERALD_SERVER, and print JSON unless given --output table.")
+	writeParagraphs(w, "Run 'herald help <command>' (or 'herald <command> --help') for its flags, "+
+		"environment variables and examples. Client commands call "+defaultServer+" unless given --server "+
+		"or HERALD_SERVER, and print JSON unless given --output table (or HERALD_OUTPUT=table) where a table is offered.")
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting and
