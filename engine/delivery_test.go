@@ -185,12 +185,14 @@ func TestRetryAfterPostponesNextAttempt(t *testing.T) {
 	if got := len(m.Deliveries[0].Attempts); got != 3 {
 		t.Fatalf("%d attempts, want 3", got)
 	}
-	reqs := rc.requests()
-	if gap := reqs[1].At.Sub(reqs[0].At); gap < time.Second {
-		t.Errorf("receiver saw the second attempt %v after the first, want at least 1s", gap)
+	// Measured from when each attempt began (its recorded time), not from
+	// when the receiver saw it, which is later by the request's latency.
+	reqs, attempts := rc.requests(), m.Deliveries[0].Attempts
+	if gap := reqs[1].At.Sub(attempts[0].At); gap < time.Second {
+		t.Errorf("receiver saw the second attempt %v after the first began, want at least 1s", gap)
 	}
-	if gap := reqs[2].At.Sub(reqs[1].At); gap < 1500*time.Millisecond {
-		t.Errorf("receiver saw the third attempt %v after the second, want at least 1.5s", gap)
+	if gap := reqs[2].At.Sub(attempts[1].At); gap < 1500*time.Millisecond {
+		t.Errorf("receiver saw the third attempt %v after the second began, want at least 1.5s", gap)
 	}
 }
 
@@ -409,8 +411,8 @@ func TestRetryMessageRequeuesFailedDeliveries(t *testing.T) {
 
 	healthy.Store(true)
 	n, err := e.RetryMessage(ctxb, "", msg.ID)
-	if err != nil || n != 1 {
-		t.Fatalf("RetryMessage = %d, %v; want 1 re-queued", n, err)
+	if err != nil || n.Requeued != 1 || n.Reason != "" {
+		t.Fatalf("RetryMessage = %+v, %v; want 1 re-queued", n, err)
 	}
 	m := waitStatus(t, e, msg.ID, "succeeded")
 	var codes []int
@@ -420,9 +422,9 @@ func TestRetryMessageRequeuesFailedDeliveries(t *testing.T) {
 	if len(codes) != 3 || codes[0] != 502 || codes[1] != 502 || codes[2] != 200 || m.Deliveries[0].AttemptCount != 3 {
 		t.Fatalf("attempt status codes = %v, want [502 502 200]", codes)
 	}
-	// Nothing failed is left to re-queue.
-	if n, err := e.RetryMessage(ctxb, "", msg.ID); err != nil || n != 0 {
-		t.Fatalf("second RetryMessage = %d, %v; want 0", n, err)
+	// Nothing failed is left to re-queue, and the reason says so.
+	if n, err := e.RetryMessage(ctxb, "", msg.ID); err != nil || n.Requeued != 0 || n.Reason != "no failed deliveries: 1 succeeded" {
+		t.Fatalf("second RetryMessage = %+v, %v; want 0 and why", n, err)
 	}
 	if _, err := e.RetryMessage(ctxb, "", "msg_doesnotexist"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("RetryMessage(unknown) error = %v, want ErrNotFound", err)
@@ -446,8 +448,8 @@ func TestRecoverRequeuesFailedDeliveriesInWindow(t *testing.T) {
 	healthy.Store(true)
 
 	n, err := e.Recover(ctxb, "", newer.CreatedAt, time.Time{})
-	if err != nil || n != 1 {
-		t.Fatalf("Recover(since newer) = %d, %v; want 1", n, err)
+	if err != nil || n.Requeued != 1 || n.Reason != "" {
+		t.Fatalf("Recover(since newer) = %+v, %v; want 1", n, err)
 	}
 	waitStatus(t, e, newer.ID, "succeeded")
 	if m, _ := e.Message(ctxb, "", older.ID); m.Status != "failed" {
@@ -455,12 +457,13 @@ func TestRecoverRequeuesFailedDeliveriesInWindow(t *testing.T) {
 	}
 	// until is exclusive: a window ending at the older message's creation
 	// holds nothing.
-	if n, err := e.Recover(ctxb, "", older.CreatedAt.Add(-time.Hour), older.CreatedAt); err != nil || n != 0 {
-		t.Fatalf("Recover(window before older) = %d, %v; want 0", n, err)
+	if n, err := e.Recover(ctxb, "", older.CreatedAt.Add(-time.Hour), older.CreatedAt); err != nil || n.Requeued != 0 ||
+		!strings.HasPrefix(n.Reason, "no message was created between ") {
+		t.Fatalf("Recover(window before older) = %+v, %v; want 0 and why", n, err)
 	}
 	n, err = e.Recover(ctxb, "", older.CreatedAt.Add(-time.Hour), older.CreatedAt.Add(time.Nanosecond))
-	if err != nil || n != 1 {
-		t.Fatalf("Recover(window around older) = %d, %v; want 1", n, err)
+	if err != nil || n.Requeued != 1 {
+		t.Fatalf("Recover(window around older) = %+v, %v; want 1", n, err)
 	}
 	waitStatus(t, e, older.ID, "succeeded")
 	var inv *InvalidError

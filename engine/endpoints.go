@@ -263,7 +263,8 @@ func (w *writer) rotateSecret(ctx context.Context, tenant, id string, revokeNow 
 	return reply{Index: res.Index, Secret: secret}, nil
 }
 
-// Ping sends a webhook.ping message to one endpoint of the tenant.
+// Ping sends a webhook.ping message to one endpoint of the tenant. A
+// disabled endpoint is a *ConflictError: nothing is sent.
 func (e *Engine) Ping(ctx context.Context, tenant, id string) (*Message, error) {
 	rep, err := e.prop.propose(ctx, &request{Ping: &idReq{Tenant: tenant, ID: id}})
 	return rep.Message, err
@@ -277,8 +278,18 @@ func (w *writer) ping(ctx context.Context, tenant, id string) (reply, error) {
 	if err := w.reads.leaderSync(ctx); err != nil {
 		return reply{}, err
 	}
-	if _, err := w.store.Endpoint(tenant, id); err != nil {
+	ep, err := w.store.Endpoint(tenant, id)
+	if err != nil {
 		return reply{}, fromCluster(err)
+	}
+	// A disabled endpoint gets no deliveries: a ping would only record an
+	// attempt that was never made.
+	switch ep.State {
+	case store.StateEnabled:
+	case store.StateDisabledFailing:
+		return reply{}, conflict("endpoint %s is disabled (its receiver answered 410 Gone): enable it first", id)
+	default:
+		return reply{}, conflict("endpoint %s is disabled: enable it first", id)
 	}
 	data := json.RawMessage(`{"endpoint_id":` + strconv.Quote(id) + `}`)
 	cmd, err := draft(w.cfg.Now(), tenant, "webhook.ping", data, nil)

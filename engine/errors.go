@@ -20,7 +20,28 @@ var (
 	ErrUncertain = errors.New("engine: the write may or may not have committed")
 	// ErrClosed is returned after Stop or Close.
 	ErrClosed = errors.New("engine: closed")
+	// ErrConflict means the request cannot be done in the current state
+	// (a disabled endpoint pinged, the last voter removed, a node id or
+	// address taken). The error is a *ConflictError saying why and what to
+	// do; nothing was written.
+	ErrConflict = errors.New("engine: conflict")
 )
+
+// ConflictError is a request refused in the current state. Msg says what
+// is in the way and what to do, for a person; errors.Is(err, ErrConflict)
+// holds for it.
+type ConflictError struct {
+	Msg string
+}
+
+func (e *ConflictError) Error() string { return "engine: " + e.Msg }
+
+// Is makes errors.Is(err, ErrConflict) hold.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+func conflict(format string, args ...any) error {
+	return &ConflictError{Msg: fmt.Sprintf(format, args...)}
+}
 
 // InvalidError reports bad input; the message names the field.
 type InvalidError struct {

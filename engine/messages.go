@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/engine/internal/ssrf"
@@ -17,8 +19,10 @@ import (
 const (
 	// MaxPayloadBytes bounds a message's data plus metadata.
 	MaxPayloadBytes = 1 << 20
-	maxListLimit    = 250
-	defaultLimit    = 50
+	// MaxListLimit bounds a page of ListMessages or Tenants;
+	// DefaultListLimit is a page's size when the caller gives none.
+	MaxListLimit     = 250
+	DefaultListLimit = 50
 )
 
 // MessageInput is a message to enqueue.
@@ -323,9 +327,11 @@ type ListOptions struct {
 	Tenant string
 	// Status filters by aggregate status (pending, succeeded, failed).
 	Status Status
-	// Limit defaults to 50 and is at most 250.
+	// Limit is the page size: 0 means DefaultListLimit; at most
+	// MaxListLimit.
 	Limit int
-	// After is the cursor from a previous page: list messages older than it.
+	// After is the cursor from a previous page (its next, a message id):
+	// list messages older than it. Anything else is an *InvalidError.
 	After string
 }
 
@@ -343,6 +349,9 @@ func (e *Engine) ListMessages(ctx context.Context, opts ListOptions) (msgs []Mes
 	}
 	if opts.Limit, err = pageLimit(opts.Limit); err != nil {
 		return nil, "", err
+	}
+	if opts.After != "" && store.CheckID("msg", opts.After) != nil {
+		return nil, "", invalid("after", "must be the next_cursor of a previous page (a message id: msg_ and 26 Crockford base32 digits)")
 	}
 	if err := e.reads.sync(ctx); err != nil {
 		return nil, "", err
@@ -362,12 +371,21 @@ func (e *Engine) ListMessages(ctx context.Context, opts ListOptions) (msgs []Mes
 	return msgs, next, nil
 }
 
+// RequeueResult is what RetryMessage and Recover did.
+type RequeueResult struct {
+	// Requeued is how many failed deliveries were re-queued.
+	Requeued int `json:"requeued"`
+	// Reason says why nothing was, when Requeued is 0: what the
+	// deliveries are instead, or that their endpoints are disabled.
+	Reason string `json:"reason,omitempty"`
+}
+
 // RetryMessage re-queues the failed deliveries of a message of the tenant
-// for a fresh round of attempts, starting now. It returns how many were
-// re-queued.
-func (e *Engine) RetryMessage(ctx context.Context, tenant, id string) (int, error) {
+// for a fresh round of attempts, starting now. Deliveries to a disabled or
+// deleted endpoint stay failed.
+func (e *Engine) RetryMessage(ctx context.Context, tenant, id string) (RequeueResult, error) {
 	rep, err := e.prop.propose(ctx, &request{Retry: &idReq{Tenant: tenant, ID: id}})
-	return rep.Count, err
+	return RequeueResult{Requeued: rep.Count, Reason: rep.Reason}, err
 }
 
 func (w *writer) retry(ctx context.Context, tenant, id string) (reply, error) {
@@ -376,15 +394,85 @@ func (w *writer) retry(ctx context.Context, tenant, id string) (reply, error) {
 		return reply{}, err
 	}
 	res, err := w.commit(ctx, store.Command{Requeue: &store.Requeue{Tenant: tenant, MessageID: id, At: w.cfg.Now().UnixNano()}})
-	return reply{Index: res.Index, Count: res.Count}, err
+	if err != nil {
+		return reply{}, err
+	}
+	rep := reply{Index: res.Index, Count: res.Count}
+	if res.Count == 0 {
+		// The command is applied here: the store shows what it found.
+		rep.Reason = w.retryReason(tenant, id)
+	}
+	return rep, nil
+}
+
+// retryReason says why retrying a message re-queued nothing.
+func (w *writer) retryReason(tenant, id string) string {
+	_, ds, err := w.store.Message(tenant, id)
+	if err != nil {
+		return "no failed deliveries"
+	}
+	if len(ds) == 0 {
+		return "the message has no deliveries: no enabled endpoint was subscribed to its type when it was sent"
+	}
+	counts := map[string]int{}
+	var disabled, deleted []string // endpoints of failed deliveries
+	for _, d := range ds {
+		counts[d.Status]++
+		if d.Status != store.StatusFailed || d.Override() {
+			continue
+		}
+		ep, err := w.store.Endpoint(tenant, d.EndpointID)
+		switch {
+		case err != nil:
+			if !slices.Contains(deleted, d.EndpointID) {
+				deleted = append(deleted, d.EndpointID)
+			}
+		case ep.State != store.StateEnabled:
+			if !slices.Contains(disabled, d.EndpointID) {
+				disabled = append(disabled, d.EndpointID)
+			}
+		}
+	}
+	if counts[store.StatusFailed] == 0 {
+		var parts []string
+		for _, st := range []string{store.StatusSucceeded, store.StatusPending, store.StatusCancelled} {
+			if n := counts[st]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", n, st))
+			}
+		}
+		reason := "no failed deliveries: " + strings.Join(parts, ", ")
+		if counts[store.StatusCancelled] > 0 {
+			reason += " (only failed deliveries are re-queued)"
+		}
+		return reason
+	}
+	list := func(ids []string) string { return strings.Join(ids, ", ") }
+	switch {
+	case len(disabled) > 0 && len(deleted) > 0:
+		return fmt.Sprintf("the endpoints of its failed deliveries are disabled (%s) or were deleted (%s): enable the disabled ones first, then retry",
+			list(disabled), list(deleted))
+	case len(disabled) > 0:
+		return fmt.Sprintf("the endpoints of its failed deliveries are disabled (%s): enable them first, then retry", list(disabled))
+	case len(deleted) > 0:
+		return fmt.Sprintf("the endpoints of its failed deliveries were deleted (%s): they cannot be retried", list(deleted))
+	}
+	// Enabled again since the command was applied.
+	return "the endpoints of its failed deliveries were disabled when the retry was applied: retry again"
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // Recover re-queues every failed delivery of the tenant's messages created
 // in [since, until) (until zero: up to now), as after an outage of the
-// receiver. It returns how many were re-queued.
-func (e *Engine) Recover(ctx context.Context, tenant string, since, until time.Time) (int, error) {
+// receiver. Deliveries to a disabled or deleted endpoint stay failed.
+func (e *Engine) Recover(ctx context.Context, tenant string, since, until time.Time) (RequeueResult, error) {
 	rep, err := e.prop.propose(ctx, &request{Recover: &recoverReq{Tenant: tenant, Since: since, Until: until}})
-	return rep.Count, err
+	return RequeueResult{Requeued: rep.Count, Reason: rep.Reason}, err
 }
 
 func (w *writer) recover(ctx context.Context, tenant string, since, until time.Time) (reply, error) {
@@ -403,5 +491,73 @@ func (w *writer) recover(ctx context.Context, tenant string, since, until time.T
 		return reply{}, invalid("since", "must be before until")
 	}
 	res, err := w.commit(ctx, store.Command{Requeue: &store.Requeue{Tenant: tenant, Since: since.UnixNano(), Until: until.UnixNano(), At: now.UnixNano()}})
-	return reply{Index: res.Index, Count: res.Count}, err
+	if err != nil {
+		return reply{}, err
+	}
+	rep := reply{Index: res.Index, Count: res.Count}
+	if res.Count == 0 {
+		rep.Reason = w.recoverReason(tenant, since, until)
+	}
+	return rep, nil
+}
+
+// recoverScanLimit bounds the messages recoverReason reads.
+const recoverScanLimit = 10000
+
+// recoverReason says why recovering a window re-queued nothing, from the
+// messages created in it.
+func (w *writer) recoverReason(tenant string, since, until time.Time) string {
+	window := fmt.Sprintf("between %s and %s", since.UTC().Format(time.RFC3339Nano), until.UTC().Format(time.RFC3339Nano))
+	total, withFailed, ok := w.windowCounts(tenant, since, until)
+	switch {
+	case !ok:
+		return "no message created " + window + " has a failed delivery to an enabled endpoint"
+	case total == 0:
+		return "no message was created " + window
+	case withFailed == 0:
+		return fmt.Sprintf("no message in the window had failed deliveries (%d %s created %s)",
+			total, plural(total, "message was", "messages were"), window)
+	}
+	return fmt.Sprintf("the failed deliveries of the %d %s in the window that %s them are to disabled or deleted endpoints: enable the endpoints first, then recover",
+		withFailed, plural(withFailed, "message", "messages"), plural(withFailed, "has", "have"))
+}
+
+// windowCounts counts the tenant's messages created in [since, until) and
+// those of them with failed deliveries. ok is false when it gave up: more
+// than recoverScanLimit messages, or a read failed.
+func (w *writer) windowCounts(tenant string, since, until time.Time) (total, withFailed int, ok bool) {
+	// Message ids begin with their creation time: newest first from just
+	// past the window's end, until the ids are older than its start, with
+	// a minute of margin either way (for the clocks of different nodes);
+	// each record's own time decides.
+	const margin, page = time.Minute, 500
+	cursor, err := store.NewID("msg", until.Add(margin), bytes.NewReader(make([]byte, 16)))
+	if err != nil {
+		return 0, 0, false
+	}
+	for read := 0; read < recoverScanLimit; {
+		ms, err := w.store.ListMessages(tenant, "", page, cursor)
+		if err != nil {
+			return 0, 0, false
+		}
+		for _, m := range ms {
+			read++
+			at := time.Unix(0, m.CreatedAt)
+			switch {
+			case at.Before(since.Add(-margin)):
+				return total, withFailed, true
+			case at.Before(since), !at.Before(until):
+			default:
+				total++
+				if m.Failed > 0 {
+					withFailed++
+				}
+			}
+		}
+		if len(ms) < page {
+			return total, withFailed, true
+		}
+		cursor = ms[len(ms)-1].ID
+	}
+	return 0, 0, false
 }

@@ -8,10 +8,12 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/heraldhq/herald/cluster"
 	"github.com/heraldhq/herald/store"
 )
 
@@ -88,6 +90,9 @@ func dialable(ctx context.Context, addr string) bool {
 
 // AddNode adds a voter to the cluster: a node started with peers that do
 // not include itself, which waits to be added. Any node may be asked.
+// Adding a member again at the same address changes nothing; an id that is
+// a member at another address, or an address another member has, is a
+// *ConflictError (remove the old member first).
 func (e *Engine) AddNode(ctx context.Context, id, raftAddr string) error {
 	_, err := e.prop.propose(ctx, &request{AddNode: &nodeReq{ID: id, RaftAddr: raftAddr}})
 	return err
@@ -97,14 +102,50 @@ func (w *writer) addNode(ctx context.Context, id, raftAddr string) (reply, error
 	if id == "" {
 		return reply{}, invalid("id", "is required")
 	}
-	if _, _, err := net.SplitHostPort(raftAddr); err != nil {
-		return reply{}, invalid("raft_addr", "must be host:port")
+	if err := store.CheckNodeID(id); err != nil {
+		return reply{}, invalid("id", "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	if err := checkRaftAddr(raftAddr); err != nil {
+		return reply{}, err
+	}
+	// Raft would take an id it has at another address as a move, and an
+	// address it has under another id as a second server that can never
+	// answer: both are an operator's mistake, refused before proposing.
+	for _, s := range w.node.Status().Servers {
+		switch {
+		case s.ID == id && s.RaftAddr == raftAddr && s.Voter:
+			return reply{}, nil // already a voter there
+		case s.ID == id && s.RaftAddr != raftAddr:
+			return reply{}, conflict("node %s is already a member at %s: to move it to %s, remove it first (herald cluster remove %s)",
+				id, s.RaftAddr, raftAddr, id)
+		case s.ID != id && s.RaftAddr == raftAddr:
+			return reply{}, conflict("raft address %s is already node %s's: give %s its own address, or remove %s first",
+				raftAddr, s.ID, id, s.ID)
+		}
 	}
 	return reply{}, fromCluster(w.node.AddVoter(ctx, id, raftAddr))
 }
 
+// checkRaftAddr checks a node's Raft address: host:port with a host and a
+// port number.
+func checkRaftAddr(addr string) error {
+	const want = "must be host:port, such as 10.0.0.2:8090"
+	if addr == "" {
+		return invalid("raft_addr", "is required (host:port, such as 10.0.0.2:8090)")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || strings.ContainsAny(host, " \t\r\n/@?#") {
+		return invalid("raft_addr", "%q %s", addr, want)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return invalid("raft_addr", "%q %s (a port from 1 to 65535)", addr, want)
+	}
+	return nil
+}
+
 // RemoveNode removes a node from the cluster, for replacing a dead
-// machine. Any node may be asked.
+// machine. Any node may be asked. A node that is not a member is
+// ErrNotFound; the only voter is a *ConflictError.
 func (e *Engine) RemoveNode(ctx context.Context, id string) error {
 	_, err := e.prop.propose(ctx, &request{RemoveNode: &idReq{ID: id}})
 	return err
@@ -113,6 +154,23 @@ func (e *Engine) RemoveNode(ctx context.Context, id string) error {
 func (w *writer) removeNode(ctx context.Context, id string) (reply, error) {
 	if id == "" {
 		return reply{}, invalid("id", "is required")
+	}
+	servers := w.node.Status().Servers
+	var member *cluster.Server
+	voters := 0
+	for i, s := range servers {
+		if s.ID == id {
+			member = &servers[i]
+		}
+		if s.Voter {
+			voters++
+		}
+	}
+	switch {
+	case member == nil:
+		return reply{}, ErrNotFound
+	case member.Voter && voters == 1:
+		return reply{}, conflict("%s is the only voter: removing it would leave no cluster", id)
 	}
 	return reply{}, fromCluster(w.node.RemoveServer(ctx, id))
 }

@@ -27,9 +27,9 @@ func tenantOf(tenant string) (string, error) {
 func pageLimit(limit int) (int, error) {
 	switch {
 	case limit == 0:
-		return defaultLimit, nil
-	case limit < 0 || limit > maxListLimit:
-		return 0, invalid("limit", "must be between 1 and %d", maxListLimit)
+		return DefaultListLimit, nil
+	case limit < 0 || limit > MaxListLimit:
+		return 0, invalid("limit", "must be between 1 and %d", MaxListLimit)
 	}
 	return limit, nil
 }
@@ -43,13 +43,17 @@ type TenantInfo struct {
 	Tokens            int    `json:"tokens"`
 }
 
-// Tenants lists tenants in id order, up to limit (0: 50, at most 250)
-// after the id after; next is the cursor for the following page, empty at
-// the end. A tenant is listed while it has an endpoint, a message, a
+// Tenants lists tenants in id order, up to limit (0: DefaultListLimit, at
+// most MaxListLimit) after the id after (a tenant id, or empty for the
+// first page; anything else is an *InvalidError); next is the cursor for
+// the following page, empty at the end. A tenant is listed while it has an endpoint, a message, a
 // pending delivery or a token.
 func (e *Engine) Tenants(ctx context.Context, after string, limit int) (tenants []TenantInfo, next string, err error) {
 	if limit, err = pageLimit(limit); err != nil {
 		return nil, "", err
+	}
+	if after != "" && store.CheckTenant(after) != nil {
+		return nil, "", invalid("after", "must be the next_cursor of a previous page (a tenant id)")
 	}
 	if err := e.reads.sync(ctx); err != nil {
 		return nil, "", err

@@ -62,8 +62,8 @@ func TestTenantIsolation(t *testing.T) {
 			t.Errorf("tenant %q lists %d endpoints, want %d", tenant, len(eps), want)
 		}
 	}
-	if n, err := e.Recover(ctxb, "globex", time.Now().Add(-time.Hour), time.Time{}); err != nil || n != 0 {
-		t.Errorf("Recover in globex = %d, %v", n, err)
+	if n, err := e.Recover(ctxb, "globex", time.Now().Add(-time.Hour), time.Time{}); err != nil || n.Requeued != 0 {
+		t.Errorf("Recover in globex = %+v, %v", n, err)
 	}
 	if _, _, err := e.Enqueue(ctxb, MessageInput{Tenant: "no spaces", Type: "job.done", Data: []byte(`{}`)}); !isInvalid(err, "tenant") {
 		t.Errorf("a malformed tenant: %v, want an InvalidError on tenant", err)

@@ -88,6 +88,7 @@ type reply struct {
 	Created  bool       `json:"created,omitempty"`
 	Count    int        `json:"count,omitempty"`
 	Secret   string     `json:"secret,omitempty"`
+	Reason   string     `json:"reason,omitempty"`
 	Token    *Token     `json:"token,omitempty"`
 	Error    *wireError `json:"error,omitempty"`
 }
@@ -104,6 +105,7 @@ type wireError struct {
 // Wire error codes.
 const (
 	wireInvalid   = "invalid_argument"
+	wireConflict  = "conflict"
 	wireNotFound  = "not_found"
 	wireNotLeader = "not_leader"
 	wireUncertain = "uncertain"
@@ -132,6 +134,10 @@ func toWire(err error) *wireError {
 	if errors.As(err, &ie) {
 		return &wireError{Code: wireInvalid, Field: ie.Field, Message: ie.Msg}
 	}
+	var ce *ConflictError
+	if errors.As(err, &ce) {
+		return &wireError{Code: wireConflict, Message: ce.Msg}
+	}
 	for _, s := range sentinels {
 		if errors.Is(err, s.err) {
 			return &wireError{Code: s.code}
@@ -148,8 +154,11 @@ func fromWire(w *wireError) error {
 	if w == nil {
 		return nil
 	}
-	if w.Code == wireInvalid {
+	switch w.Code {
+	case wireInvalid:
 		return &InvalidError{Field: w.Field, Msg: w.Message}
+	case wireConflict:
+		return &ConflictError{Msg: w.Message}
 	}
 	for _, s := range sentinels {
 		if w.Code == s.code {

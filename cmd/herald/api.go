@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"net/url"
 	"path"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,9 +33,25 @@ import (
 //   - Lists are {"data": [...]}; GET /v1/messages adds "next_cursor", the
 //     id to pass as ?after= for the next (older) page, null on the last.
 //   - DELETE /v1/endpoints/{id} answers 204 with no body.
-//   - POST /v1/endpoints/{id}/ping answers 202 with the ping message.
+//   - POST /v1/endpoints/{id}/ping answers 202 with the ping message; on a
+//     disabled endpoint it answers 409 conflict and sends nothing.
 //   - POST /v1/messages/{id}/retry and /v1/messages/recover answer
-//     200 {"requeued": n}.
+//     200 {"requeued": n}, with "reason" when n is 0: why nothing was
+//     re-queued (no failed deliveries, their endpoints disabled, …).
+//   - 409 conflict is a request the current state refuses, its message
+//     saying what is in the way and what to do: a ping of a disabled
+//     endpoint, removing the only voter, adding a node id that is a member
+//     at another address or an address another member has. Removing a
+//     node that is not a member is 404.
+//   - Query parameters are checked like JSON fields: a parameter the route
+//     does not take (every /v1 route but the two lists takes none), one
+//     given twice, or a malformed query string is 400 invalid_argument
+//     naming it. A parameter given empty (?limit=) is a 400 too: only one
+//     left out means its default. limit is a whole number from 1 to 250;
+//     after is a next_cursor (a message id for messages, a tenant id for
+//     tenants), anything else a 400, never an empty page. Routes outside
+//     /v1 (JWKS, health, metrics) ignore query strings: they are fetched
+//     by tools that may add their own.
 //   - POST /v1/signing-keys/rotate answers 200 with the JWKS published
 //     after the rotation.
 //   - A repeated Idempotency-Key answers 200 with the first message in the
@@ -167,8 +185,10 @@ func newAPI(e *engine.Engine, token string, log *slog.Logger, m *metrics) http.H
 
 func (a *api) routes() {
 	type handler = func(http.ResponseWriter, *http.Request) error
-	handle := func(pattern string, access routeAccess, h handler) {
-		a.mux.Handle(pattern, a.wrap(h))
+	// params are the query parameters the route takes; any other is a 400
+	// on every /v1 route.
+	handle := func(pattern string, access routeAccess, h handler, params ...string) {
+		a.mux.Handle(pattern, a.wrap(h, access != public, params))
 		a.patterns = append(a.patterns, pattern)
 		a.access[pattern] = access
 	}
@@ -177,29 +197,30 @@ func (a *api) routes() {
 	tenantRoutes := []struct {
 		method, path string
 		h            handler
+		params       []string
 	}{
-		{"POST", "/endpoints", a.createEndpoint},
-		{"GET", "/endpoints", a.listEndpoints},
-		{"GET", "/endpoints/{id}", a.getEndpoint},
-		{"PATCH", "/endpoints/{id}", a.updateEndpoint},
-		{"DELETE", "/endpoints/{id}", a.deleteEndpoint},
-		{"POST", "/endpoints/{id}/rotate-secret", a.rotateSecret},
-		{"POST", "/endpoints/{id}/ping", a.pingEndpoint},
+		{"POST", "/endpoints", a.createEndpoint, nil},
+		{"GET", "/endpoints", a.listEndpoints, nil},
+		{"GET", "/endpoints/{id}", a.getEndpoint, nil},
+		{"PATCH", "/endpoints/{id}", a.updateEndpoint, nil},
+		{"DELETE", "/endpoints/{id}", a.deleteEndpoint, nil},
+		{"POST", "/endpoints/{id}/rotate-secret", a.rotateSecret, nil},
+		{"POST", "/endpoints/{id}/ping", a.pingEndpoint, nil},
 
-		{"POST", "/messages", a.createMessage},
-		{"GET", "/messages", a.listMessages},
-		{"GET", "/messages/{id}", a.getMessage},
-		{"POST", "/messages/{id}/retry", a.retryMessage},
-		{"POST", "/messages/recover", a.recoverMessages},
+		{"POST", "/messages", a.createMessage, nil},
+		{"GET", "/messages", a.listMessages, []string{"status", "limit", "after"}},
+		{"GET", "/messages/{id}", a.getMessage, nil},
+		{"POST", "/messages/{id}/retry", a.retryMessage, nil},
+		{"POST", "/messages/recover", a.recoverMessages, nil},
 	}
 	for _, rt := range tenantRoutes {
-		handle(rt.method+" /v1"+rt.path, defaultTenant, rt.h)
+		handle(rt.method+" /v1"+rt.path, defaultTenant, rt.h, rt.params...)
 	}
 	for _, rt := range tenantRoutes {
-		handle(rt.method+" /v1/tenants/{tenant}"+rt.path, tenantScoped, rt.h)
+		handle(rt.method+" /v1/tenants/{tenant}"+rt.path, tenantScoped, rt.h, rt.params...)
 	}
 
-	handle("GET /v1/tenants", adminOnly, a.listTenants)
+	handle("GET /v1/tenants", adminOnly, a.listTenants, "limit", "after")
 	handle("DELETE /v1/tenants/{tenant}", adminOnly, a.deleteTenant)
 	handle("POST /v1/tenants/{tenant}/tokens", adminOnly, a.createTenantToken)
 	handle("DELETE /v1/tenants/{tenant}/tokens", adminOnly, a.revokeTenantTokens)
@@ -449,7 +470,8 @@ func pathTenant(r *http.Request) (tenant string, below bool) {
 
 // wrap adapts a handler that returns an error: the error becomes the JSON
 // error answer, and a panic becomes a 500 without leaking its details.
-func (a *api) wrap(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+// With checkQuery, a query parameter other than params is refused first.
+func (a *api) wrap(h func(http.ResponseWriter, *http.Request) error, checkQuery bool, params []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
@@ -473,6 +495,12 @@ func (a *api) wrap(h func(http.ResponseWriter, *http.Request) error) http.Handle
 		r = r.WithContext(ctx)
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		}
+		if checkQuery {
+			if err := queryTakes(r, params); err != nil {
+				a.writeErr(w, r, err)
+				return
+			}
 		}
 		if err := h(w, r); err != nil {
 			a.writeErr(w, r, err)
@@ -502,10 +530,13 @@ func notFound(what, id string) error {
 func (a *api) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	var ie *engine.InvalidError
+	var ce *engine.ConflictError
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
 		writeError(w, ae.status, ae.code, ae.msg)
+	case errors.As(err, &ce):
+		writeError(w, http.StatusConflict, codeConflict, ce.Msg)
 	case errors.As(err, &mbe):
 		writeError(w, http.StatusRequestEntityTooLarge, codePayloadTooLarge,
 			fmt.Sprintf("request body larger than %d bytes", mbe.Limit))
@@ -530,6 +561,53 @@ func (a *api) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		a.log.Error("API request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 		writeError(w, http.StatusInternalServerError, codeInternal, "internal error")
 	}
+}
+
+// queryTakes checks a request's query string against the parameters its
+// route takes, as decode checks a body's fields: a malformed query, an
+// unknown parameter or one given twice is a 400 naming it.
+func queryTakes(r *http.Request, params []string) error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return badRequest("query string: %s", clip(err.Error()))
+	}
+	names := slices.Sorted(maps.Keys(q))
+	for _, name := range names {
+		if !slices.Contains(params, name) {
+			if len(params) == 0 {
+				return badRequest("unknown query parameter %q: this route takes none", clip(name))
+			}
+			return badRequest("unknown query parameter %q: this route takes %s", clip(name), strings.Join(params, ", "))
+		}
+		if n := len(q[name]); n > 1 {
+			return badRequest("query parameter %q: given %d times; give it once", name, n)
+		}
+	}
+	return nil
+}
+
+// param returns a query parameter and whether it was given. Given empty
+// ("?after=") it is an error: only a parameter left out means its default.
+func param(r *http.Request, name string) (string, bool, error) {
+	vs, ok := r.URL.Query()[name]
+	if !ok || len(vs) == 0 {
+		return "", false, nil
+	}
+	if vs[0] == "" {
+		return "", false, badRequest("%s: is empty; give a value, or leave the parameter out", name)
+	}
+	return vs[0], true, nil
+}
+
+// clip shortens text from a request for an error message.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 // errorBody is the JSON of every error answer.

@@ -44,9 +44,11 @@ type recoverRequest struct {
 	Until string `json:"until"`
 }
 
-// requeued answers retry and recover.
+// requeued answers retry and recover. Reason, given only when nothing was
+// re-queued, says why.
 type requeued struct {
-	Requeued int `json:"requeued"`
+	Requeued int    `json:"requeued"`
+	Reason   string `json:"reason,omitempty"`
 }
 
 // headerIdempotencyKey makes POST /v1/messages idempotent for 24 hours.
@@ -92,12 +94,19 @@ func (a *api) getMessage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listMessages(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
 	limit, err := pageLimit(r)
 	if err != nil {
 		return err
 	}
-	opts := engine.ListOptions{Tenant: r.PathValue("tenant"), Status: engine.Status(q.Get("status")), Limit: limit, After: q.Get("after")}
+	status, _, err := param(r, "status")
+	if err != nil {
+		return err
+	}
+	after, _, err := param(r, "after")
+	if err != nil {
+		return err
+	}
+	opts := engine.ListOptions{Tenant: r.PathValue("tenant"), Status: engine.Status(status), Limit: limit, After: after}
 	msgs, next, err := a.e.ListMessages(r.Context(), opts)
 	if err != nil {
 		return err
@@ -117,11 +126,11 @@ func (a *api) retryMessage(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &struct{}{}, true); err != nil {
 		return err
 	}
-	n, err := a.e.RetryMessage(r.Context(), r.PathValue("tenant"), id)
+	res, err := a.e.RetryMessage(r.Context(), r.PathValue("tenant"), id)
 	if err != nil {
 		return messageErr(err, id)
 	}
-	return writeJSON(w, http.StatusOK, requeued{Requeued: n})
+	return writeJSON(w, http.StatusOK, requeuedOf(res))
 }
 
 func (a *api) recoverMessages(w http.ResponseWriter, r *http.Request) error {
@@ -142,11 +151,24 @@ func (a *api) recoverMessages(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("until: %q is not an RFC 3339 time", req.Until)
 		}
 	}
-	n, err := a.e.Recover(r.Context(), r.PathValue("tenant"), since, until)
+	res, err := a.e.Recover(r.Context(), r.PathValue("tenant"), since, until)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, requeued{Requeued: n})
+	return writeJSON(w, http.StatusOK, requeuedOf(res))
+}
+
+// requeuedOf is the answer for a requeue's result: a reason only when
+// nothing was re-queued.
+func requeuedOf(res engine.RequeueResult) requeued {
+	out := requeued{Requeued: res.Requeued}
+	if res.Requeued == 0 {
+		out.Reason = res.Reason
+		if out.Reason == "" {
+			out.Reason = "no failed deliveries to re-queue"
+		}
+	}
+	return out
 }
 
 func (a *api) rotateSigningKey(w http.ResponseWriter, r *http.Request) error {

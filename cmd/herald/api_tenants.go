@@ -29,18 +29,17 @@ type revoked struct {
 	Revoked int `json:"revoked"`
 }
 
-// pageLimit reads ?limit=, 0 when absent (the engine's default).
+// pageLimit reads ?limit=: 0 (the engine's default) only when it is left
+// out; otherwise a whole number from 1 to engine.MaxListLimit.
 func pageLimit(r *http.Request) (int, error) {
-	s := r.URL.Query().Get("limit")
-	if s == "" {
-		return 0, nil
+	s, ok, err := param(r, "limit")
+	if !ok || err != nil {
+		return 0, err
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil {
-		return 0, badRequest("limit: %q is not a number", s)
-	}
-	if n <= 0 {
-		return 0, badRequest("limit: must be positive")
+	if err != nil || n < 1 || n > engine.MaxListLimit {
+		return 0, badRequest("limit: must be a whole number from 1 to %d, not %q (leave it out for %d)",
+			engine.MaxListLimit, clip(s), engine.DefaultListLimit)
 	}
 	return n, nil
 }
@@ -50,7 +49,11 @@ func (a *api) listTenants(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ts, next, err := a.e.Tenants(r.Context(), r.URL.Query().Get("after"), limit)
+	after, _, err := param(r, "after")
+	if err != nil {
+		return err
+	}
+	ts, next, err := a.e.Tenants(r.Context(), after, limit)
 	if err != nil {
 		return err
 	}

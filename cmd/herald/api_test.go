@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -255,6 +258,14 @@ func TestAPIEndpoints(t *testing.T) {
 	if c := expect(t, s.call(t, "PATCH", "/v1/endpoints/"+id, `{"state": "paused"}`), 400).errCode(t); c != "invalid_argument" {
 		t.Errorf("bad state code = %q", c)
 	}
+	// A disabled endpoint is not pinged: 409 saying so, and no message.
+	r = expect(t, s.call(t, "POST", "/v1/endpoints/"+id+"/ping", ""), 409)
+	if code, msg := r.errCode(t), r.errMessage(t); code != "conflict" || msg != "endpoint "+id+" is disabled: enable it first" {
+		t.Errorf("ping of a disabled endpoint: %s %q", code, msg)
+	}
+	if data, _ := expect(t, s.call(t, "GET", "/v1/messages", ""), 200).json(t)["data"].([]any); len(data) != 0 {
+		t.Errorf("a refused ping made a message: %v", data)
+	}
 	expect(t, s.call(t, "PATCH", "/v1/endpoints/"+id, `{"state": "enabled"}`), 200)
 
 	rot := expect(t, s.call(t, "POST", "/v1/endpoints/"+id+"/rotate-secret", ""), 200).json(t)
@@ -353,7 +364,7 @@ func TestAPIMessages(t *testing.T) {
 	if data, _ := expect(t, s.call(t, "GET", "/v1/messages?status=failed", ""), 200).json(t)["data"].([]any); len(data) != 0 {
 		t.Errorf("failed messages = %v", data)
 	}
-	for _, q := range []string{"status=bogus", "limit=abc", "limit=0", "limit=100000"} {
+	for _, q := range []string{"status=bogus", "limit=abc", "limit=0", "limit=100000", "after=garbage"} {
 		if c := expect(t, s.call(t, "GET", "/v1/messages?"+q, ""), 400).errCode(t); c != "invalid_argument" {
 			t.Errorf("%s: code %q", q, c)
 		}
@@ -372,16 +383,25 @@ func TestAPIMessages(t *testing.T) {
 		return s.call(t, "GET", "/v1/messages/"+fid, "").json(t)["status"] == "failed"
 	})
 	rq := expect(t, s.call(t, "POST", "/v1/messages/"+fid+"/retry", ""), 200).json(t)
-	if rq["requeued"] != 1.0 {
+	if _, hasReason := rq["reason"]; rq["requeued"] != 1.0 || hasReason {
 		t.Errorf("retry = %v", rq)
+	}
+	// Nothing to re-queue: the answer says why.
+	rq = expect(t, s.call(t, "POST", "/v1/messages/"+id+"/retry", ""), 200).json(t)
+	if rq["requeued"] != 0.0 || rq["reason"] != "no failed deliveries: 1 succeeded" {
+		t.Errorf("retry of a delivered message = %v", rq)
 	}
 	waitUntil(t, 10*time.Second, "failure again", func() bool {
 		return s.call(t, "GET", "/v1/messages/"+fid, "").json(t)["status"] == "failed"
 	})
 	since := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	rc := expect(t, s.call(t, "POST", "/v1/messages/recover", `{"since": "`+since+`"}`), 200).json(t)
-	if rc["requeued"] != 1.0 {
+	if _, hasReason := rc["reason"]; rc["requeued"] != 1.0 || hasReason {
 		t.Errorf("recover = %v", rc)
+	}
+	rc = expect(t, s.call(t, "POST", "/v1/messages/recover", `{"since": "2001-01-01T00:00:00Z", "until": "2001-01-02T00:00:00Z"}`), 200).json(t)
+	if rc["requeued"] != 0.0 || rc["reason"] != "no message was created between 2001-01-01T00:00:00Z and 2001-01-02T00:00:00Z" {
+		t.Errorf("recover of an empty window = %v", rc)
 	}
 	for _, body := range []string{`{}`, `{"since": "yesterday"}`, `{"since": "` + since + `", "until": "later"}`, `{"since": "` + since + `", "until": "` + since + `"}`} {
 		if c := expect(t, s.call(t, "POST", "/v1/messages/recover", body), 400).errCode(t); c != "invalid_argument" {
@@ -600,4 +620,101 @@ func TestAPIKeysClusterHealthMetrics(t *testing.T) {
 	}
 	expect(t, s.call(t, "GET", "/readyz", ""), 503)
 	expect(t, s.call(t, "GET", "/healthz", ""), 200)
+}
+
+// TestAPIQueryParameters checks that query strings are held to what each
+// route takes: limit from 1 to 250 and only when given, well-formed
+// cursors, no unknown, repeated or empty parameters; routes outside /v1
+// ignore them.
+func TestAPIQueryParameters(t *testing.T) {
+	s := startAPI(t, apiOptions{})
+	msg := expect(t, s.call(t, "POST", "/v1/tenants/acme/messages", `{"type": "a.b", "data": {}}`), 202).json(t)["id"].(string)
+	for _, c := range []struct{ path, mention string }{
+		{"/v1/messages?limit=0", "limit"},
+		{"/v1/messages?limit=-1", "limit"},
+		{"/v1/messages?limit=abc", "limit"},
+		{"/v1/messages?limit=1.5", "limit"},
+		{"/v1/messages?limit=251", "limit"},
+		{"/v1/messages?limit=", "limit"},
+		{"/v1/messages?limit=1&limit=2", "limit"},
+		{"/v1/messages?after=garbage", "after"},
+		{"/v1/messages?after=", "after"},
+		{"/v1/messages?after=" + strings.ToLower(msg), "after"},
+		{"/v1/messages?status=", "status"},
+		{"/v1/messages?colour=red", `"colour"`},
+		{"/v1/messages?%zz", "query"},
+		{"/v1/tenants/acme/messages?after=garbage", "after"},
+		{"/v1/tenants/acme/messages?limit=0", "limit"},
+		{"/v1/tenants?limit=0", "limit"},
+		{"/v1/tenants?limit=", "limit"},
+		{"/v1/tenants?after=no%20spaces", "after"},
+		{"/v1/tenants?after=", "after"},
+		{"/v1/tenants?status=pending", `"status"`},
+		{"/v1/endpoints?limit=10", `"limit"`},
+		{"/v1/endpoints/ep_x?verbose=1", `"verbose"`},
+		{"/v1/messages/" + msg + "?expand=attempts", `"expand"`},
+		{"/v1/cluster?verbose", `"verbose"`},
+		{"/v1/backup?format=json", `"format"`},
+	} {
+		r := s.call(t, "GET", c.path, "")
+		if r.status != 400 || r.errCode(t) != "invalid_argument" || !strings.Contains(r.errMessage(t), c.mention) {
+			t.Errorf("GET %s = %d %s, want 400 invalid_argument mentioning %s", c.path, r.status, r.body, c.mention)
+		}
+	}
+	if m := s.call(t, "GET", "/v1/endpoints?limit=10", "").errMessage(t); m != `unknown query parameter "limit": this route takes none` {
+		t.Errorf("unknown parameter message = %q", m)
+	}
+	if m := s.call(t, "GET", "/v1/messages?colour=red", "").errMessage(t); m != `unknown query parameter "colour": this route takes status, limit, after` {
+		t.Errorf("unknown parameter message = %q", m)
+	}
+
+	// Every /v1 route refuses a parameter it does not take, before acting.
+	for _, pattern := range s.api.patterns {
+		method, path, _ := strings.Cut(pattern, " ")
+		if !strings.HasPrefix(path, "/v1/") {
+			continue
+		}
+		path = strings.NewReplacer("{tenant}", "acme", "{id}", "x1").Replace(path)
+		r := s.call(t, method, path+"?bogus=1", "")
+		if r.status != 400 || r.errCode(t) != "invalid_argument" || !strings.Contains(r.errMessage(t), `"bogus"`) {
+			t.Errorf("%s %s?bogus=1 = %d %s", method, path, r.status, r.body)
+		}
+	}
+	if r := s.call(t, "GET", "/v1/tenants/acme/messages/"+msg, ""); r.status != 200 {
+		t.Errorf("acme's message after DELETE /v1/tenants/acme?bogus=1: %d", r.status)
+	}
+
+	// What the routes take still works.
+	for _, path := range []string{
+		"/v1/messages?limit=1", "/v1/messages?limit=250", "/v1/messages?status=failed",
+		"/v1/tenants/acme/messages?limit=1&after=" + msg, "/v1/tenants?limit=1&after=a",
+		"/.well-known/jwks.json?v=2", "/healthz?probe=1",
+	} {
+		expect(t, s.call(t, "GET", path, ""), 200)
+	}
+	page := expect(t, s.call(t, "GET", "/v1/tenants/acme/messages?after="+msg, ""), 200).json(t)
+	if data, _ := page["data"].([]any); len(data) != 0 || page["next_cursor"] != nil {
+		t.Errorf("the page after the only message = %v", page)
+	}
+}
+
+// TestServeDataDirInUse checks that `herald serve` on a data dir another
+// herald is using stops at once with one line naming the file and the
+// process.
+func TestServeDataDirInUse(t *testing.T) {
+	dir := t.TempDir()
+	e, err := engine.Open(context.Background(), engine.Config{DataDir: dir, RaftAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	start := time.Now()
+	_, stderr, code := cli(t, "serve", "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("serve took %v to give up", took)
+	}
+	oneLine(t, stderr, fmt.Sprintf("%s is locked by another herald (pid %d)?", filepath.Join(dir, "state.db"), os.Getpid()))
 }
