@@ -42,6 +42,9 @@ var commands = map[string]command{}
 // for with 'herald help …', to stdout, so that it can be paged or grepped.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	err := dispatch(ctx, args, stdout, stderr)
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		err = errors.New("interrupted") // Ctrl-C during a call: not "context canceled"
+	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(stderr, "herald: %v\n", err)
 	}
@@ -61,7 +64,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		printUsage(stderr)
 		return flag.ErrHelp
 	case "help":
-		if len(args) == 1 {
+		if len(args) == 1 || args[1] == "help" {
 			printUsage(stdout)
 			return flag.ErrHelp
 		}
