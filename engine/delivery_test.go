@@ -14,9 +14,9 @@ import (
 	"github.com/heraldhq/herald/signer"
 )
 
-// Delivery semantics (CONTRACT §4) against misbehaving receivers. The
-// engines use short exact retry schedules so these real-time tests retry in
-// milliseconds.
+// Delivery semantics (docs/delivery-semantics.md) against misbehaving
+// receivers. The engines use short exact retry schedules so these real-time
+// tests retry in milliseconds.
 
 var ctxb = context.Background()
 

@@ -25,7 +25,7 @@ import (
 	"github.com/heraldhq/herald/engine"
 )
 
-// The HTTP API (CONTRACT §2). Where the contract is silent:
+// The HTTP API (README.md, "The HTTP API"). Where that is silent:
 //
 //   - Every error is {"error": {"code", "message"}} with one of the codes
 //     below; unknown routes are 404 not_found, a known route with another
@@ -83,7 +83,7 @@ import (
 //     page does not know the token, and Host is then whatever name
 //     clients and probes use.
 //
-// Tenants (CONTRACT §2 names none; the engine has them):
+// Tenants:
 //
 //   - Every /v1/endpoints… and /v1/messages… route is served twice: as
 //     written, acting on the tenant "default", and under

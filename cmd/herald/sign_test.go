@@ -17,7 +17,8 @@ import (
 	"github.com/heraldhq/herald/signer/jwks"
 )
 
-// The Standard Webhooks conformance vectors (DESIGN.md).
+// The Standard Webhooks conformance vectors: the HMAC one from the Standard
+// Webhooks libraries' tests, and an Ed25519 one over the same content.
 const (
 	vecSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	vecKey    = "whsk_VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTlk="
