@@ -579,6 +579,9 @@ func TestClusterForwardedWriteIsNotSentTwice(t *testing.T) {
 	lead := c.leader()
 	follower := (lead + 1) % 3
 	cut.Store(true)
+	// Connections dialled before the cut (the follower published its
+	// address through the leader) would be reused, uncut.
+	c.engines[follower].node.PeerClient().CloseIdleConnections()
 	_, err := c.engines[follower].CreateEndpoint(ctxb, EndpointInput{URL: "https://example.com/hook"})
 	cut.Store(false)
 	if !errors.Is(err, ErrUncertain) {
