@@ -71,7 +71,7 @@ type Message struct {
 	// carry them; set by Message, not by Enqueue or ListMessages.
 	Data         json.RawMessage `json:"data,omitempty"`
 	UserMetadata json.RawMessage `json:"user_metadata,omitempty"`
-	Deliveries   []Delivery      `json:"deliveries,omitempty"`
+	Deliveries   []Delivery      `json:"deliveries,omitzero"` // set, perhaps empty, by Message
 }
 
 // Delivery is one destination's delivery of a message.
@@ -97,6 +97,9 @@ type Attempt struct {
 
 func messageView(m *store.Message, ds []store.Delivery) *Message {
 	out := &Message{ID: m.ID, Tenant: m.Tenant, Type: m.Type, Status: Status(m.Status()), CreatedAt: utc(m.CreatedAt)}
+	if ds != nil {
+		out.Deliveries = make([]Delivery, 0, len(ds))
+	}
 	for _, d := range ds {
 		v := Delivery{ID: d.ID, EndpointID: d.EndpointID, URL: d.URL, Status: Status(d.Status), AttemptCount: d.AttemptCount,
 			LastStatusCode: d.LastStatusCode, LastError: d.LastError, Attempts: make([]Attempt, 0, len(d.Attempts))}
@@ -230,8 +233,12 @@ func (w *writer) enqueue(ctx context.Context, in MessageInput) (reply, error) {
 	if res.Duplicate && res.MessageID != cmd.ID {
 		return w.messageReply(res.Index, tenant, res.MessageID)
 	}
+	status := StatusPending
+	if res.Count == 0 { // no endpoint was subscribed: nothing to deliver
+		status = StatusSucceeded
+	}
 	return reply{Index: res.Index, Created: true,
-		Message: &Message{ID: cmd.ID, Tenant: tenant, Type: in.Type, Status: StatusPending, CreatedAt: utc(cmd.CreatedAt)}}, nil
+		Message: &Message{ID: cmd.ID, Tenant: tenant, Type: in.Type, Status: status, CreatedAt: utc(cmd.CreatedAt)}}, nil
 }
 
 // messageReply answers with a message as this node's store holds it.

@@ -114,8 +114,8 @@ func (p *peers) leaderURL(path string) string {
 // when no leader could be reached. A reply carrying any other error code is
 // returned for the caller to decode. A write whose connection failed after
 // it may have reached the leader is not sent again: that is ErrUncertain.
-func (p *peers) callLeader(ctx context.Context, timeout time.Duration, method, path string, body []byte, out *reply) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+func (p *peers) callLeader(parent context.Context, timeout time.Duration, method, path string, body []byte, out *reply) error {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	backoff := 10 * time.Millisecond
 	var last error
@@ -151,6 +151,9 @@ func (p *peers) callLeader(ctx context.Context, timeout time.Duration, method, p
 		}
 		select {
 		case <-ctx.Done():
+			if parent.Err() != nil {
+				return parent.Err() // the caller gave up, not the cluster
+			}
 			if last == nil || errors.Is(last, ErrNotLeader) {
 				return ErrNotLeader
 			}

@@ -383,7 +383,7 @@ func (t *txn) enqueue(c *Enqueue) (Result, error) {
 	if err := t.envelopes.Put([]byte(c.ID), c.Envelope); err != nil {
 		return Result{}, err
 	}
-	return Result{MessageID: c.ID}, nil
+	return Result{MessageID: c.ID, Count: len(targets)}, nil
 }
 
 type target struct{ endpointID, url string }

@@ -196,8 +196,9 @@ type Result struct {
 	MessageID string
 	// Duplicate reports that an Enqueue created nothing.
 	Duplicate bool
-	// Count is how many deliveries a Requeue re-queued, records a Sweep
-	// or a DeleteTenant handled, or tokens RevokeTenantTokens deleted.
+	// Count is how many deliveries an Enqueue created or a Requeue
+	// re-queued, records a Sweep or a DeleteTenant handled, or tokens
+	// RevokeTenantTokens deleted.
 	Count int
 	// Err is a deterministic rejection: an *InvalidError for a command
 	// that breaks a rule of its fields (or creates a token past a

@@ -121,7 +121,6 @@ const (
 	codePayloadTooLarge  = "payload_too_large"      // 413
 	codeUnsupportedMedia = "unsupported_media_type" // 415, a write without Content-Type: application/json
 	codeMisdirected      = "misdirected_request"    // 421, a non-loopback Host without a token
-	codeRateLimited      = "rate_limited"           // 429
 	codeUnavailable      = "unavailable"            // 503
 	codeInternal         = "internal"               // 500
 )
@@ -546,7 +545,7 @@ func (a *api) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, codeNotFound, "not found")
 	case errors.Is(err, engine.ErrNotLeader):
 		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "no leader can accept the write right now; retry")
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "no leader is reachable right now; retry, on any node")
 	case errors.Is(err, engine.ErrUncertain):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable,

@@ -87,9 +87,6 @@ func (a *api) getMessage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return messageErr(err, id)
 	}
-	if msg.Deliveries == nil {
-		msg.Deliveries = []engine.Delivery{}
-	}
 	return writeJSON(w, http.StatusOK, msg)
 }
 
