@@ -384,7 +384,7 @@ func TestClusterPartitionedLeaderStopsDelivering(t *testing.T) {
 			t.Fatalf("healed node lacks %s: %v", id, err)
 		}
 	}
-	if _, ok, _ := c.engines[lead].store.IdempotentMessage(store.DefaultTenant, "minority", time.Now().UnixNano()); ok {
+	if _, _, ok, _ := c.engines[lead].store.IdempotentMessage(store.DefaultTenant, "minority", time.Now().UnixNano()); ok {
 		t.Fatal("the write refused by the minority was committed")
 	}
 }

@@ -18,6 +18,10 @@ var (
 	// ErrUncertain means the write may or may not have been committed;
 	// retry it with the same idempotency key.
 	ErrUncertain = errors.New("engine: the write may or may not have committed")
+	// ErrIdempotencyKeyReused means the idempotency key was used in the
+	// last 24 hours, in the tenant, for another request (type, data or
+	// webhook config): nothing was created. Use a new key.
+	ErrIdempotencyKeyReused = errors.New("engine: idempotency key already used for a different request")
 	// ErrClosed is returned after Stop or Close.
 	ErrClosed = errors.New("engine: closed")
 	// ErrConflict means the request cannot be done in the current state
@@ -81,6 +85,8 @@ func fromCluster(err error) error {
 		return ErrClosed
 	case errors.Is(err, store.ErrNotFound):
 		return ErrNotFound
+	case errors.Is(err, store.ErrKeyReused):
+		return ErrIdempotencyKeyReused
 	case errors.As(err, &inv):
 		// The state machine's own checks, which the engine's validation
 		// of client input normally meets first.

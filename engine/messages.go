@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -203,11 +205,15 @@ func (w *writer) enqueue(ctx context.Context, in MessageInput) (reply, error) {
 		return reply{}, err
 	}
 	now := w.cfg.Now()
+	var hash []byte
 	if in.IdempotencyKey != "" {
+		hash = requestHash(&in)
 		// A fast path only: the state machine itself ignores a key it
 		// has seen, whatever this read missed.
-		if id, ok, err := w.store.IdempotentMessage(tenant, in.IdempotencyKey, now.UnixNano()); err != nil {
+		if id, first, ok, err := w.store.IdempotentMessage(tenant, in.IdempotencyKey, now.UnixNano()); err != nil {
 			return reply{}, fromCluster(err)
+		} else if ok && len(first) > 0 && !bytes.Equal(first, hash) {
+			return reply{}, ErrIdempotencyKeyReused
 		} else if ok {
 			return w.messageReply(0, tenant, id)
 		}
@@ -220,6 +226,7 @@ func (w *writer) enqueue(ctx context.Context, in MessageInput) (reply, error) {
 	if in.IdempotencyKey != "" {
 		cmd.IdempotencyKey = in.IdempotencyKey
 		cmd.IdempotencyExpiresAt = now.Add(idempotencyTTL).UnixNano()
+		cmd.RequestHash = hash
 	}
 	res, err := w.commit(ctx, store.Command{Enqueue: &cmd})
 	if errors.Is(err, ErrUncertain) {
@@ -248,6 +255,27 @@ func (w *writer) messageReply(index uint64, tenant, id string) (reply, error) {
 		return reply{}, fromCluster(err)
 	}
 	return reply{Index: index, Message: messageView(m, ds)}, nil
+}
+
+// requestHash fingerprints what a client asked for (the type, the
+// compacted data and metadata, the URIs), so that an idempotency key used
+// again for another request is refused rather than answered with the
+// first message. Each part is length-prefixed: no two requests share one.
+func requestHash(in *MessageInput) []byte {
+	h := sha256.New()
+	var n [8]byte
+	part := func(b []byte) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	part([]byte(in.Type))
+	part(in.Data)
+	part(in.UserMetadata)
+	for _, u := range in.URIs {
+		part([]byte(u))
+	}
+	return h.Sum(nil)
 }
 
 // draft stamps a new message with its id, creation time and the envelope

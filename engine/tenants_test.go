@@ -33,8 +33,17 @@ func TestTenantIsolation(t *testing.T) {
 	if m, _ := e.Message(ctxb, "", d.ID); m.Deliveries == nil || len(m.Deliveries) != 0 || d.Status != StatusSucceeded {
 		t.Fatalf("a default-tenant message (answered %s) has deliveries %#v; want none (and an empty list), and succeeded", d.Status, m.Deliveries)
 	}
-	if again, created, err := e.Enqueue(ctxb, MessageInput{Tenant: "acme", Type: "job.done", Data: []byte(`{}`), IdempotencyKey: "k"}); err != nil || created || again.ID != a.ID {
+	if again, created, err := e.Enqueue(ctxb, MessageInput{Tenant: "acme", Type: "job.done", Data: []byte(` { } `), IdempotencyKey: "k"}); err != nil || created || again.ID != a.ID {
 		t.Fatalf("the key again in acme: %+v created %v, %v; want acme's first message", again, created, err)
+	}
+	for _, other := range []MessageInput{
+		{Tenant: "acme", Type: "job.failed", Data: []byte(`{}`), IdempotencyKey: "k"},
+		{Tenant: "acme", Type: "job.done", Data: []byte(`{"n":2}`), IdempotencyKey: "k"},
+		{Tenant: "acme", Type: "job.done", Data: []byte(`{}`), URIs: []string{acmeRC.URL}, IdempotencyKey: "k"},
+	} {
+		if _, _, err := e.Enqueue(ctxb, other); !errors.Is(err, ErrIdempotencyKeyReused) {
+			t.Errorf("the key again in acme for another request %+v: %v, want ErrIdempotencyKeyReused", other, err)
+		}
 	}
 
 	// Another tenant's ids are not found, whatever the call.

@@ -110,6 +110,7 @@ const (
 	wireNotLeader = "not_leader"
 	wireUncertain = "uncertain"
 	wireClosed    = "closed"
+	wireKeyReused = "idempotency_key_reused"
 	wireInternal  = "internal"
 )
 
@@ -122,6 +123,7 @@ var sentinels = []struct {
 	{wireNotLeader, ErrNotLeader},
 	{wireUncertain, ErrUncertain},
 	{wireClosed, ErrClosed},
+	{wireKeyReused, ErrIdempotencyKeyReused},
 }
 
 // toWire encodes an engine error. Errors without a code (bugs, I/O) cross

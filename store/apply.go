@@ -329,6 +329,9 @@ func (t *txn) enqueue(c *Enqueue) (Result, error) {
 			return Result{}, err
 		}
 		if ok && rec.ExpiresAt > c.CreatedAt {
+			if len(rec.RequestHash) > 0 && len(c.RequestHash) > 0 && !bytes.Equal(rec.RequestHash, c.RequestHash) {
+				return Result{MessageID: rec.MessageID, Duplicate: true, Err: ErrKeyReused}, nil
+			}
 			return Result{MessageID: rec.MessageID, Duplicate: true}, nil
 		}
 		if ok {
@@ -351,7 +354,7 @@ func (t *txn) enqueue(c *Enqueue) (Result, error) {
 				return Result{}, err
 			}
 		}
-		rec := idempotencyRecord{MessageID: c.ID, ExpiresAt: c.IdempotencyExpiresAt}
+		rec := idempotencyRecord{MessageID: c.ID, ExpiresAt: c.IdempotencyExpiresAt, RequestHash: c.RequestHash}
 		if err := putRecord(t.idempotency, string(idemKey), &rec); err != nil {
 			return Result{}, err
 		}

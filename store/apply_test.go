@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -36,10 +37,10 @@ func TestEnqueueIdempotency(t *testing.T) {
 	if got := allDue(t, s); !slices.Equal(got, dueBefore) {
 		t.Fatalf("duplicate key scheduled deliveries: %v, before %v", got, dueBefore)
 	}
-	if id, ok, _ := s.IdempotentMessage(DefaultTenant, "K", t0+day-1); !ok || id != m1 {
+	if id, _, ok, _ := s.IdempotentMessage(DefaultTenant, "K", t0+day-1); !ok || id != m1 {
 		t.Fatalf("IdempotentMessage before expiry = %q, %v", id, ok)
 	}
-	if _, ok, _ := s.IdempotentMessage(DefaultTenant, "K", t0+day); ok {
+	if _, _, ok, _ := s.IdempotentMessage(DefaultTenant, "K", t0+day); ok {
 		t.Fatal("IdempotentMessage at expiry still answers")
 	}
 
@@ -53,7 +54,7 @@ func TestEnqueueIdempotency(t *testing.T) {
 	if !r[0].Duplicate {
 		t.Fatalf("same id with a new key: %+v", r[0])
 	}
-	if _, ok, _ := s.IdempotentMessage(DefaultTenant, "K2", t0); ok {
+	if _, _, ok, _ := s.IdempotentMessage(DefaultTenant, "K2", t0); ok {
 		t.Fatal("a duplicate id recorded its idempotency key")
 	}
 	if m, _ := getMessage(t, s, m1); len(m.Deliveries) != 1 || m.Pending != 1 {
@@ -70,7 +71,7 @@ func TestEnqueueIdempotency(t *testing.T) {
 		t.Fatalf("key after expiry: %+v, want new message %s", r[0], m3)
 	}
 	getMessage(t, s, m3)
-	if id, ok, _ := s.IdempotentMessage(DefaultTenant, "K", t0+day); !ok || id != m3 {
+	if id, _, ok, _ := s.IdempotentMessage(DefaultTenant, "K", t0+day); !ok || id != m3 {
 		t.Fatalf("IdempotentMessage after reuse = %q, %v; want %s", id, ok, m3)
 	}
 	if exp := mustDump(t, s)["tenant_idem_expiry"]; len(exp) != 1 {
@@ -78,7 +79,7 @@ func TestEnqueueIdempotency(t *testing.T) {
 	}
 	// A sweep at the old expiry must not remove the renewed key.
 	runOK(t, s, Command{Sweep: &Sweep{At: t0 + day, Limit: 10}})
-	if id, ok, _ := s.IdempotentMessage(DefaultTenant, "K", t0+day); !ok || id != m3 {
+	if id, _, ok, _ := s.IdempotentMessage(DefaultTenant, "K", t0+day); !ok || id != m3 {
 		t.Fatalf("sweep removed a renewed key: %q, %v", id, ok)
 	}
 }
@@ -1237,4 +1238,47 @@ func TestEmptyIDsAreRejectedNotFatal(t *testing.T) {
 		}
 	}
 	mustCheck(t, s)
+}
+
+// An idempotency key used again with another request hash is refused,
+// with the first message named; the same hash, or none on either side
+// (keys stored before hashes), replays it.
+func TestEnqueueIdempotencyKeyReused(t *testing.T) {
+	s := openTest(t)
+	g := newIDs(3)
+	runOK(t, s, createEndpoint(epID("a"), "https://a.example", t0))
+	day := ms(24 * 3600 * 1000)
+	hashed := func(c Command, h byte) Command {
+		c.Enqueue.RequestHash = bytes.Repeat([]byte{h}, 32)
+		return c
+	}
+	m1 := g.next(t, "msg", t0)
+	runOK(t, s, hashed(withKey(fanOut(m1, "x", t0), "K", t0+day), 1))
+	before := mustDump(t, s)
+	r := run(t, s, hashed(withKey(fanOut(g.next(t, "msg", t0), "x", t0), "K", t0+day), 2))
+	if !errors.Is(r[0].Err, ErrKeyReused) || r[0].MessageID != m1 {
+		t.Fatalf("another request with the key: %+v, want ErrKeyReused naming %s", r[0], m1)
+	}
+	after := mustDump(t, s)
+	delete(before, "meta") // the applied index moved on, nothing else may
+	delete(after, "meta")
+	if d := diffDumps(before, after); d != "" {
+		t.Fatalf("the refused enqueue changed the state:\n%s", d)
+	}
+	for name, c := range map[string]Command{
+		"same request": hashed(withKey(fanOut(g.next(t, "msg", t0), "x", t0), "K", t0+day), 1),
+		"no hash":      withKey(fanOut(g.next(t, "msg", t0), "x", t0), "K", t0+day),
+	} {
+		if r := runOK(t, s, c); !r[0].Duplicate || r[0].MessageID != m1 {
+			t.Errorf("%s: %+v, want the first message", name, r[0])
+		}
+	}
+	if _, hash, ok, _ := s.IdempotentMessage(DefaultTenant, "K", t0); !ok || !bytes.Equal(hash, bytes.Repeat([]byte{1}, 32)) {
+		t.Errorf("IdempotentMessage hash %x, %v", hash, ok)
+	}
+	bad := withKey(fanOut(g.next(t, "msg", t0), "x", t0), "K3", t0+day)
+	bad.Enqueue.RequestHash = []byte{1, 2}
+	if r := run(t, s, bad); invalidField(r[0].Err) != "enqueue.request_hash" {
+		t.Errorf("a short hash: %v", r[0].Err)
+	}
 }

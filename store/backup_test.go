@@ -87,7 +87,7 @@ func TestRestoreFile(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("restored records differ from the backup's")
 	}
-	if id, ok, err := st.IdempotentMessage(DefaultTenant, "k1", now.UnixNano()); err != nil || !ok || id != msgID {
+	if id, _, ok, err := st.IdempotentMessage(DefaultTenant, "k1", now.UnixNano()); err != nil || !ok || id != msgID {
 		t.Errorf("idempotency key after restore: %q %v %v", id, ok, err)
 	}
 

@@ -52,9 +52,13 @@ type Enqueue struct {
 	Envelope       []byte `json:"envelope"` // base64 in JSON: cheaper than re-validating JSON, and byte-exact
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 	// IdempotencyExpiresAt is when the key may be reused.
-	IdempotencyExpiresAt int64    `json:"idempotency_expires_at,omitempty"`
-	URIs                 []string `json:"uris,omitempty"`
-	EndpointIDs          []string `json:"endpoint_ids,omitempty"`
+	IdempotencyExpiresAt int64 `json:"idempotency_expires_at,omitempty"`
+	// RequestHash, if set, is a SHA-256 of what the client asked for
+	// (type, data, webhook_config): the same key with another request
+	// within its life is refused with ErrKeyReused.
+	RequestHash []byte   `json:"request_hash,omitempty"`
+	URIs        []string `json:"uris,omitempty"`
+	EndpointIDs []string `json:"endpoint_ids,omitempty"`
 }
 
 // Outcome results of an attempt.
@@ -214,8 +218,12 @@ type Result struct {
 
 // Errors a command can be rejected with.
 var (
-	ErrNotFound = errors.New("store: not found")
-	ErrExists   = errors.New("store: already exists")
+	// ErrKeyReused rejects an Enqueue whose idempotency key was used, and
+	// is still live, for another request. Result.MessageID names the
+	// first message.
+	ErrKeyReused = errors.New("store: idempotency key used for another request")
+	ErrNotFound  = errors.New("store: not found")
+	ErrExists    = errors.New("store: already exists")
 )
 
 // EncodeBatch encodes commands as one log entry. The returned slice is fresh

@@ -179,10 +179,10 @@ func TestUpgradeFromV0(t *testing.T) {
 
 	// The idempotency key is the default tenant's, and only its.
 	m1, ds := getMessage(t, s, man["msg-1"].ID)
-	if id, ok, err := s.IdempotentMessage(DefaultTenant, "job-1", m1.CreatedAt+1); err != nil || !ok || id != m1.ID {
+	if id, _, ok, err := s.IdempotentMessage(DefaultTenant, "job-1", m1.CreatedAt+1); err != nil || !ok || id != m1.ID {
 		t.Fatalf("IdempotentMessage(default, job-1) = %q, %v, %v; want %s", id, ok, err, m1.ID)
 	}
-	if _, ok, _ := s.IdempotentMessage("other", "job-1", m1.CreatedAt+1); ok {
+	if _, _, ok, _ := s.IdempotentMessage("other", "job-1", m1.CreatedAt+1); ok {
 		t.Fatal("job-1 is a key of another tenant too")
 	}
 	if _, ok := d["idempotency"]; ok {
@@ -489,7 +489,7 @@ func TestRestoreV0(t *testing.T) {
 	}
 	man := readManifest(t)
 	m, _ := getMessage(t, r, man["msg-1"].ID)
-	if id, ok, _ := r.IdempotentMessage(DefaultTenant, "job-1", m.CreatedAt); !ok || id != m.ID {
+	if id, _, ok, _ := r.IdempotentMessage(DefaultTenant, "job-1", m.CreatedAt); !ok || id != m.ID {
 		t.Fatalf("idempotency key after restoring an old backup: %q, %v", id, ok)
 	}
 }

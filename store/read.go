@@ -267,23 +267,23 @@ func all[T any](s *Store, bucket []byte) ([]T, error) {
 	return out, err
 }
 
-// IdempotentMessage returns the message id recorded for one of the
-// tenant's idempotency keys that is still live at now.
-func (s *Store) IdempotentMessage(tenant, key string, now int64) (string, bool, error) {
+// IdempotentMessage returns the message id, and the request hash if any,
+// recorded for one of the tenant's idempotency keys that is still live at
+// now.
+func (s *Store) IdempotentMessage(tenant, key string, now int64) (id string, requestHash []byte, ok bool, err error) {
 	if err := CheckTenant(tenant); err != nil {
-		return "", false, err
+		return "", nil, false, err
 	}
 	var rec idempotencyRecord
-	var ok bool
-	err := s.view(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		var err error
 		ok, err = getRecord(tx.Bucket(bIdempotency), string(tenantKey(tenant, key)), &rec)
 		return err
 	})
 	if err != nil || !ok || rec.ExpiresAt <= now {
-		return "", false, err
+		return "", nil, false, err
 	}
-	return rec.MessageID, true, nil
+	return rec.MessageID, rec.RequestHash, true, nil
 }
 
 // Tenants returns up to limit tenants in id order, starting after the

@@ -204,6 +204,9 @@ type tokenRecord struct {
 type idempotencyRecord struct {
 	MessageID string `json:"message_id"`
 	ExpiresAt int64  `json:"expires_at"`
+	// RequestHash is the Enqueue's RequestHash, if it had one: a later
+	// enqueue with the key and another hash is refused (ErrKeyReused).
+	RequestHash []byte `json:"request_hash,omitempty"`
 }
 
 // DeliveryID derives the id of a message's n-th delivery, so every replica

@@ -224,11 +224,11 @@ func TestTenantIsolation(t *testing.T) {
 		t.Fatalf("one key in two tenants: %+v", r)
 	}
 	for tenant, want := range map[string]string{"a": ma, "b": mb} {
-		if id, ok, err := s.IdempotentMessage(tenant, "K", t0); err != nil || !ok || id != want {
+		if id, _, ok, err := s.IdempotentMessage(tenant, "K", t0); err != nil || !ok || id != want {
 			t.Fatalf("IdempotentMessage(%s, K) = %q, %v, %v", tenant, id, ok, err)
 		}
 	}
-	if _, ok, _ := s.IdempotentMessage(DefaultTenant, "K", t0); ok {
+	if _, _, ok, _ := s.IdempotentMessage(DefaultTenant, "K", t0); ok {
 		t.Fatal("K is the default tenant's too")
 	}
 	again := g.next(t, "msg", t0+ms(1))
@@ -296,7 +296,7 @@ func TestTenantIsolation(t *testing.T) {
 		"Endpoint":          func() error { _, err := s.Endpoint("", aEP); return err },
 		"Endpoints":         func() error { _, err := s.Endpoints("-a"); return err },
 		"ListMessages":      func() error { _, err := s.ListMessages("a\x00", "", 1, ""); return err },
-		"IdempotentMessage": func() error { _, _, err := s.IdempotentMessage(strings.Repeat("a", 65), "K", t0); return err },
+		"IdempotentMessage": func() error { _, _, _, err := s.IdempotentMessage(strings.Repeat("a", 65), "K", t0); return err },
 		"Tenant":            func() error { _, err := s.Tenant("*"); return err },
 	} {
 		if f := invalidField(read()); f != "tenant" {
@@ -588,7 +588,7 @@ func tenantView(t *testing.T, s *Store, tenant string) string {
 		fmt.Fprintf(&b, "message %+v %+v\n", m, ds)
 	}
 	for _, key := range []string{"old", "k0", "k1"} {
-		if id, ok, _ := s.IdempotentMessage(tenant, key, t0); ok {
+		if id, _, ok, _ := s.IdempotentMessage(tenant, key, t0); ok {
 			fmt.Fprintf(&b, "key %s → %s\n", key, id)
 		}
 	}

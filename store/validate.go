@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
@@ -246,6 +247,8 @@ func (e *Enqueue) validate() error {
 		f.check("idempotency_key", "must be set with idempotency_expires_at")
 	case e.IdempotencyKey != "" && e.IdempotencyExpiresAt <= e.CreatedAt:
 		f.check("idempotency_expires_at", "must be after created_at")
+	case len(e.RequestHash) != 0 && (len(e.RequestHash) != sha256.Size || e.IdempotencyKey == ""):
+		f.check("request_hash", "must be a SHA-256, with an idempotency key")
 	}
 	switch {
 	case len(e.URIs) > 0 && len(e.EndpointIDs) > 0:

@@ -119,6 +119,7 @@ const (
 	codeMethodNotAllowed = "method_not_allowed"     // 405
 	codeConflict         = "conflict"               // 409
 	codePayloadTooLarge  = "payload_too_large"      // 413
+	codeKeyReused        = "idempotency_key_reused" // 422
 	codeUnsupportedMedia = "unsupported_media_type" // 415, a write without Content-Type: application/json
 	codeMisdirected      = "misdirected_request"    // 421, a non-loopback Host without a token
 	codeUnavailable      = "unavailable"            // 503
@@ -543,6 +544,9 @@ func (a *api) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusBadRequest, codeInvalidArgument, ie.Field+": "+ie.Msg)
 	case errors.Is(err, engine.ErrNotFound):
 		writeError(w, http.StatusNotFound, codeNotFound, "not found")
+	case errors.Is(err, engine.ErrIdempotencyKeyReused):
+		writeError(w, http.StatusUnprocessableEntity, codeKeyReused,
+			"this Idempotency-Key was used in the last 24 hours for a different request (type, data or webhook_config); nothing was created: use a new key")
 	case errors.Is(err, engine.ErrNotLeader):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "no leader is reachable right now; retry, on any node")

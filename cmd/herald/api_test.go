@@ -346,6 +346,10 @@ func TestAPIMessages(t *testing.T) {
 	if again.header.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("Idempotent-Replayed header missing")
 	}
+	if reused := s.call(t, "POST", "/v1/messages", `{"type": "a.b", "data": {"other": 1}}`, "Idempotency-Key", "k-1"); reused.status != 422 ||
+		reused.errCode(t) != "idempotency_key_reused" {
+		t.Errorf("the key for another request = %d %s, want 422 idempotency_key_reused", reused.status, reused.body)
+	}
 	if too := s.call(t, "POST", "/v1/messages", `{"type": "a.b", "data": {}}`, "Idempotency-Key", strings.Repeat("k", 300)); too.status != 400 {
 		t.Errorf("long key = %d", too.status)
 	}
