@@ -34,6 +34,7 @@ type serveConfig struct {
 	overrideSignature string
 	publicURL         string
 	logFormat         string
+	logLevel          slog.Level
 	debugAddr         string
 	tlsCert           string // with tlsKey: serve the API over HTTPS
 	tlsKey            string
@@ -92,6 +93,7 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	overrideSig := fs.String("override-signature", engine.SignatureEd25519, "how override deliveries are signed: `v1a` (Ed25519) or jwt (RS256)")
 	publicURL := fs.String("public-url", "", "this deployment's public base `URL`, the JWT iss (default http:// + --http-addr; https:// with --tls-cert)")
 	logFormat := fs.String("log-format", "text", "log `format` on stderr: text or json")
+	logLevel := fs.String("log-level", "info", "the least `level` logged: debug, info, warn or error")
 	debugAddr := fs.String("debug-addr", "", "serve Go's pprof profiles on this loopback `address` (default: off)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
@@ -171,6 +173,9 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	}
 	if cfg.logFormat != "text" && cfg.logFormat != "json" {
 		return nil, usagef("--log-format must be text or json, got %q", cfg.logFormat)
+	}
+	if err := cfg.logLevel.UnmarshalText([]byte(*logLevel)); err != nil || strings.ContainsAny(*logLevel, "+-") {
+		return nil, usagef("--log-level must be debug, info, warn or error, got %q", *logLevel)
 	}
 	if *sealKeyFile != "" {
 		key, err := readSealKey("--seal-key-file", *sealKeyFile)
@@ -271,8 +276,8 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func newLogger(format string, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+func newLogger(format string, level slog.Level, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
@@ -283,7 +288,7 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 // stops accepting, attempts in flight finish or time out, and leadership
 // is handed over.
 func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
-	log := newLogger(cfg.logFormat, stderr)
+	log := newLogger(cfg.logFormat, cfg.logLevel, stderr)
 
 	// What SIGHUP re-reads: reloaders are collected while the node starts
 	// and watched once it runs (see watchSIGHUP); each one keeps its

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -127,10 +128,10 @@ func TestServeFlags(t *testing.T) {
 	})
 	t.Run("all flags", func(t *testing.T) {
 		cfg := parse(t, env(), "--retry-schedule", "1s, 2s,500ms", "--attempt-timeout", "3s", "--override-signature", "jwt",
-			"--public-url", "https://hooks.example.com", "--log-format", "json", "--allow-private-networks")
+			"--public-url", "https://hooks.example.com", "--log-format", "json", "--log-level", "debug", "--allow-private-networks")
 		if !reflect.DeepEqual(cfg.retrySchedule, []time.Duration{time.Second, 2 * time.Second, 500 * time.Millisecond}) ||
 			cfg.attemptTimeout != 3*time.Second || cfg.overrideSignature != "jwt" || cfg.publicURL != "https://hooks.example.com" ||
-			cfg.logFormat != "json" || !cfg.allowPrivate {
+			cfg.logFormat != "json" || cfg.logLevel != slog.LevelDebug || !cfg.allowPrivate {
 			t.Errorf("flags: %+v", cfg)
 		}
 	})
@@ -145,6 +146,8 @@ func TestServeFlags(t *testing.T) {
 		{[]string{"--attempt-timeout", "0s"}, nil, "attempt-timeout"},
 		{[]string{"--override-signature", "hmac"}, nil, "override-signature"},
 		{[]string{"--log-format", "xml"}, nil, "log-format"},
+		{[]string{"--log-level", "verbose"}, nil, "log-level"},
+		{[]string{"--log-level", "info+2"}, nil, "log-level"},
 		{[]string{"--peers", "n1"}, nil, "peers"},
 		{nil, []string{"HERALD_PEERS", "n1=nowhere"}, "peers"},
 		{[]string{"--http-addr", "8080"}, nil, "http-addr"},
