@@ -31,6 +31,10 @@ const (
 	DefaultAttemptTimeout      = 15 * time.Second
 	DefaultRetention           = 7 * 24 * time.Hour
 	DefaultEndpointConcurrency = 32
+	DefaultMaxInflight         = 1024
+	DefaultBreakerFailures     = 10
+	DefaultBreakerPeriod       = time.Minute
+	DefaultDisableAfter        = 5 * 24 * time.Hour
 )
 
 // TLSFiles names the PEM files of a node's peer TLS: its certificate, its
@@ -118,6 +122,18 @@ type Config struct {
 	// EndpointConcurrency bounds the attempts in flight to one destination.
 	// Defaults to DefaultEndpointConcurrency.
 	EndpointConcurrency int
+	// MaxInflight bounds the attempts in flight on the node, shared
+	// round-robin between destinations. Defaults to DefaultMaxInflight.
+	MaxInflight int
+	// An endpoint whose attempts have all failed, at least BreakerFailures
+	// of them over at least BreakerPeriod, has its circuit breaker opened:
+	// its deliveries wait while probes test it. Default
+	// DefaultBreakerFailures and DefaultBreakerPeriod.
+	BreakerFailures int
+	BreakerPeriod   time.Duration
+	// DisableAfter disables an endpoint whose attempts have all failed for
+	// this long. Defaults to DefaultDisableAfter.
+	DisableAfter time.Duration
 	// Logger receives operational logs. Defaults to discarding them.
 	Logger *slog.Logger
 	// Now is the clock. Defaults to time.Now.
@@ -204,6 +220,18 @@ func (c Config) withDefaults() Config {
 	if c.EndpointConcurrency == 0 {
 		c.EndpointConcurrency = DefaultEndpointConcurrency
 	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = DefaultMaxInflight
+	}
+	if c.BreakerFailures == 0 {
+		c.BreakerFailures = DefaultBreakerFailures
+	}
+	if c.BreakerPeriod == 0 {
+		c.BreakerPeriod = DefaultBreakerPeriod
+	}
+	if c.DisableAfter == 0 {
+		c.DisableAfter = DefaultDisableAfter
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -252,6 +280,14 @@ func (c Config) validate() error {
 		return bad("Retention", "must be positive")
 	case c.EndpointConcurrency < 0:
 		return bad("EndpointConcurrency", "must be positive")
+	case c.MaxInflight < 0:
+		return bad("MaxInflight", "must be positive")
+	case c.BreakerFailures < 0:
+		return bad("BreakerFailures", "must be positive")
+	case c.BreakerPeriod < 0:
+		return bad("BreakerPeriod", "must be positive")
+	case c.DisableAfter < 0:
+		return bad("DisableAfter", "must be positive")
 	}
 	return nil
 }

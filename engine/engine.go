@@ -88,13 +88,17 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 			_, err := e.w.commit(ctx, store.Command{Outcome: &out})
 			return err
 		},
-		Transport:      transport,
-		Schedule:       schedule,
-		Jitter:         jitter,
-		AttemptTimeout: cfg.AttemptTimeout,
-		Concurrency:    cfg.EndpointConcurrency,
-		Now:            cfg.Now,
-		Logger:         cfg.Logger,
+		Transport:       transport,
+		Schedule:        schedule,
+		Jitter:          jitter,
+		AttemptTimeout:  cfg.AttemptTimeout,
+		Concurrency:     cfg.EndpointConcurrency,
+		MaxInflight:     cfg.MaxInflight,
+		BreakerFailures: cfg.BreakerFailures,
+		BreakerPeriod:   cfg.BreakerPeriod,
+		DisableAfter:    cfg.DisableAfter,
+		Now:             cfg.Now,
+		Logger:          cfg.Logger,
 	})
 	if err != nil {
 		st.Close()

@@ -82,6 +82,11 @@ type Outcome struct {
 	Error         string `json:"error,omitempty"`
 	Result        string `json:"result"`
 	NextAttemptAt int64  `json:"next_attempt_at,omitempty"`
+	// OpenBreaker opens the endpoint's circuit breaker (with a failed
+	// attempt) and Disable disables it as failing for too long; the leader
+	// decides both from the endpoint's Health and its thresholds.
+	OpenBreaker bool `json:"open_breaker,omitempty"`
+	Disable     bool `json:"disable,omitempty"`
 }
 
 // CreateEndpoint registers an endpoint in Endpoint.Tenant. Endpoint ids are

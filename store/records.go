@@ -120,6 +120,26 @@ type Endpoint struct {
 	Secrets       []Secret `json:"secrets"` // newest first
 	CreatedAt     int64    `json:"created_at"`
 	UpdatedAt     int64    `json:"updated_at"`
+	// DisabledReason and DisabledAt say why and when the endpoint was
+	// last disabled (by an operator, a 410 or failing too long).
+	DisabledReason string `json:"disabled_reason,omitempty"`
+	DisabledAt     int64  `json:"disabled_at,omitempty"`
+	// Health is kept by applying the outcomes of attempts to the endpoint.
+	Health EndpointHealth `json:"health,omitzero"`
+}
+
+// EndpointHealth is an endpoint's recent record of attempts, replicated so
+// that a new leader knows which endpoints are failing and whose breaker is
+// open.
+type EndpointHealth struct {
+	// FailingSince is when the current streak of failed attempts began;
+	// 0 when the latest attempt succeeded (or there was none).
+	FailingSince int64 `json:"failing_since,omitempty"`
+	// Failures counts the failed attempts in a row.
+	Failures int `json:"failures,omitempty"`
+	// BreakerOpenedAt is when the circuit breaker opened; 0 while it is
+	// closed. The first 2xx closes it.
+	BreakerOpenedAt int64 `json:"breaker_opened_at,omitempty"`
 }
 
 // Secret is one of an endpoint's HMAC secrets.

@@ -55,10 +55,19 @@ type Config struct {
 	// AttemptTimeout bounds one attempt, from dialling to reading the
 	// response headers.
 	AttemptTimeout time.Duration
-	// Concurrency bounds the attempts in flight to one destination.
+	// Concurrency bounds the attempts in flight to one destination, and
+	// MaxInflight those of the whole node, shared round-robin between
+	// destinations.
 	Concurrency int
-	Now         func() time.Time
-	Logger      *slog.Logger
+	MaxInflight int
+	// BreakerFailures and BreakerPeriod open an endpoint's circuit breaker
+	// after that many failed attempts in a row over at least that long;
+	// DisableAfter disables an endpoint failing for that long.
+	BreakerFailures int
+	BreakerPeriod   time.Duration
+	DisableAfter    time.Duration
+	Now             func() time.Time
+	Logger          *slog.Logger
 }
 
 func (c Config) validate() error {
@@ -67,8 +76,8 @@ func (c Config) validate() error {
 		return errors.New("delivery: Store, Signers, Commit, Transport, Now and Logger are required")
 	case len(c.Schedule) == 0:
 		return errors.New("delivery: Schedule is required")
-	case c.AttemptTimeout <= 0, c.Concurrency <= 0:
-		return errors.New("delivery: AttemptTimeout and Concurrency must be positive")
+	case c.AttemptTimeout <= 0, c.Concurrency <= 0, c.MaxInflight <= 0, c.BreakerFailures <= 0, c.BreakerPeriod <= 0, c.DisableAfter <= 0:
+		return errors.New("delivery: AttemptTimeout, Concurrency, MaxInflight, BreakerFailures, BreakerPeriod and DisableAfter must be positive")
 	}
 	return nil
 }
