@@ -253,7 +253,7 @@ func (e *Engine) lead(ctx context.Context, gen uint64) error {
 		return fmt.Errorf("rebuild schedule: %w", err)
 	}
 	e.delivering.Store(true)
-	e.log.Info("leading: delivering", "pending", e.deliver.Scheduled())
+	e.log.Info("leading: delivering", "destinations", e.deliver.Stats().Destinations)
 	t := time.NewTicker(sweepInterval)
 	defer t.Stop()
 	for {

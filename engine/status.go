@@ -177,10 +177,10 @@ func (w *writer) removeNode(ctx context.Context, id string) (reply, error) {
 
 // Stats are a node's counters for monitoring.
 type Stats struct {
-	// Scheduled is the pending deliveries in the leader's schedule (zero on
-	// followers): the backlog not yet delivered.
+	// Scheduled is the pending deliveries of every tenant: the backlog not
+	// yet delivered. Every node counts it from its store.
 	Scheduled int
-	// InFlight is the deliveries queued for or in an attempt right now.
+	// InFlight is the attempts in flight on this node (zero on followers).
 	InFlight int
 	// AppliedIndex is the last Raft index applied to this node's store.
 	AppliedIndex uint64
@@ -191,9 +191,13 @@ type Stats struct {
 // Stats returns the node's current counters.
 func (e *Engine) Stats() Stats {
 	applied := e.applied.get()
+	pending, err := e.store.Pending()
+	if err != nil {
+		e.log.Warn("count pending deliveries", "error", err)
+	}
 	return Stats{
-		Scheduled:    e.deliver.Scheduled(),
-		InFlight:     e.deliver.InFlight(),
+		Scheduled:    pending,
+		InFlight:     e.deliver.Stats().InFlight,
 		AppliedIndex: applied,
 		StoreBytes:   e.store.Stats().FileBytes,
 	}

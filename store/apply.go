@@ -119,7 +119,7 @@ func newTxn(tx *bolt.Tx) *txn {
 		messages:     tx.Bucket(bMessages),
 		envelopes:    tx.Bucket(bEnvelopes),
 		deliveries:   tx.Bucket(bDeliveries),
-		due:          tx.Bucket(bDue),
+		due:          tx.Bucket(bQueued),
 		byEndpoint:   tx.Bucket(bByEndpoint),
 		endpoints:    tx.Bucket(bEndpoints),
 		keys:         tx.Bucket(bKeys),
@@ -242,10 +242,6 @@ func (t *txn) endpoint(id string) (*Endpoint, error) {
 	return ep, nil
 }
 
-func dueKey(at int64, dlvID string) []byte {
-	return append(be64(at), dlvID...)
-}
-
 func byEndpointKey(epID, dlvID string) []byte {
 	k := make([]byte, 0, len(epID)+1+len(dlvID))
 	return append(append(append(k, epID...), 0), dlvID...)
@@ -255,7 +251,7 @@ func byEndpointKey(epID, dlvID string) []byte {
 // with its status. prev is the record as it was (nil when new).
 func (t *txn) putDelivery(prev, d *Delivery) error {
 	if prev != nil && prev.Status == StatusPending {
-		if err := t.due.Delete(dueKey(prev.NextAttemptAt, prev.ID)); err != nil {
+		if err := t.due.Delete(dueKey(prev.Queue(), prev.NextAttemptAt, prev.ID)); err != nil {
 			return err
 		}
 		if !prev.Override() && d.Status != StatusPending {
@@ -265,8 +261,7 @@ func (t *txn) putDelivery(prev, d *Delivery) error {
 		}
 	}
 	if d.Status == StatusPending {
-		q := []byte(d.Queue())
-		if err := t.due.Put(dueKey(d.NextAttemptAt, d.ID), q); err != nil {
+		if err := t.due.Put(dueKey(d.Queue(), d.NextAttemptAt, d.ID), nil); err != nil {
 			return err
 		}
 		t.scheduled = append(t.scheduled, Due{DeliveryID: d.ID, At: d.NextAttemptAt, Queue: d.Queue()})
@@ -971,7 +966,7 @@ func (t *txn) dropMessage(m *Message) error {
 			if d == nil || d.Status != StatusPending {
 				continue
 			}
-			if err := t.due.Delete(dueKey(d.NextAttemptAt, d.ID)); err != nil {
+			if err := t.due.Delete(dueKey(d.Queue(), d.NextAttemptAt, d.ID)); err != nil {
 				return err
 			}
 			if !d.Override() {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -287,22 +289,40 @@ func getEndpoint(t testing.TB, s *Store, id string) *Endpoint {
 	return ep
 }
 
-// allDue pages through the whole due index.
+// allDue returns the whole due index, queue by queue.
 func allDue(t testing.TB, s *Store) []Due {
 	t.Helper()
 	var all []Due
-	var after Due
+	after := ""
 	for {
-		page, err := s.DuePage(after, 100)
+		heads, err := s.QueueHeads(after, 100)
 		if err != nil {
-			t.Fatalf("DuePage: %v", err)
+			t.Fatalf("QueueHeads: %v", err)
 		}
-		if len(page) == 0 {
+		if len(heads) == 0 {
 			return all
 		}
-		all = append(all, page...)
-		after = page[len(page)-1]
+		for _, h := range heads {
+			w, err := s.QueueDue(h.Queue, math.MaxInt64, math.MaxInt, func(string) bool { return false })
+			if err != nil {
+				t.Fatalf("QueueDue: %v", err)
+			}
+			all = append(all, w.Due...)
+		}
+		after = heads[len(heads)-1].Queue
 	}
+}
+
+// earliestDue returns the earliest due time of any pending delivery.
+func earliestDue(t testing.TB, s *Store) (int64, bool) {
+	heads, err := s.QueueHeads("", math.MaxInt)
+	if err != nil {
+		t.Fatalf("QueueHeads: %v", err)
+	}
+	if len(heads) == 0 {
+		return 0, false
+	}
+	return slices.MinFunc(heads, func(a, b Due) int { return cmp.Compare(a.At, b.At) }).At, true
 }
 
 // Command constructors.
@@ -543,10 +563,8 @@ func (g *logGen) enqueue() Command {
 
 // outcomes makes up to n outcomes for distinct pending deliveries.
 func (g *logGen) outcomes(n int) []Command {
-	due, err := g.store.DuePage(Due{}, 200)
-	if err != nil {
-		g.t.Fatalf("DuePage: %v", err)
-	}
+	due := allDue(g.t, g.store)
+	due = due[:min(len(due), 200)]
 	g.rng.Shuffle(len(due), func(i, j int) { due[i], due[j] = due[j], due[i] })
 	var cmds []Command
 	for _, d := range due[:min(n, len(due))] {
@@ -744,8 +762,8 @@ func (g *logGen) generate(steps int) []Entry {
 		}
 		// The leader keeps a retry schedule; move time to the next due
 		// delivery now and then so retries come round.
-		if due, _ := g.store.DuePage(Due{}, 1); len(due) > 0 && due[0].At > g.now && g.rng.IntN(4) == 0 {
-			g.now = due[0].At
+		if at, ok := earliestDue(g.t, g.store); ok && at > g.now && g.rng.IntN(4) == 0 {
+			g.now = at
 		}
 	}
 	mustCheck(g.t, g.store)

@@ -18,7 +18,9 @@ import (
 //	   tenant (buckets tenant_idempotency and tenant_idem_expiry replace
 //	   idempotency and idem_expiry); subscriptions, tenant_endpoints,
 //	   tenant_messages, tenants, tokens, tenant_tokens, token_expiry.
-const schemaVersion = 1
+//	2  the due index by destination: queued replaces due, and an override
+//	   URI's queue is its origin.
+const schemaVersion = 2
 
 var kSchema = []byte("schema_version")
 
@@ -38,10 +40,11 @@ var (
 	bIdempotencyV0 = []byte("idempotency")   // key → idempotencyRecord
 	bIdemExpiryV0  = []byte("idem_expiry")   // be64(expiry) ‖ key → ∅
 	kAppliedV0     = []byte("applied_index") // in meta: the last applied Raft index
+	bDueV1         = []byte("due")           // be64(next attempt) ‖ dlv id → queue
 )
 
 // coreBuckets are in every state file, of any version.
-var coreBuckets = [][]byte{bMeta, bMessages, bEnvelopes, bDeliveries, bDue, bByEndpoint, bEndpoints, bKeys, bNodes}
+var coreBuckets = [][]byte{bMeta, bMessages, bEnvelopes, bDeliveries, bByEndpoint, bEndpoints, bKeys, bNodes}
 
 // fileSchema returns the file's schema version, 0 when it has none.
 func fileSchema(tx *bolt.Tx) (uint64, error) {
@@ -86,11 +89,17 @@ func initSchema(tx *bolt.Tx) error {
 	if v == schemaVersion {
 		return nil
 	}
-	if err := migrateV0(tx); err != nil {
-		return fmt.Errorf("store: migrate from schema version 0: %w", err)
+	for _, m := range migrations[v:] {
+		if err := m(tx); err != nil {
+			return fmt.Errorf("store: migrate from schema version %d: %w", v, err)
+		}
+		v++
 	}
 	return tx.Bucket(bMeta).Put(kSchema, be64(schemaVersion))
 }
+
+// migrations[v] brings a file from schema version v to v+1.
+var migrations = []func(*bolt.Tx) error{migrateV0, migrateV1}
 
 // prepareFile brings the bbolt file at path to this build's schema.
 func prepareFile(path string) error {
@@ -164,6 +173,30 @@ func migrateV0(tx *bolt.Tx) error {
 		return err
 	}
 	return t.flushTenants()
+}
+
+// migrateV1 rebuilds the due index by destination from the deliveries
+// the time-ordered index of version 1 names, then drops it.
+func migrateV1(tx *bolt.Tx) error {
+	old, deliveries, queued := tx.Bucket(bDueV1), tx.Bucket(bDeliveries), tx.Bucket(bQueued)
+	if old == nil {
+		return nil
+	}
+	err := old.ForEach(func(k, _ []byte) error {
+		if len(k) < 8 {
+			return fmt.Errorf("due index key of %d bytes", len(k))
+		}
+		var d Delivery
+		ok, err := getRecord(deliveries, string(k[8:]), &d)
+		if err != nil || !ok {
+			return err // an index entry without its delivery is dropped
+		}
+		return queued.Put(dueKey(d.Queue(), d.NextAttemptAt, d.ID), nil)
+	})
+	if err != nil {
+		return err
+	}
+	return tx.DeleteBucket(bDueV1)
 }
 
 // migrateChunk is how many records a migration reads before it writes:

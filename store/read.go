@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -163,39 +162,6 @@ func (s *Store) ForAttempt(deliveryID string) (*AttemptView, error) {
 		return nil, err
 	}
 	return &a, nil
-}
-
-// Due is a pending delivery's next attempt time.
-type Due struct {
-	DeliveryID string
-	At         int64
-	// Queue names the delivery's destination (see Delivery.Queue).
-	Queue string
-}
-
-// DuePage returns up to limit pending deliveries in due-time order, starting
-// after the given one (zero Due starts at the earliest). Callers page through
-// the index instead of holding one long transaction.
-func (s *Store) DuePage(after Due, limit int) ([]Due, error) {
-	var out []Due
-	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bDue).Cursor()
-		var k, v []byte
-		if after.DeliveryID == "" {
-			k, v = c.First()
-		} else {
-			start := dueKey(after.At, after.DeliveryID)
-			k, v = c.Seek(start)
-			if k != nil && bytes.Equal(k, start) {
-				k, v = c.Next()
-			}
-		}
-		for ; k != nil && len(out) < limit; k, v = c.Next() {
-			out = append(out, Due{DeliveryID: string(k[8:]), At: int64(binary.BigEndian.Uint64(k[:8])), Queue: string(v)})
-		}
-		return nil
-	})
-	return out, err
 }
 
 // Endpoint returns one of the tenant's endpoints.
@@ -375,7 +341,7 @@ func checkTx(tx *bolt.Tx) error {
 		return fmt.Errorf("store: schema version %d (%v), want %d", v, err, schemaVersion)
 	}
 	want := map[string]map[string]string{}
-	for _, b := range [][]byte{bDue, bByEndpoint, bSubscriptions, bTenantEndpoints, bTenantMessages,
+	for _, b := range [][]byte{bQueued, bByEndpoint, bSubscriptions, bTenantEndpoints, bTenantMessages,
 		bIdemExpiry, bTenantTokens, bTokenExpiry} {
 		want[string(b)] = map[string]string{}
 	}
@@ -431,7 +397,7 @@ func checkTx(tx *bolt.Tx) error {
 				continue
 			}
 			tc.Pending++
-			want[string(bDue)][string(dueKey(d.NextAttemptAt, d.ID))] = d.Queue()
+			want[string(bQueued)][string(dueKey(d.Queue(), d.NextAttemptAt, d.ID))] = ""
 			if !d.Override() {
 				want[string(bByEndpoint)][string(byEndpointKey(d.EndpointID, d.ID))] = ""
 				if et, ok := epTenant[d.EndpointID]; !ok || et != m.Tenant {

@@ -11,31 +11,48 @@ import (
 	"testing"
 )
 
-func TestDuePage(t *testing.T) {
+func TestQueueDue(t *testing.T) {
 	s := openTest(t)
 	g := newIDs(20)
-	// 30 overrides with due times that repeat and arrive out of order.
+	runOK(t, s, createEndpoint(epID("a"), "https://a.example", t0))
+	// 30 overrides to two URIs of one origin, with due times that repeat
+	// and arrive out of order, and 10 to another origin.
 	var want []Due
-	for i := range 30 {
+	for i := range 40 {
 		at := t0 + ms(int64(i))
 		m := g.next(t, "msg", at)
-		runOK(t, s, override(m, "x", at, "https://o.example"))
-		next := t0 + ms(int64((i*7)%10)*100) // ten distinct times, three deliveries each
+		uri, queue := "https://o.example/a", "https://o.example:443"
+		switch {
+		case i >= 30:
+			uri, queue = "http://p.example:8080/hook", "http://p.example:8080"
+		case i%3 == 1:
+			uri = "https://o.example:443/b?x=1"
+		}
+		runOK(t, s, override(m, "x", at, uri))
+		next := t0 + ms(int64((i*7)%10)*100) // ten distinct times
 		runOK(t, s, outcome(DeliveryID(m, 0), 1, at, ResultRetry, 500, next))
-		want = append(want, Due{DeliveryID: DeliveryID(m, 0), At: next, Queue: "https://o.example"})
+		want = append(want, Due{DeliveryID: DeliveryID(m, 0), At: next, Queue: queue})
 	}
+	m := g.next(t, "msg", t0)
+	runOK(t, s, fanOut(m, "x", t0))
+	want = append(want, Due{DeliveryID: DeliveryID(m, 0), At: t0, Queue: epID("a")})
 	slices.SortFunc(want, func(a, b Due) int {
-		return cmp.Or(cmp.Compare(a.At, b.At), cmp.Compare(a.DeliveryID, b.DeliveryID))
+		return cmp.Or(cmp.Compare(a.Queue, b.Queue), cmp.Compare(a.At, b.At), cmp.Compare(a.DeliveryID, b.DeliveryID))
 	})
+	byQueue := map[string][]Due{}
+	var heads []Due
+	for _, d := range want {
+		if len(byQueue[d.Queue]) == 0 {
+			heads = append(heads, d)
+		}
+		byQueue[d.Queue] = append(byQueue[d.Queue], d)
+	}
 
-	for _, limit := range []int{1, 4, 7, 30, 100} {
+	for _, limit := range []int{1, 2, 3, 10} {
 		var got []Due
-		after := Due{}
-		for pages := 0; ; pages++ {
-			if pages > 40 {
-				t.Fatalf("limit %d: paging does not end", limit)
-			}
-			page, err := s.DuePage(after, limit)
+		after := ""
+		for {
+			page, err := s.QueueHeads(after, limit)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,24 +63,61 @@ func TestDuePage(t *testing.T) {
 				break
 			}
 			got = append(got, page...)
-			after = page[len(page)-1]
+			after = page[len(page)-1].Queue
 		}
-		if !slices.Equal(got, want) {
-			t.Fatalf("limit %d: paged\n%v\nwant\n%v", limit, got, want)
+		if !slices.Equal(got, heads) {
+			t.Fatalf("limit %d: heads\n%v\nwant\n%v", limit, got, heads)
 		}
 	}
 
-	// The cursor survives its own entry going away (attempted and
-	// rescheduled between pages).
-	page, _ := s.DuePage(Due{}, 5)
-	cursor := page[4]
-	runOK(t, s, outcome(cursor.DeliveryID, 2, t0, ResultSucceeded, 200, 0))
-	rest, _ := s.DuePage(cursor, 100)
-	if !slices.Equal(rest, want[5:]) {
-		t.Fatalf("after the cursor's entry left the index: %v, want %v", rest, want[5:])
+	none := func(string) bool { return false }
+	o := byQueue["https://o.example:443"]
+	if len(o) != 30 {
+		t.Fatalf("the origin https://o.example:443 has %d", len(o))
 	}
-	if page, _ := s.DuePage(Due{}, 0); len(page) != 0 {
-		t.Fatalf("limit 0 returned %d", len(page))
+	// All of the queue, then up to a time, then a window by a limit.
+	w, err := s.QueueDue("https://o.example:443", t0+ms(10_000), 100, none)
+	if err != nil || !slices.Equal(w.Due, o) || w.Next != 0 || w.Endpoint != nil {
+		t.Fatalf("the whole queue: %+v, %v", w, err)
+	}
+	w, _ = s.QueueDue("https://o.example:443", t0+ms(300), 100, none)
+	if n := 4 * 3; !slices.Equal(w.Due, o[:n]) || w.Next != o[n].At {
+		t.Fatalf("due by 300ms: %+v", w)
+	}
+	w, _ = s.QueueDue("https://o.example:443", t0+ms(10_000), 5, none)
+	if !slices.Equal(w.Due, o[:5]) || w.Next != o[5].At {
+		t.Fatalf("five: %+v", w)
+	}
+	// What the caller holds already is left out.
+	held := map[string]bool{o[0].DeliveryID: true, o[2].DeliveryID: true}
+	w, _ = s.QueueDue("https://o.example:443", t0+ms(10_000), 3, func(id string) bool { return held[id] })
+	if !slices.Equal(w.Due, []Due{o[1], o[3], o[4]}) || w.Next != o[5].At {
+		t.Fatalf("skipping two: %+v", w)
+	}
+	// An endpoint's queue comes with its endpoint; an empty queue has
+	// nothing next.
+	w, _ = s.QueueDue(epID("a"), t0, 10, none)
+	if len(w.Due) != 1 || w.Endpoint == nil || w.Endpoint.ID != epID("a") {
+		t.Fatalf("the endpoint's queue: %+v", w)
+	}
+	runOK(t, s, outcome(DeliveryID(m, 0), 1, t0, ResultSucceeded, 200, 0))
+	if w, _ = s.QueueDue(epID("a"), t0+ms(10_000), 10, none); len(w.Due) != 0 || w.Next != 0 {
+		t.Fatalf("an empty queue: %+v", w)
+	}
+}
+
+func TestOrigin(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://a.example/x?y=1":      "https://a.example:443",
+		"https://a.example:8443/":      "https://a.example:8443",
+		"http://a.example/":            "http://a.example:80",
+		"http://[2001:db8::1]/x":       "http://[2001:db8::1]:80",
+		"https://[2001:db8::1]:9/x":    "https://[2001:db8::1]:9",
+		"https://user@a.example:443/x": "https://a.example:443",
+	} {
+		if got := Origin(raw); got != want {
+			t.Errorf("Origin(%q) = %q, want %q", raw, got, want)
+		}
 	}
 }
 
@@ -273,7 +327,7 @@ func TestReadsDuringApply(t *testing.T) {
 				var err error
 				switch r {
 				case 0:
-					_, err = s.DuePage(Due{}, 50)
+					_, err = s.QueueHeads("", 50)
 				case 1:
 					var ms []Message
 					ms, err = s.ListMessages(DefaultTenant, "", 20, "")

@@ -91,15 +91,6 @@ type Delivery struct {
 // (signed with the cluster key) rather than a registered endpoint.
 func (d *Delivery) Override() bool { return d.EndpointID == "" }
 
-// Queue names the destination whose queue the delivery waits in: its
-// endpoint, or for an override its URL.
-func (d *Delivery) Queue() string {
-	if d.Override() {
-		return d.URL
-	}
-	return d.EndpointID
-}
-
 // Attempt is one HTTP exchange with a receiver.
 type Attempt struct {
 	At         int64  `json:"at"`

@@ -21,7 +21,7 @@ var (
 	bMessages    = []byte("messages")    // msg id → Message
 	bEnvelopes   = []byte("envelopes")   // msg id → envelope bytes
 	bDeliveries  = []byte("deliveries")  // dlv id → Delivery
-	bDue         = []byte("due")         // be64(next attempt) ‖ dlv id → queue, pending only
+	bQueued      = []byte("queued")      // queue ‖ 0 ‖ be64(next attempt) ‖ dlv id → ∅, pending only (see dueKey)
 	bByEndpoint  = []byte("by_endpoint") // ep id ‖ 0 ‖ dlv id → ∅, pending only
 	bEndpoints   = []byte("endpoints")   // ep id → Endpoint
 	bKeys        = []byte("signing_keys")
@@ -37,7 +37,7 @@ var (
 	bTenantTokens    = []byte("tenant_tokens")    // tenant ‖ 0 ‖ sha256 → ∅
 	bTokenExpiry     = []byte("token_expiry")     // be64(expiry) ‖ sha256 → ∅
 
-	allBuckets = [][]byte{bMeta, bMessages, bEnvelopes, bDeliveries, bDue, bByEndpoint,
+	allBuckets = [][]byte{bMeta, bMessages, bEnvelopes, bDeliveries, bQueued, bByEndpoint,
 		bEndpoints, bKeys, bIdempotency, bIdemExpiry, bNodes, bSubscriptions, bTenantEndpoints,
 		bTenantMessages, bTenants, bTokens, bTenantTokens, bTokenExpiry}
 

@@ -26,8 +26,8 @@ const userAgent = "Herald-Webhooks/1"
 
 // attempt makes one attempt of a due delivery and returns its outcome, or
 // nil when there is nothing to record (the delivery moved on, or the term
-// ended). reserve claims a rate-limit slot for the endpoint's limit.
-func (dl *Deliverer) attempt(ctx context.Context, due store.Due, reserve func(limit int) time.Duration) *store.Outcome {
+// ended).
+func (dl *Deliverer) attempt(ctx context.Context, due store.Due) *store.Outcome {
 	v, err := dl.cfg.Store.ForAttempt(due.DeliveryID)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
@@ -41,17 +41,6 @@ func (dl *Deliverer) attempt(ctx context.Context, due store.Due, reserve func(li
 	}
 	out := store.Outcome{DeliveryID: d.ID, Attempt: d.AttemptCount + 1}
 	var sig signer.Signer
-	if v.Endpoint != nil && v.Endpoint.State == store.StateEnabled {
-		if wait := reserve(v.Endpoint.RateLimitPerS); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return nil
-			}
-		}
-	}
 	now := dl.cfg.Now()
 	switch {
 	case d.Override():
@@ -93,8 +82,24 @@ func (dl *Deliverer) attempt(ctx context.Context, due store.Due, reserve func(li
 		if !nextAt.IsZero() {
 			out.NextAttemptAt = nextAt.UnixNano()
 		}
+		if v.Endpoint != nil {
+			out.OpenBreaker, out.Disable = dl.judge(v.Endpoint.Health, now)
+		}
 	}
 	return &out
+}
+
+// judge decides, after a failed attempt to an endpoint with the given
+// health, whether its breaker opens and whether it is disabled: when every
+// attempt has failed, at least BreakerFailures of them over at least
+// BreakerPeriod, or for DisableAfter.
+func (dl *Deliverer) judge(h store.EndpointHealth, now time.Time) (openBreaker, disable bool) {
+	if h.FailingSince == 0 {
+		return false, false // the first failure: nothing to judge yet
+	}
+	failing := now.Sub(time.Unix(0, h.FailingSince))
+	openBreaker = h.BreakerOpenedAt == 0 && h.Failures+1 >= dl.cfg.BreakerFailures && failing >= dl.cfg.BreakerPeriod
+	return openBreaker, failing >= dl.cfg.DisableAfter
 }
 
 // record commits an attempt's outcome (group-committed with others). If the

@@ -1,8 +1,10 @@
-// Package delivery makes Herald's attempts on the leader: a scheduler holds
-// pending deliveries in a timing wheel and hands each to a per-destination
-// queue when it falls due; workers sign and POST each attempt and turn its
-// outcome into the delivery's next step, which is committed back through
-// Raft.
+// Package delivery makes Herald's attempts on the leader: a scheduler
+// keeps, per destination, when to look at it next and a bounded window of
+// its due deliveries read from the store's due index; destinations take
+// turns for the node's attempt slots; workers sign and POST each attempt
+// and turn its outcome into the delivery's next step, which is committed
+// back through Raft. An endpoint that keeps failing has its circuit
+// breaker opened: its deliveries wait in the store while probes test it.
 //
 // It never imports the public engine package: its store reads, the
 // committer of outcomes and the signers are given to it in Config, the way
@@ -25,8 +27,10 @@ import (
 type Reader interface {
 	// ForAttempt reads a delivery with its envelope and endpoint.
 	ForAttempt(deliveryID string) (*store.AttemptView, error)
-	// DuePage pages through the pending deliveries in due-time order.
-	DuePage(after store.Due, limit int) ([]store.Due, error)
+	// QueueHeads lists the earliest pending delivery of each destination.
+	QueueHeads(after string, limit int) ([]store.Due, error)
+	// QueueDue reads a window of a destination's due deliveries.
+	QueueDue(queue string, upTo int64, limit int, skip func(deliveryID string) bool) (*store.QueueWindow, error)
 }
 
 // Signers sign attempts.
@@ -88,7 +92,6 @@ type Deliverer struct {
 	client *http.Client
 	policy retryPolicy
 	sched  *scheduler
-	disp   *dispatcher
 }
 
 // New returns a Deliverer; it does nothing until Run and Begin.
@@ -96,28 +99,24 @@ func New(cfg Config) (*Deliverer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	d := &Deliverer{cfg: cfg, policy: newRetryPolicy(cfg.Schedule, cfg.Jitter), sched: newScheduler(cfg.Now)}
+	d := &Deliverer{cfg: cfg, policy: newRetryPolicy(cfg.Schedule, cfg.Jitter)}
+	d.sched = newScheduler(d)
 	d.client = &http.Client{
 		Transport: cfg.Transport,
 		// Redirects are failures: following one would send the signed
 		// body somewhere the endpoint's owner did not register.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	d.disp = newDispatcher(d)
-	d.sched.dispatch = d.disp.submit
 	return d, nil
 }
 
-// Run fires due deliveries until stop is closed.
+// Run runs the schedule until stop is closed.
 func (d *Deliverer) Run(stop <-chan struct{}) { d.sched.run(stop) }
 
 // Begin starts a leadership term: attempts run under ctx, and the schedule
-// is rebuilt from the store's due index. It returns once the schedule is
-// rebuilt.
-func (d *Deliverer) Begin(ctx context.Context) error {
-	d.disp.start(ctx)
-	return d.sched.activate(ctx, d.cfg.Store)
-}
+// learns every destination with pending deliveries from the store's due
+// index. It returns once it has.
+func (d *Deliverer) Begin(ctx context.Context) error { return d.sched.begin(ctx) }
 
 // Observe takes deliveries committed with a new due time, from the store's
 // apply hook. It never blocks.
@@ -126,17 +125,11 @@ func (d *Deliverer) Observe(dues []store.Due) { d.sched.observe(dues) }
 // End ends a term: nothing more is scheduled, attempts in flight are
 // cancelled, and End returns once their workers are gone. The next
 // term rebuilds the schedule from the store.
-func (d *Deliverer) End() {
-	d.sched.deactivate()
-	d.disp.stop()
-}
+func (d *Deliverer) End() { d.sched.end() }
 
 // Drain stops scheduling and waits, until ctx ends, for the attempts in
 // flight to finish and their outcomes to be committed.
-func (d *Deliverer) Drain(ctx context.Context) {
-	d.sched.deactivate()
-	d.disp.drain(ctx)
-}
+func (d *Deliverer) Drain(ctx context.Context) { d.sched.drain(ctx) }
 
 // Scheduling reports whether the scheduler is active (between Begin and
 // End or Drain).
@@ -146,8 +139,20 @@ func (d *Deliverer) Scheduling() bool {
 	return d.sched.active
 }
 
-// Scheduled counts the pending deliveries in the schedule.
-func (d *Deliverer) Scheduled() int { return d.sched.len() }
+// Stats is what the schedule holds in memory.
+type Stats struct {
+	// Destinations counts the destinations with pending deliveries that
+	// the schedule knows of.
+	Destinations int
+	// Windowed counts the deliveries read into their destinations'
+	// windows and not yet started.
+	Windowed int
+	// InFlight counts the attempts in flight.
+	InFlight int
+}
 
-// InFlight counts the deliveries queued for or in an attempt.
-func (d *Deliverer) InFlight() int { return d.disp.inFlight() }
+// Stats reports what the schedule holds.
+func (d *Deliverer) Stats() Stats {
+	q, w, r := d.sched.stats()
+	return Stats{Destinations: q, Windowed: w, InFlight: r}
+}

@@ -28,18 +28,12 @@ type retryPolicy struct {
 	schedule []time.Duration
 	jitter   float64 // fraction, e.g. 0.2 for ±20 %
 	window   time.Duration
-	minDelay time.Duration
-	maxDelay time.Duration
 }
 
 func newRetryPolicy(schedule []time.Duration, jitter float64) retryPolicy {
 	p := retryPolicy{schedule: schedule, jitter: jitter}
-	for i, d := range p.schedule {
+	for _, d := range p.schedule {
 		p.window += d
-		if i == 0 || d < p.minDelay {
-			p.minDelay = d
-		}
-		p.maxDelay = max(p.maxDelay, d)
 	}
 	return p
 }
@@ -56,9 +50,10 @@ func (p retryPolicy) next(d *store.Delivery, at time.Time, retryAfter time.Durat
 	if p.jitter > 0 {
 		delay = time.Duration(float64(delay) * (1 + p.jitter*(2*rand.Float64()-1)))
 	}
-	if retryAfter > 0 {
-		delay = min(max(retryAfter, p.minDelay), p.maxDelay)
-	}
+	// A receiver may ask for more time, never for less: the next attempt
+	// comes no earlier than it asked nor than the schedule's own delay,
+	// and the window's end caps both.
+	delay = max(delay, retryAfter)
 	first := at
 	if d.FirstAttemptAt != 0 {
 		first = time.Unix(0, d.FirstAttemptAt)
@@ -67,7 +62,7 @@ func (p retryPolicy) next(d *store.Delivery, at time.Time, retryAfter time.Durat
 	// The window closes a fixed time after the first attempt, and the last
 	// retry is made then, however jitter moved the ones before it.
 	deadline := first.Add(p.window)
-	if nextAt.After(deadline) || (n == len(p.schedule)-1 && retryAfter == 0) {
+	if nextAt.After(deadline) || n == len(p.schedule)-1 {
 		nextAt = deadline
 	}
 	return store.ResultRetry, nextAt
