@@ -51,7 +51,15 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	return f.st.Restore(rc)
+	if err := f.st.Restore(rc); err != nil {
+		return err
+	}
+	// An Apply of no entries changes nothing but reports the index the
+	// store now holds to its OnApplied hook: whoever waits for an index
+	// (a follower's reads, for their read index) sees the jump at once,
+	// not at the next entry, which an idle cluster may not send for long.
+	_, err := f.st.Apply(nil)
+	return err
 }
 
 // fsmSnapshot streams a consistent copy of the bbolt file.

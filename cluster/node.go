@@ -192,6 +192,7 @@ type Node struct {
 	closed    chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
+	lag       lagTracker
 
 	mu      sync.Mutex // guards leader, gen, changed
 	leader  bool
@@ -286,13 +287,28 @@ func Open(cfg Config) (*Node, error) {
 	if rc.NoSnapshotRestoreOnStart, err = resumable(cfg.Store, snaps); err != nil {
 		return fail(err)
 	}
-	n.raft, err = raft.NewRaft(rc, &fsm{st: cfg.Store}, cache, logs, snaps, n.trans)
+	// Raft gets the transport through a relay that reads how far the
+	// leader's log has gone (CatchingUp); a transport without pre-vote or
+	// close (a test's wrapper) is given as it is.
+	raftTrans := n.trans
+	watched, ok := n.trans.(fullTransport)
+	var relay *watchedTransport
+	if ok {
+		n.lag.watched = true
+		relay = &watchedTransport{fullTransport: watched, lag: &n.lag, rpcs: make(chan raft.RPC), closed: n.closed, wg: &n.wg}
+		raftTrans = relay
+	}
+	n.raft, err = raft.NewRaft(rc, &fsm{st: cfg.Store}, cache, logs, snaps, raftTrans)
 	if err != nil {
 		return fail(fmt.Errorf("cluster: start raft: %w", err))
 	}
 	n.wg.Add(2)
 	go n.relayLeadership(notify)
 	go n.commitLoop()
+	if relay != nil {
+		n.wg.Add(1)
+		go relay.relay()
+	}
 	return n, nil
 }
 
@@ -436,14 +452,42 @@ func (n *Node) Status() Status {
 	return st
 }
 
-// Ready reports whether a leader is known and this node has applied
-// everything it knows to be committed.
+// Ready reports whether a leader is known, this node is not catching up
+// (see CatchingUp) and it has applied everything it knows to be committed.
 func (n *Node) Ready() bool {
 	if id, _ := n.Leader(); id == "" {
 		return false
 	}
+	if _, far := n.CatchingUp(); far {
+		return false
+	}
 	return n.raft.AppliedIndex() >= statNum(n.raft.Stats(), "commit_index")
 }
+
+// CatchingUp reports whether this node is too far behind the leader to
+// answer requests: it is installing a snapshot from the leader, or its
+// store trails the leader's commit index, as this node last heard it, by
+// more than MaxLag entries, or trails it at all while the leader sends it
+// no entries (as for seconds after it rejoins). behind is by how many
+// entries it trails. A leader is never behind.
+func (n *Node) CatchingUp() (behind uint64, far bool) {
+	if n.raft.State() == raft.Leader {
+		return 0, false
+	}
+	id, _ := n.Leader()
+	return lagView{
+		leaderIndex: n.lag.leaderIndex.Load(),
+		applied:     n.raft.AppliedIndex(),
+		installing:  n.lag.installing.Load(),
+		unfed:       n.lag.unfed(id != "", time.Now()),
+	}.farBehind()
+}
+
+// NoteLeaderIndex records an index the leader has committed, learned
+// other than from Raft (the leader's answer to a forwarded request): a
+// node the leader has not sent entries to yet since it rejoined learns
+// that way how far behind it is.
+func (n *Node) NoteLeaderIndex(index uint64) { n.lag.note(index) }
 
 // statNum reads a number from raft.Stats.
 func statNum(stats map[string]string, key string) uint64 {

@@ -47,8 +47,16 @@ func (p *proposer) propose(ctx context.Context, req *request) (reply, error) {
 }
 
 // forward sends req to the leader and waits until this node has applied
-// the entry that carried it, so a read here sees the write.
+// the entry that carried it, so a read here sees the write. A node too far
+// behind the leader answers ErrCatchingUp at once instead of forwarding;
+// one that learns from the leader's answer that it is that far behind
+// answers with the committed result at once, rather than hold it until it
+// has caught up (reads here answer ErrCatchingUp meanwhile, never a state
+// without the write).
 func (p *proposer) forward(ctx context.Context, req *request) (reply, error) {
+	if err := caughtUp(p.peers.node); err != nil {
+		return reply{}, err
+	}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return reply{}, err
@@ -59,6 +67,10 @@ func (p *proposer) forward(ctx context.Context, req *request) (reply, error) {
 	}
 	if err := fromWire(rep.Error); err != nil {
 		return reply{}, err
+	}
+	p.peers.node.NoteLeaderIndex(rep.Index)
+	if _, far := p.peers.node.CatchingUp(); far {
+		return rep, nil
 	}
 	if err := p.applied.wait(ctx, rep.Index); err != nil {
 		return reply{}, err

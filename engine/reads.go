@@ -26,7 +26,9 @@ import (
 //     reads share one confirmation round.
 //   - A follower asks the leader for a read index (the leader's applied
 //     index, given only after those same two checks) and waits to apply
-//     up to it.
+//     up to it, unless it is too far behind (see caughtUp): then it
+//     answers ErrCatchingUp at once, before asking and after, rather than
+//     hold the read until it has caught up.
 type readGate struct {
 	node    *cluster.Node
 	applied *appliedIndex
@@ -60,6 +62,9 @@ func (g *readGate) sync(ctx context.Context) error {
 		if !errors.Is(err, ErrNotLeader) {
 			return err
 		}
+		if err := caughtUp(g.node); err != nil {
+			return err
+		}
 		index, err := g.peers.readIndex(ctx)
 		if errors.Is(err, errLeaderHere) && attempt < 3 {
 			continue
@@ -68,6 +73,10 @@ func (g *readGate) sync(ctx context.Context) error {
 			if errors.Is(err, errLeaderHere) {
 				err = ErrNotLeader
 			}
+			return err
+		}
+		g.node.NoteLeaderIndex(index)
+		if err := caughtUp(g.node); err != nil {
 			return err
 		}
 		return g.applied.wait(ctx, index)

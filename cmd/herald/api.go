@@ -58,6 +58,12 @@ import (
 //     creation shape (its current status) and the header
 //     Idempotent-Replayed: true.
 //   - 503 answers carry Retry-After: 1.
+//   - A node too far behind the leader (engine.Engine.CatchingUp: it
+//     rejoined after a long absence, or installs a snapshot) answers every
+//     /v1 request at once with 503 unavailable, before reading any token,
+//     so that clients move on to another node instead of waiting for it to
+//     catch up; GET /v1/cluster, this node's own view, is still answered,
+//     and /readyz answers not ready.
 //   - POST, PUT and PATCH on /v1/* need Content-Type: application/json
 //     (parameters such as charset allowed), even with an empty body, or
 //     answer 415 unsupported_media_type. A web page cannot send that
@@ -146,6 +152,8 @@ type api struct {
 	patterns []string
 	// access says, for each pattern, who may call it.
 	access map[string]routeAccess
+	// catchingUp is e.CatchingUp; tests replace it.
+	catchingUp func() (behind uint64, far bool)
 }
 
 // routeAccess says who may call a route.
@@ -175,7 +183,7 @@ func newAPI(e *engine.Engine, token string, log *slog.Logger, m *metrics) http.H
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &api{e: e, log: log, metrics: m, mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection(),
-		access: map[string]routeAccess{}}
+		access: map[string]routeAccess{}, catchingUp: e.CatchingUp}
 	if token != "" {
 		a.auth, a.token = true, sha256.Sum256([]byte(token))
 	}
@@ -270,6 +278,14 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := a.csrf.Check(r); err != nil {
 		writeError(sw, http.StatusForbidden, codeForbidden, "cross-origin requests from browsers are not allowed")
 		return
+	}
+	if needsAuth(r.URL.Path) && pattern != "GET /v1/cluster" {
+		// Before authenticating: a tenant token created a moment ago is
+		// not known to a node that has not applied it yet.
+		if behind, far := a.catchingUp(); far {
+			a.writeErr(sw, r, &engine.CatchingUpError{Behind: behind})
+			return
+		}
 	}
 	if needsAuth(r.URL.Path) {
 		p, ok := a.authenticate(sw, r)
@@ -532,6 +548,7 @@ func (a *api) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var ie *engine.InvalidError
 	var ce *engine.ConflictError
 	var mbe *http.MaxBytesError
+	var cue *engine.CatchingUpError
 	switch {
 	case errors.As(err, &ae):
 		writeError(w, ae.status, ae.code, ae.msg)
@@ -547,6 +564,10 @@ func (a *api) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, engine.ErrIdempotencyKeyReused):
 		writeError(w, http.StatusUnprocessableEntity, codeKeyReused,
 			"this Idempotency-Key was used in the last 24 hours for a different request (type, data or webhook_config); nothing was created: use a new key")
+	case errors.As(err, &cue):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable,
+			fmt.Sprintf("this node is catching up with the leader (%d entries behind); retry on another node", cue.Behind))
 	case errors.Is(err, engine.ErrNotLeader):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "no leader is reachable right now; retry, on any node")

@@ -21,6 +21,7 @@ import (
 //	herald_http_requests_total{method,route,code}    API requests
 //	herald_http_request_duration_seconds{route}      API request latency
 //	herald_leader, herald_ready                      1 when this node leads / is ready
+//	herald_catching_up                               1 while this node is too far behind the leader to answer
 type metrics struct {
 	reg               *prometheus.Registry
 	messagesAccepted  prometheus.Counter
@@ -80,6 +81,8 @@ func (m *metrics) watch(e *engine.Engine) {
 			func() float64 { return boolGauge(e.IsLeader()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_ready", Help: "1 when a leader is known and this node is caught up."},
 			func() float64 { return boolGauge(e.Ready()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_catching_up", Help: "1 while this node is too far behind the leader to answer: it answers the API with 503 until it has caught up."},
+			func() float64 { _, far := e.CatchingUp(); return boolGauge(far) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_deliveries_scheduled", Help: "Pending deliveries in the leader's schedule (0 on followers)."},
 			func() float64 { return float64(e.Stats().Scheduled) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_deliveries_in_flight", Help: "Deliveries queued for or in an attempt."},
