@@ -103,9 +103,6 @@ func (n *notifier) add(ev notice) {
 	}
 }
 
-// Dropped counts the events dropped because the queue was full.
-func (n *notifier) Dropped() int64 { return n.dropped.Load() }
-
 var changeEvents = map[string]string{
 	store.ChangeDisabled:      EventEndpointDisabled,
 	store.ChangeBreakerOpened: EventBreakerOpened,
