@@ -30,7 +30,8 @@ type EndpointState string
 
 // Endpoint states. Only enabled endpoints get deliveries. An operator
 // disables and enables endpoints; Herald disables one itself, as failing,
-// when its receiver answers 410 Gone.
+// when its receiver answers 410 Gone or when every attempt to it has failed
+// for Config.DisableAfter.
 const (
 	StateEnabled         EndpointState = store.StateEnabled
 	StateDisabled        EndpointState = store.StateDisabled
@@ -44,7 +45,17 @@ type EndpointUpdate struct {
 	State         *EndpointState `json:"state,omitempty"` // StateEnabled or StateDisabled
 	Name          *string        `json:"name,omitempty"`
 	RateLimitPerS *int           `json:"rate_limit_per_s,omitempty"`
+	// RecoverSince, with State StateEnabled, also re-queues the endpoint's
+	// failed and cancelled deliveries of the messages created since then
+	// (what failed while it was disabled).
+	RecoverSince *time.Time `json:"recover_since,omitempty"`
 }
+
+// Circuit breaker states of an endpoint (Endpoint.Breaker).
+const (
+	BreakerClosed = "closed"
+	BreakerOpen   = "open"
+)
 
 // Endpoint is an endpoint as the API shows it. Secret is complete only
 // when the endpoint is created; elsewhere it is truncated.
@@ -59,16 +70,41 @@ type Endpoint struct {
 	Secret        string        `json:"secret"`
 	CreatedAt     time.Time     `json:"created_at"`
 	UpdatedAt     time.Time     `json:"updated_at"`
+	// Breaker is BreakerOpen, since BreakerSince, while the endpoint's
+	// deliveries wait for a probe to succeed; else BreakerClosed.
+	Breaker      string     `json:"breaker"`
+	BreakerSince *time.Time `json:"breaker_since,omitempty"`
+	// FailingSince is when the current run of failed attempts began; nil
+	// when the latest attempt succeeded.
+	FailingSince *time.Time `json:"failing_since,omitempty"`
+	// DisabledReason and DisabledAt say why and when a disabled endpoint
+	// was disabled.
+	DisabledReason string     `json:"disabled_reason,omitempty"`
+	DisabledAt     *time.Time `json:"disabled_at,omitempty"`
 }
 
 // endpointView shows an endpoint with the given secret.
 func endpointView(ep *store.Endpoint, secret string) *Endpoint {
 	v := &Endpoint{ID: ep.ID, Tenant: ep.Tenant, URL: ep.URL, Name: ep.Name, EventTypes: ep.EventTypes, State: EndpointState(ep.State),
-		RateLimitPerS: ep.RateLimitPerS, Secret: secret, CreatedAt: utc(ep.CreatedAt), UpdatedAt: utc(ep.UpdatedAt)}
+		RateLimitPerS: ep.RateLimitPerS, Secret: secret, CreatedAt: utc(ep.CreatedAt), UpdatedAt: utc(ep.UpdatedAt),
+		Breaker: BreakerClosed, BreakerSince: optionalTime(ep.Health.BreakerOpenedAt),
+		FailingSince: optionalTime(ep.Health.FailingSince), DisabledReason: ep.DisabledReason, DisabledAt: optionalTime(ep.DisabledAt)}
+	if ep.Health.BreakerOpen() {
+		v.Breaker = BreakerOpen
+	}
 	if v.EventTypes == nil {
 		v.EventTypes = []string{}
 	}
 	return v
+}
+
+// optionalTime converts a record's time, nil when unset.
+func optionalTime(nanos int64) *time.Time {
+	if nanos == 0 {
+		return nil
+	}
+	t := utc(nanos)
+	return &t
 }
 
 // truncatedSecret shows enough of the endpoint's newest secret to tell
@@ -186,6 +222,8 @@ func (e *Engine) Endpoints(ctx context.Context, tenant string) ([]Endpoint, erro
 
 // UpdateEndpoint changes an endpoint of the tenant. Disabling it cancels
 // its pending deliveries; changing its URL moves them to the new URL.
+// Enabling it closes its breaker and forgets its failures; with
+// RecoverSince it also re-queues what failed or was cancelled since then.
 func (e *Engine) UpdateEndpoint(ctx context.Context, tenant, id string, up EndpointUpdate) (*Endpoint, error) {
 	rep, err := e.prop.propose(ctx, &request{UpdateEndpoint: &updateEndpointReq{Tenant: tenant, ID: id, Update: up}})
 	return rep.Endpoint, err
@@ -206,17 +244,46 @@ func (w *writer) updateEndpoint(ctx context.Context, tenant, id string, up Endpo
 		}
 		state = (*string)(up.State)
 	}
-	cmd := &store.UpdateEndpoint{Tenant: tenant, ID: id, At: w.cfg.Now().UnixNano(), URL: up.URL, Name: up.Name,
+	now := w.cfg.Now()
+	if err := checkRecoverSince(up, now); err != nil {
+		return reply{}, err
+	}
+	cmd := &store.UpdateEndpoint{Tenant: tenant, ID: id, At: now.UnixNano(), URL: up.URL, Name: up.Name,
 		EventTypes: up.EventTypes, State: state, RateLimitPerS: up.RateLimitPerS}
 	res, err := w.commit(ctx, store.Command{UpdateEndpoint: cmd})
 	if err != nil {
 		return reply{}, err
+	}
+	if up.RecoverSince != nil {
+		// Enabled first: only deliveries to an enabled endpoint are
+		// re-queued. Retrying the whole update is safe.
+		rec, err := w.recover(ctx, tenant, id, *up.RecoverSince, now)
+		if err != nil {
+			return reply{}, err
+		}
+		res.Index = rec.Index
 	}
 	ep, err := w.store.Endpoint(tenant, id)
 	if err != nil {
 		return reply{}, fromCluster(err)
 	}
 	return reply{Index: res.Index, Endpoint: endpointView(ep, w.keys.truncatedSecret(ep))}, nil
+}
+
+// checkRecoverSince checks an update's RecoverSince: only with enabling,
+// and in the past.
+func checkRecoverSince(up EndpointUpdate, now time.Time) error {
+	switch since := up.RecoverSince; {
+	case since == nil:
+		return nil
+	case up.State == nil || *up.State != StateEnabled:
+		return invalid("recover_since", "comes only with state enabled")
+	case since.Before(time.Unix(0, 0)):
+		return invalid("recover_since", "must not be before 1970")
+	case !since.Before(now):
+		return invalid("recover_since", "must be in the past")
+	}
+	return nil
 }
 
 // DeleteEndpoint removes an endpoint of the tenant and cancels its pending
@@ -287,7 +354,11 @@ func (w *writer) ping(ctx context.Context, tenant, id string) (reply, error) {
 	switch ep.State {
 	case store.StateEnabled:
 	case store.StateDisabledFailing:
-		return reply{}, conflict("endpoint %s is disabled (its receiver answered 410 Gone): enable it first", id)
+		reason := ep.DisabledReason
+		if reason == "" { // disabled before reasons were recorded: by a 410
+			reason = store.ReasonGone
+		}
+		return reply{}, conflict("endpoint %s is disabled (%s): enable it first", id, reason)
 	default:
 		return reply{}, conflict("endpoint %s is disabled: enable it first", id)
 	}

@@ -36,6 +36,7 @@ type Engine struct {
 	internal http.Handler
 	deliver  *delivery.Deliverer
 	subs     subscribers
+	notices  *notifier
 
 	stopping  chan struct{} // closed when Stop begins
 	stopOnce  sync.Once
@@ -56,7 +57,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, stopping: make(chan struct{}), loopDone: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: cfg.Logger, stopping: make(chan struct{}), loopDone: make(chan struct{}), notices: newNotifier(cfg.Logger)}
 	st, err := store.Open(cfg.statePath(), store.Options{OnApplied: e.onApplied, NoSync: true})
 	if err != nil {
 		return nil, err
@@ -151,6 +152,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	e.internal = (&internalAPI{w: e.w, reads: e.reads, isLeader: e.IsLeader, log: cfg.Logger}).handler()
 	internal.Store(&e.internal)
 	go e.deliver.Run(e.stopping)
+	go e.notices.run(e)
 	go e.leadershipLoop()
 	return e, nil
 }
@@ -176,6 +178,9 @@ func (e *Engine) onApplied(a store.Applied) {
 			}
 		}
 		e.subs.publish(evs)
+	}
+	if e.delivering.Load() { // the leader tells the operator, once
+		e.notices.observe(a)
 	}
 	e.applied.advance(a.Index)
 }
@@ -312,6 +317,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 		e.deliver.Drain(ctx)
 		close(e.stopping)
 		<-e.loopDone
+		<-e.notices.done
 		err := e.node.Stop(ctx)
 		if serr := e.store.Close(); err == nil {
 			err = serr

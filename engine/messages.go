@@ -510,7 +510,9 @@ func (e *Engine) Recover(ctx context.Context, tenant string, since, until time.T
 	return RequeueResult{Requeued: rep.Count, Reason: rep.Reason}, err
 }
 
-func (w *writer) recover(ctx context.Context, tenant string, since, until time.Time) (reply, error) {
+// recover is Recover; with endpointID, it re-queues that endpoint's failed
+// and cancelled deliveries alone (see UpdateEndpoint's RecoverSince).
+func (w *writer) recover(ctx context.Context, tenant, endpointID string, since, until time.Time) (reply, error) {
 	tenant, err := tenantOf(tenant)
 	if err != nil {
 		return reply{}, err
@@ -525,7 +527,8 @@ func (w *writer) recover(ctx context.Context, tenant string, since, until time.T
 	if !since.Before(until) {
 		return reply{}, invalid("since", "must be before until")
 	}
-	res, err := w.commit(ctx, store.Command{Requeue: &store.Requeue{Tenant: tenant, Since: since.UnixNano(), Until: until.UnixNano(), At: now.UnixNano()}})
+	res, err := w.commit(ctx, store.Command{Requeue: &store.Requeue{Tenant: tenant, Since: since.UnixNano(), Until: until.UnixNano(), At: now.UnixNano(),
+		EndpointID: endpointID}})
 	if err != nil {
 		return reply{}, err
 	}

@@ -40,7 +40,7 @@ func (w *writer) execute(ctx context.Context, req *request) (reply, error) {
 	case req.Retry != nil:
 		return w.retry(ctx, req.Retry.Tenant, req.Retry.ID)
 	case req.Recover != nil:
-		return w.recover(ctx, req.Recover.Tenant, req.Recover.Since, req.Recover.Until)
+		return w.recover(ctx, req.Recover.Tenant, "", req.Recover.Since, req.Recover.Until)
 	case req.DeleteTenant != nil:
 		return w.deleteTenant(ctx, req.DeleteTenant.ID)
 	case req.CreateToken != nil:

@@ -42,6 +42,7 @@ func (s *Store) Apply(entries []Entry) ([][]Result, error) {
 		t := newTxn(tx)
 		defer func() {
 			changes.Scheduled, changes.KeysChanged, changes.Attempts = t.scheduled, t.keysChanged, t.attempts
+			changes.Endpoints = t.endpointChanges
 		}()
 		applied := appliedIndex(tx)
 		for i, e := range entries {
@@ -105,6 +106,7 @@ type txn struct {
 	scheduled                                        []Due // pending deliveries given a new due time
 	keysChanged                                      bool  // a signing key was written or deleted
 	attempts                                         []AppliedAttempt
+	endpointChanges                                  []EndpointChange
 	// fanOuts caches the subscribers of a tenant's event type: a batch of
 	// enqueues of one kind fans out against the same list. Cleared when
 	// any subscription changes.
@@ -586,31 +588,69 @@ func (t *txn) outcome(c *Outcome) error {
 			EndpointID: d.EndpointID, URL: d.URL, Attempt: c.Attempt, At: c.At, DurationMS: c.DurationMS,
 			StatusCode: c.StatusCode, Error: c.Error, Status: d.Status, NextAttemptAt: d.NextAttemptAt})
 	}
-	if c.Result == ResultGone && d.EndpointID != "" {
-		ep, err := t.endpoint(d.EndpointID)
-		if err != nil || ep == nil {
-			return err
-		}
-		prev := *ep
-		return t.disableEndpoint(&prev, ep, StateDisabledFailing, c.At)
+	if d.Override() || !c.failed() && c.Result != ResultSucceeded {
+		return nil
 	}
-	return nil
+	return t.endpointHealth(d.EndpointID, c)
 }
 
-// disableEndpoint sets the endpoint's state and ends its pending deliveries:
-// failed when the receiver is gone, cancelled when an operator disabled it.
-// prev is the record as stored.
-func (t *txn) disableEndpoint(prev, ep *Endpoint, state string, at int64) error {
+// endpointHealth applies an attempt's outcome to its endpoint's Health: a
+// success closes the breaker and ends the streak of failures; a failure
+// extends it, and may open the breaker or disable the endpoint (a 410
+// always does). Only a change is written, so healthy traffic costs no
+// endpoint write.
+func (t *txn) endpointHealth(epID string, c *Outcome) error {
+	ep, err := t.endpoint(epID)
+	if err != nil || ep == nil || ep.State != StateEnabled {
+		return err
+	}
+	prev := *ep
+	if c.Result == ResultSucceeded {
+		if ep.Health == (EndpointHealth{}) {
+			return nil
+		}
+		if ep.Health.BreakerOpen() {
+			t.endpointChanged(ep, ChangeBreakerClosed, c.At, "an attempt succeeded")
+		}
+		ep.Health = EndpointHealth{}
+		return putRecord(t.endpoints, ep.ID, ep) // Health is in no index
+	}
+	ep.Health.failed(c.At)
+	if c.OpenBreaker && !ep.Health.BreakerOpen() {
+		ep.Health.BreakerOpenedAt = c.At
+		t.endpointChanged(ep, ChangeBreakerOpened, c.At, ep.Health.breakerReason())
+	}
+	switch {
+	case c.Result == ResultGone:
+		return t.disableEndpoint(&prev, ep, StateDisabledFailing, ReasonGone, c.At)
+	case c.Disable:
+		return t.disableEndpoint(&prev, ep, StateDisabledFailing, ep.Health.failingReason(c.At), c.At)
+	}
+	return putRecord(t.endpoints, ep.ID, ep)
+}
+
+// endpointChanged reports a change of the endpoint to the apply hook.
+func (t *txn) endpointChanged(ep *Endpoint, kind string, at int64, reason string) {
+	t.endpointChanges = append(t.endpointChanges, EndpointChange{Kind: kind, Tenant: ep.Tenant, EndpointID: ep.ID, At: at,
+		State: ep.State, Reason: reason})
+}
+
+// disableEndpoint sets the endpoint's state, saying why, and ends its
+// pending deliveries: failed when it is disabled as failing, cancelled when
+// an operator disabled it. prev is the record as stored.
+func (t *txn) disableEndpoint(prev, ep *Endpoint, state, reason string, at int64) error {
 	ep.State = state
 	ep.UpdatedAt = at
+	ep.DisabledReason, ep.DisabledAt = reason, at
 	if err := t.saveEndpoint(prev, ep); err != nil {
 		return err
 	}
-	status, reason := StatusCancelled, "endpoint disabled"
+	t.endpointChanged(ep, ChangeDisabled, at, reason)
+	status, dlvErr := StatusCancelled, "endpoint disabled"
 	if state == StateDisabledFailing {
-		status, reason = StatusFailed, "endpoint answered 410 Gone"
+		status, dlvErr = StatusFailed, "endpoint disabled: "+reason
 	}
-	_, err := t.endPending(ep.ID, status, reason, -1)
+	_, err := t.endPending(ep.ID, status, dlvErr, -1)
 	return err
 }
 
@@ -676,9 +716,9 @@ func (t *txn) updateEndpoint(c *UpdateEndpoint) (Result, error) {
 	ep.UpdatedAt = c.At
 	if c.State != nil && *c.State != ep.State {
 		if *c.State != StateEnabled {
-			return Result{}, t.disableEndpoint(&prev, ep, *c.State, c.At)
+			return Result{}, t.disableEndpoint(&prev, ep, *c.State, ReasonOperator, c.At)
 		}
-		ep.State = StateEnabled
+		t.enable(ep, c.At)
 	}
 	if c.URL != nil {
 		// Pending deliveries follow the endpoint to its new address.
@@ -687,6 +727,17 @@ func (t *txn) updateEndpoint(c *UpdateEndpoint) (Result, error) {
 		}
 	}
 	return Result{}, t.saveEndpoint(&prev, ep)
+}
+
+// enable enables ep afresh: no reason to be disabled, no record of
+// failures, its breaker closed.
+func (t *txn) enable(ep *Endpoint, at int64) {
+	ep.State = StateEnabled
+	ep.DisabledReason, ep.DisabledAt = "", 0
+	if ep.Health.BreakerOpen() {
+		t.endpointChanged(ep, ChangeBreakerClosed, at, "the endpoint was enabled")
+	}
+	ep.Health = EndpointHealth{}
 }
 
 // pendingOf returns the ids of up to limit (all when negative) of the
@@ -798,7 +849,7 @@ func (t *txn) requeue(c *Requeue) (Result, error) {
 			if err != nil {
 				return Result{}, err
 			}
-			if d == nil || d.Status != StatusFailed {
+			if d == nil || !c.takes(d) {
 				continue
 			}
 			if !d.Override() {

@@ -487,7 +487,7 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 		t.Fatalf("a succeeded delivery changed: %+v", d)
 	}
 	d2 := getDelivery(t, s, DeliveryID(msgs[2], 0))
-	if d2.Status != StatusFailed || d2.LastError != "endpoint answered 410 Gone" || d2.AttemptCount != 1 {
+	if d2.Status != StatusFailed || d2.LastError != "endpoint disabled: "+ReasonGone || d2.AttemptCount != 1 {
 		t.Fatalf("another pending delivery of the endpoint: %+v", d2)
 	}
 	for _, m := range msgs[:3] {

@@ -127,13 +127,24 @@ type RotateSecret struct {
 
 // Requeue re-queues failed deliveries of the tenant's messages for a fresh
 // round of attempts due at At: those of MessageID when set, else those of
-// every message of the tenant created in [Since, Until).
+// every message of the tenant created in [Since, Until). With EndpointID,
+// only the deliveries to that endpoint, cancelled ones too (as when an
+// endpoint is enabled again after it was disabled).
 type Requeue struct {
-	Tenant    string `json:"tenant,omitempty"`
-	MessageID string `json:"message_id,omitempty"`
-	Since     int64  `json:"since,omitempty"`
-	Until     int64  `json:"until,omitempty"`
-	At        int64  `json:"at"`
+	Tenant     string `json:"tenant,omitempty"`
+	MessageID  string `json:"message_id,omitempty"`
+	Since      int64  `json:"since,omitempty"`
+	Until      int64  `json:"until,omitempty"`
+	At         int64  `json:"at"`
+	EndpointID string `json:"endpoint_id,omitempty"`
+}
+
+// takes reports whether the Requeue re-queues d.
+func (r *Requeue) takes(d *Delivery) bool {
+	if r.EndpointID == "" {
+		return d.Status == StatusFailed
+	}
+	return d.EndpointID == r.EndpointID && (d.Status == StatusFailed || d.Status == StatusCancelled)
 }
 
 // AddSigningKey makes Key the cluster's signer for its algorithm and retires

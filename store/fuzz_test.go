@@ -379,7 +379,11 @@ func (fx *fuzzFixture) templates() []func(*fuzzInput) Command {
 		},
 		func(in *fuzzInput) Command {
 			res := pick(in, []string{ResultSucceeded, ResultRetry, ResultFailed, ResultGone, ResultCancelled})
-			return outcome(pick(in, fx.dlvs), 1+in.intn(3), at(in), res, pick(in, []int{200, 410, 500, 0}), at(in)+1)
+			c := outcome(pick(in, fx.dlvs), 1+in.intn(3), at(in), res, pick(in, []int{200, 410, 500, 0}), at(in)+1)
+			if c.Outcome.failed() {
+				c.Outcome.OpenBreaker, c.Outcome.Disable = in.intn(3) == 0, in.intn(4) == 0
+			}
+			return c
 		},
 		func(in *fuzzInput) Command {
 			c := inTenant(tenant(in), createEndpoint(pick(in, fx.eps), "https://n.example", at(in), "x"))
@@ -508,6 +512,8 @@ func (fx *fuzzFixture) spoil(in *fuzzInput, c *Command) {
 		v.SetString(fx.str(in))
 	case reflect.Int, reflect.Int64:
 		v.SetInt(pick(in, fx.ints))
+	case reflect.Bool:
+		v.SetBool(!v.Bool())
 	case reflect.Slice:
 		switch elem := v.Type().Elem(); {
 		case elem.Kind() == reflect.Uint8:

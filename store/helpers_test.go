@@ -579,7 +579,11 @@ func (g *logGen) outcomes(n int) []Command {
 			cmds = append(cmds, outcome(dl.ID, attempt, at, ResultSucceeded, 200, 0))
 		case r < 75:
 			code := []int{500, 503, 302, 0}[g.rng.IntN(4)]
-			cmds = append(cmds, outcome(dl.ID, attempt, at, ResultRetry, code, at+ms(1+g.rng.Int64N(60_000))))
+			c := outcome(dl.ID, attempt, at, ResultRetry, code, at+ms(1+g.rng.Int64N(60_000)))
+			if g.tenants { // the build before tenants had no breaker
+				c.Outcome.OpenBreaker, c.Outcome.Disable = r < 55, r == 74
+			}
+			cmds = append(cmds, c)
 		case r < 87:
 			cmds = append(cmds, outcome(dl.ID, attempt, at, ResultFailed, 500, 0))
 		case r < 92:
@@ -691,6 +695,7 @@ func (g *logGen) generate(steps int) []Entry {
 	for _, res := range []string{ResultRetry, ResultSucceeded, ResultFailed, ResultGone, ResultCancelled} {
 		if cmds := g.outcomes(1); len(cmds) > 0 {
 			cmds[0].Outcome.Result = res
+			cmds[0].Outcome.OpenBreaker, cmds[0].Outcome.Disable = false, false
 			cmds[0].Outcome.Attempt = getDelivery(g.t, g.store, cmds[0].Outcome.DeliveryID).AttemptCount + 1
 			if res == ResultRetry {
 				cmds[0].Outcome.NextAttemptAt = g.now + ms(1000)

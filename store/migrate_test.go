@@ -300,6 +300,7 @@ func TestUpgradeMatchesReplay(t *testing.T) {
 	}
 	migrated := openPath(t, copyV0(t))
 	mustCheck(t, replayed)
+	forgetHealth(t, replayed)
 	sameDump(t, replayed, migrated, "migrated file and replayed log")
 }
 
@@ -408,8 +409,38 @@ func TestMigrationMatchesApply(t *testing.T) {
 			mustCheck(t, s)
 			applyInChunks(t, s, entries, 7) // the first n are replays, skipped
 			mustCheck(t, s)
+			forgetHealth(t, g.store)
+			forgetHealth(t, s)
 			sameDump(t, g.store, s, fmt.Sprintf("seed %d, migrated after %d of %d entries", seed, n, len(entries)))
 		}
+	}
+}
+
+// forgetHealth clears what the build before tenants did not record of
+// endpoints (their health, why and when they were disabled), which this
+// build derives from outcomes as it applies them: a replica that applied
+// old entries with that build lacks them, until an attempt succeeds or the
+// endpoint is enabled again.
+func forgetHealth(t *testing.T, s *Store) {
+	t.Helper()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bEndpoints)
+		var eps []Endpoint
+		err := b.ForEach(func(k, v []byte) error {
+			var ep Endpoint
+			err := decode(v, &ep)
+			eps = append(eps, ep)
+			return err
+		})
+		for i := 0; err == nil && i < len(eps); i++ {
+			ep := &eps[i]
+			ep.Health, ep.DisabledReason, ep.DisabledAt = EndpointHealth{}, "", 0
+			err = putRecord(b, ep.ID, ep)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -1,6 +1,10 @@
 package store
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Delivery statuses.
 const (
@@ -14,8 +18,16 @@ const (
 const (
 	StateEnabled  = "enabled"
 	StateDisabled = "disabled"
-	// StateDisabledFailing is set when a receiver answers 410 Gone.
+	// StateDisabledFailing is set when a receiver answers 410 Gone, or
+	// when every attempt to the endpoint has failed for too long.
 	StateDisabledFailing = "disabled_due_to_failed_deliveries"
+)
+
+// Why an endpoint was disabled (Endpoint.DisabledReason), besides
+// failingReason's.
+const (
+	ReasonGone     = "the endpoint answered 410 Gone"
+	ReasonOperator = "disabled by an operator"
 )
 
 // MaxAttemptHistory bounds the attempt log kept per delivery; older entries
@@ -132,6 +144,43 @@ type EndpointHealth struct {
 	// closed. The first 2xx closes it.
 	BreakerOpenedAt int64 `json:"breaker_opened_at,omitempty"`
 }
+
+// BreakerOpen reports whether the endpoint's circuit breaker is open.
+func (h EndpointHealth) BreakerOpen() bool { return h.BreakerOpenedAt != 0 }
+
+// failed records a failed attempt at at.
+func (h *EndpointHealth) failed(at int64) {
+	h.Failures++
+	if h.FailingSince == 0 {
+		h.FailingSince = at
+	}
+}
+
+// failingReason says why an endpoint failing until at is disabled. It is
+// derived from the record alone, so every replica writes the same text.
+func (h EndpointHealth) failingReason(at int64) string {
+	return fmt.Sprintf("every attempt failed for %s: %d in a row since %s",
+		spanText(time.Duration(at-h.FailingSince)), h.Failures, utcText(h.FailingSince))
+}
+
+// breakerReason says why an endpoint's breaker opened at at.
+func (h EndpointHealth) breakerReason() string {
+	attempts := "attempts"
+	if h.Failures == 1 {
+		attempts = "attempt"
+	}
+	return fmt.Sprintf("%d %s in a row failed since %s", h.Failures, attempts, utcText(h.FailingSince))
+}
+
+// spanText writes a duration in days, hours and minutes: "5d0h0m".
+func spanText(d time.Duration) string {
+	d = max(d, 0).Truncate(time.Minute)
+	day := 24 * time.Hour
+	return fmt.Sprintf("%dd%dh%dm", d/day, d%day/time.Hour, d%time.Hour/time.Minute)
+}
+
+// utcText writes a record's time as RFC 3339 UTC.
+func utcText(nanos int64) string { return time.Unix(0, nanos).UTC().Format(time.RFC3339) }
 
 // Secret is one of an endpoint's HMAC secrets.
 type Secret struct {

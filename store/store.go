@@ -155,6 +155,32 @@ type Applied struct {
 	KeysChanged bool
 	// Attempts is the attempts whose outcomes were applied, in order.
 	Attempts []AppliedAttempt
+	// Endpoints is the changes of endpoints' breakers and states, in
+	// order.
+	Endpoints []EndpointChange
+}
+
+// Kinds of EndpointChange.
+const (
+	ChangeBreakerOpened = "breaker_opened"
+	// ChangeBreakerClosed: an attempt succeeded, or an operator enabled
+	// the endpoint, while its breaker was open.
+	ChangeBreakerClosed = "breaker_closed"
+	ChangeDisabled      = "disabled" // by a 410, by failing too long or by an operator
+)
+
+// EndpointChange is a change of an endpoint's breaker or state as the
+// store applied it.
+type EndpointChange struct {
+	Kind       string
+	Tenant     string
+	EndpointID string
+	At         int64
+	// State is the endpoint's state after the change.
+	State string
+	// Reason says why, in words: the endpoint's DisabledReason for
+	// ChangeDisabled.
+	Reason string
 }
 
 // AppliedAttempt is one attempt's outcome as the store applied it.

@@ -299,7 +299,16 @@ func (o *Outcome) validate() error {
 	default:
 		f.check("result", "unknown result")
 	}
+	if (o.OpenBreaker || o.Disable) && !o.failed() {
+		f.check("result", "open_breaker and disable come only with a failed attempt: retry, failed or gone")
+	}
 	return f.err
+}
+
+// failed reports whether the attempt failed: the receiver did not take
+// the delivery (a cancellation made no attempt).
+func (o *Outcome) failed() bool {
+	return o.Result == ResultRetry || o.Result == ResultFailed || o.Result == ResultGone
 }
 
 func (c *CreateEndpoint) validate() error {
@@ -388,6 +397,9 @@ func (r *Requeue) validate() error {
 		if r.Until != 0 && r.Until <= r.Since {
 			f.check("until", "must be 0 or after since")
 		}
+	}
+	if r.EndpointID != "" {
+		f.check("endpoint_id", idProblem("ep", r.EndpointID))
 	}
 	f.positive("at", r.At)
 	return f.err

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/heraldhq/herald/engine"
 )
@@ -27,6 +28,9 @@ type updateEndpointRequest struct {
 	State         *engine.EndpointState `json:"state"`
 	Name          *string               `json:"name"`
 	RateLimitPerS *int                  `json:"rate_limit_per_s"`
+	// RecoverSince, with state enabled, re-queues the endpoint's deliveries
+	// that failed or were cancelled since this RFC 3339 time.
+	RecoverSince *string `json:"recover_since"`
 }
 
 // rotateSecretRequest is the body of POST /v1/endpoints/{id}/rotate-secret.
@@ -85,9 +89,15 @@ func (a *api) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req, false); err != nil {
 		return err
 	}
-	ep, err := a.e.UpdateEndpoint(r.Context(), r.PathValue("tenant"), id, engine.EndpointUpdate{
-		URL: req.URL, EventTypes: req.EventTypes, State: req.State, Name: req.Name, RateLimitPerS: req.RateLimitPerS,
-	})
+	up := engine.EndpointUpdate{URL: req.URL, EventTypes: req.EventTypes, State: req.State, Name: req.Name, RateLimitPerS: req.RateLimitPerS}
+	if req.RecoverSince != nil {
+		since, err := time.Parse(time.RFC3339, *req.RecoverSince)
+		if err != nil {
+			return badRequest("recover_since: %q is not an RFC 3339 time", *req.RecoverSince)
+		}
+		up.RecoverSince = &since
+	}
+	ep, err := a.e.UpdateEndpoint(r.Context(), r.PathValue("tenant"), id, up)
 	if err != nil {
 		return endpointErr(err, id)
 	}

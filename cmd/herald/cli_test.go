@@ -451,6 +451,8 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"endpoints", "update", "ep_1", "--event-type", "a", "--all-events"}, "--event-type and --all-events"},
 		{[]string{"endpoints", "update"}, "missing ID"},
 		{[]string{"endpoints", "enable"}, "missing ID"},
+		{[]string{"endpoints", "enable", "ep_1", "--recover-since", "yesterday"}, "--recover-since \"yesterday\" is not an RFC 3339 time"},
+		{[]string{"endpoints", "disable", "ep_1", "--recover-since", "2026-03-01T00:00:00Z"}, "unknown flag --recover-since"},
 		{[]string{"endpoints", "disable", "ep_1", "ep_2"}, `unexpected argument "ep_2"`},
 		{[]string{"signing-keys", "rotate", "now"}, `unexpected argument "now"`},
 		{[]string{"signing-keys", "rotate", "--tenant", "acme"}, "unknown flag --tenant"},
@@ -573,7 +575,8 @@ func TestCLIEndpointsUpdate(t *testing.T) {
 	if row := tb[0].find(t, ep.ID); tb[0].col(t, row, "STATE") != "disabled" || tb[0].col(t, row, "EVENT TYPES") != "*" {
 		t.Errorf("endpoints get --output table after disable: %q", row)
 	}
-	out = runBin(t, env, "endpoints", "enable", ep.ID).ok(t, "endpoints enable")
+	since := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	out = runBin(t, env, "endpoints", "enable", ep.ID, "--recover-since", since).ok(t, "endpoints enable --recover-since")
 	if got := decodeOut[cliEndpoint](t, "endpoints enable", out); got.State != "enabled" {
 		t.Errorf("endpoints enable: %+v", got)
 	}

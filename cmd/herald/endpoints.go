@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 func init() {
@@ -18,7 +19,7 @@ var endpointCommands = map[string]subcommand{
 	"list":          {summary: "list endpoints (secrets truncated)", run: runEndpointsList},
 	"get":           {summary: "show one endpoint", run: runEndpointsGet},
 	"update":        {summary: "change an endpoint's URL, event types, name or rate limit", run: runEndpointsUpdate},
-	"enable":        {summary: "resume deliveries to a disabled endpoint", run: runEndpointsEnable},
+	"enable":        {summary: "resume deliveries to a disabled endpoint; --recover-since re-queues what failed", run: runEndpointsEnable},
 	"disable":       {summary: "stop deliveries to an endpoint; cancels its pending ones", run: runEndpointsDisable},
 	"delete":        {summary: "delete an endpoint; cancels its pending deliveries", run: runEndpointsDelete},
 	"rotate-secret": {summary: "give an endpoint a new secret", run: runEndpointsRotate},
@@ -124,22 +125,35 @@ func runEndpointsUpdate(ctx context.Context, name string, args []string, stdout,
 
 func runEndpointsEnable(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
 	return endpointState(ctx, name, args, stdout, stderr, "enabled",
-		"Resumes deliveries to the endpoint: messages sent from now on reach it again. Deliveries\n"+
-			"cancelled while it was disabled stay cancelled.")
+		"Resumes deliveries to the endpoint: messages sent from now on reach it again, its\n"+
+			"circuit breaker is closed and its record of failures forgotten. With --recover-since,\n"+
+			"its deliveries of messages created since then that failed or were cancelled (while\n"+
+			"it was failing or disabled) get a fresh round of attempts; without, they stay as\n"+
+			"they are.")
 }
 
 func runEndpointsDisable(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
 	return endpointState(ctx, name, args, stdout, stderr, "disabled",
 		"Stops deliveries to the endpoint and cancels its pending ones; it keeps its secret\n"+
-			"and settings. Herald disables an endpoint itself when it answers 410 Gone.")
+			"and settings. Herald disables an endpoint itself when it answers 410 Gone, or\n"+
+			"when every attempt to it has failed for --disable-after (herald serve).")
 }
 
 // endpointState sets an endpoint's state (PATCH {"state": state}) and
-// prints it.
+// prints it. Enabling takes --recover-since.
 func endpointState(ctx context.Context, name string, args []string, stdout, stderr io.Writer, state, desc string) error {
-	fs := newFlagSet(name, "ID [--tenant T]\n\n"+desc, stderr)
+	enabling := state == "enabled"
+	synopsis := "ID [--tenant T]"
+	if enabling {
+		synopsis = "ID [--recover-since TIME] [--tenant T]"
+	}
+	fs := newFlagSet(name, synopsis+"\n\n"+desc, stderr)
 	cf := addClientFlags(fs)
 	cf.addTenantFlag()
+	var since *string
+	if enabling {
+		since = fs.String("recover-since", "", "also re-queue the deliveries that failed or were cancelled, of messages created since this RFC 3339 `time`")
+	}
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -147,11 +161,18 @@ func endpointState(ctx context.Context, name string, args []string, stdout, stde
 	if err := exactArgs(name, pos, "ID"); err != nil {
 		return err
 	}
+	body := map[string]string{"state": state}
+	if since != nil && *since != "" {
+		if _, err := time.Parse(time.RFC3339, *since); err != nil {
+			return usagef("%s: --recover-since %q is not an RFC 3339 time like 2026-03-01T00:00:00Z", name, *since)
+		}
+		body["recover_since"] = *since
+	}
 	c, err := cf.client()
 	if err != nil {
 		return err
 	}
-	return callAndPrint(ctx, c, http.MethodPatch, c.tenantPath("/v1/endpoints/"+pathEscape(pos[0])), map[string]string{"state": state}, stdout)
+	return callAndPrint(ctx, c, http.MethodPatch, c.tenantPath("/v1/endpoints/"+pathEscape(pos[0])), body, stdout)
 }
 
 func runEndpointsDelete(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {

@@ -24,6 +24,7 @@ var examples = map[string][]string{
 	"serve": {
 		"herald serve --allow-private-networks          # one node on 127.0.0.1:8080, data in ./herald-data",
 		"HERALD_API_TOKEN_FILE=/etc/herald/token herald serve --http-addr 0.0.0.0:8080 --data-dir /var/lib/herald",
+		"herald serve --breaker-failures 20 --breaker-period 5m --disable-after 72h   # endpoint health thresholds",
 	},
 	"send": {
 		`herald send --type batch.succeeded --data '{"batch_id": "b_123"}' --idempotency-key b_123`,
@@ -51,6 +52,7 @@ var examples = map[string][]string{
 	},
 	"endpoints enable": {
 		"herald endpoints enable ep_01JQ2Z8K6R3YB1V9T7W4XH5NCA",
+		"herald endpoints enable ep_01JQ2Z8K6R3YB1V9T7W4XH5NCA --recover-since 2026-03-01T00:00:00Z   # re-queue what failed since",
 	},
 	"endpoints disable": {
 		"herald endpoints disable ep_01JQ2Z8K6R3YB1V9T7W4XH5NCA",

@@ -31,6 +31,10 @@ type serveConfig struct {
 	allowPrivate      bool
 	retrySchedule     []time.Duration
 	attemptTimeout    time.Duration
+	maxInflight       int
+	breakerFailures   int
+	breakerPeriod     time.Duration
+	disableAfter      time.Duration
 	overrideSignature string
 	publicURL         string
 	logFormat         string
@@ -90,6 +94,10 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	allowPrivate := fs.Bool("allow-private-networks", false, "let endpoints resolve to loopback, private and link-local addresses")
 	retrySchedule := fs.String("retry-schedule", "", "comma-separated `delays` between attempts, e.g. 1s,2s,5s (default: growing delays over 24h with jitter)")
 	attemptTimeout := fs.Duration("attempt-timeout", engine.DefaultAttemptTimeout, "per-attempt HTTP `timeout`")
+	maxInflight := fs.Int("max-inflight", engine.DefaultMaxInflight, "at most `N` attempts in flight on this node, shared round-robin between destinations")
+	breakerFailures := fs.Int("breaker-failures", engine.DefaultBreakerFailures, "open an endpoint's circuit breaker after `N` failed attempts in a row, over at least --breaker-period")
+	breakerPeriod := fs.Duration("breaker-period", engine.DefaultBreakerPeriod, "the least `time` an endpoint's attempts must all fail before its breaker opens")
+	disableAfter := fs.Duration("disable-after", engine.DefaultDisableAfter, "disable an endpoint whose every attempt has failed for this `long`, e.g. 120h")
 	overrideSig := fs.String("override-signature", engine.SignatureEd25519, "how override deliveries are signed: `v1a` (Ed25519) or jwt (RS256)")
 	publicURL := fs.String("public-url", "", "this deployment's public base `URL`, the JWT iss (default http:// + --http-addr; https:// with --tls-cert)")
 	logFormat := fs.String("log-format", "text", "log `format` on stderr: text or json")
@@ -115,6 +123,7 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	cfg := &serveConfig{
 		dataDir: *dataDir, httpAddr: *httpAddr, raftAddr: *raftAddr, nodeID: *nodeID,
 		allowPrivate: *allowPrivate, attemptTimeout: *attemptTimeout, overrideSignature: *overrideSig,
+		maxInflight: *maxInflight, breakerFailures: *breakerFailures, breakerPeriod: *breakerPeriod, disableAfter: *disableAfter,
 		publicURL: *publicURL, logFormat: *logFormat, debugAddr: *debugAddr, tlsCert: *tlsCert, tlsKey: *tlsKey,
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
@@ -168,6 +177,9 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	if cfg.attemptTimeout <= 0 {
 		return nil, usagef("--attempt-timeout must be positive")
 	}
+	if err := checkHealthFlags(cfg); err != nil {
+		return nil, err
+	}
 	if err := cfg.engineConfig().Validate(); err != nil {
 		return nil, flagError(err)
 	}
@@ -194,6 +206,26 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 		return nil, usagef("refusing to serve the API on %s without --api-token (or --api-token-file, HERALD_API_TOKEN, HERALD_API_TOKEN_FILE); set a token or use a loopback --http-addr", cfg.httpAddr)
 	}
 	return cfg, nil
+}
+
+// maxCount bounds --max-inflight and --breaker-failures.
+const maxCount = 1_000_000
+
+// checkHealthFlags checks the flags of the node-wide cap on attempts, the
+// circuit breaker and auto-disable: 0 would mean the engine's default, a
+// surprise on the command line.
+func checkHealthFlags(cfg *serveConfig) error {
+	switch {
+	case cfg.maxInflight < 1 || cfg.maxInflight > maxCount:
+		return usagef("--max-inflight must be between 1 and %d, got %d", maxCount, cfg.maxInflight)
+	case cfg.breakerFailures < 1 || cfg.breakerFailures > maxCount:
+		return usagef("--breaker-failures must be between 1 and %d, got %d", maxCount, cfg.breakerFailures)
+	case cfg.breakerPeriod <= 0:
+		return usagef("--breaker-period must be positive, got %s", cfg.breakerPeriod)
+	case cfg.disableAfter <= 0:
+		return usagef("--disable-after must be positive, got %s", cfg.disableAfter)
+	}
+	return nil
 }
 
 // countSet counts the non-empty values.
@@ -229,6 +261,10 @@ func (c *serveConfig) engineConfig() engine.Config {
 		AllowPrivateNetworks: c.allowPrivate,
 		RetrySchedule:        c.retrySchedule,
 		AttemptTimeout:       c.attemptTimeout,
+		MaxInflight:          c.maxInflight,
+		BreakerFailures:      c.breakerFailures,
+		BreakerPeriod:        c.breakerPeriod,
+		DisableAfter:         c.disableAfter,
 		OverrideSignature:    c.overrideSignature,
 		PublicURL:            publicURL,
 	}
@@ -237,7 +273,8 @@ func (c *serveConfig) engineConfig() engine.Config {
 // configFlags names the flag behind each engine.Config field serve sets.
 var configFlags = map[string]string{
 	"DataDir": "--data-dir", "NodeID": "--node-id", "RaftAddr": "--raft-addr", "Peers": "--peers",
-	"RetrySchedule": "--retry-schedule", "AttemptTimeout": "--attempt-timeout",
+	"RetrySchedule": "--retry-schedule", "AttemptTimeout": "--attempt-timeout", "MaxInflight": "--max-inflight",
+	"BreakerFailures": "--breaker-failures", "BreakerPeriod": "--breaker-period", "DisableAfter": "--disable-after",
 	"OverrideSignature": "--override-signature", "PublicURL": "--public-url",
 }
 

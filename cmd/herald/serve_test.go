@@ -59,7 +59,8 @@ func TestServeFlags(t *testing.T) {
 	t.Run("defaults", func(t *testing.T) {
 		cfg := parse(t, env())
 		want := &serveConfig{dataDir: "./herald-data", httpAddr: "127.0.0.1:8080", raftAddr: "127.0.0.1:8090", nodeID: "node1",
-			attemptTimeout: 15 * time.Second, overrideSignature: "v1a", logFormat: "text"}
+			attemptTimeout: 15 * time.Second, overrideSignature: "v1a", logFormat: "text",
+			maxInflight: 1024, breakerFailures: 10, breakerPeriod: time.Minute, disableAfter: 5 * 24 * time.Hour}
 		if !reflect.DeepEqual(cfg, want) {
 			t.Errorf("defaults = %+v, want %+v", cfg, want)
 		}
@@ -128,7 +129,15 @@ func TestServeFlags(t *testing.T) {
 	})
 	t.Run("all flags", func(t *testing.T) {
 		cfg := parse(t, env(), "--retry-schedule", "1s, 2s,500ms", "--attempt-timeout", "3s", "--override-signature", "jwt",
-			"--public-url", "https://hooks.example.com", "--log-format", "json", "--log-level", "debug", "--allow-private-networks")
+			"--public-url", "https://hooks.example.com", "--log-format", "json", "--log-level", "debug", "--allow-private-networks",
+			"--max-inflight", "64", "--breaker-failures", "3", "--breaker-period", "30s", "--disable-after", "120h")
+		if cfg.maxInflight != 64 || cfg.breakerFailures != 3 || cfg.breakerPeriod != 30*time.Second || cfg.disableAfter != 120*time.Hour {
+			t.Errorf("health flags: %+v", cfg)
+		}
+		ec := cfg.engineConfig()
+		if ec.MaxInflight != 64 || ec.BreakerFailures != 3 || ec.BreakerPeriod != 30*time.Second || ec.DisableAfter != 120*time.Hour {
+			t.Errorf("engine config: %+v", ec)
+		}
 		if !reflect.DeepEqual(cfg.retrySchedule, []time.Duration{time.Second, 2 * time.Second, 500 * time.Millisecond}) ||
 			cfg.attemptTimeout != 3*time.Second || cfg.overrideSignature != "jwt" || cfg.publicURL != "https://hooks.example.com" ||
 			cfg.logFormat != "json" || cfg.logLevel != slog.LevelDebug || !cfg.allowPrivate {
@@ -144,6 +153,12 @@ func TestServeFlags(t *testing.T) {
 		{[]string{"--retry-schedule", "1s,soon"}, nil, "soon"},
 		{[]string{"--retry-schedule", "1s,-2s"}, nil, "-2s"},
 		{[]string{"--attempt-timeout", "0s"}, nil, "attempt-timeout"},
+		{[]string{"--max-inflight", "0"}, nil, "--max-inflight"},
+		{[]string{"--max-inflight", "2000000"}, nil, "--max-inflight"},
+		{[]string{"--breaker-failures", "-1"}, nil, "--breaker-failures"},
+		{[]string{"--breaker-period", "0s"}, nil, "--breaker-period"},
+		{[]string{"--disable-after", "-5h"}, nil, "--disable-after"},
+		{[]string{"--disable-after", "5d"}, nil, "disable-after"},
 		{[]string{"--override-signature", "hmac"}, nil, "override-signature"},
 		{[]string{"--log-format", "xml"}, nil, "log-format"},
 		{[]string{"--log-level", "verbose"}, nil, "log-level"},
