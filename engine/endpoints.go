@@ -254,6 +254,12 @@ func (w *writer) updateEndpoint(ctx context.Context, tenant, id string, up Endpo
 	if err != nil {
 		return reply{}, err
 	}
+	index := res.Index
+	if up.State != nil && *up.State == StateDisabled {
+		if index, err = w.endPending(ctx, tenant, id, index); err != nil {
+			return reply{}, err
+		}
+	}
 	if up.RecoverSince != nil {
 		// Enabled first: only deliveries to an enabled endpoint are
 		// re-queued. Retrying the whole update is safe.
@@ -261,13 +267,37 @@ func (w *writer) updateEndpoint(ctx context.Context, tenant, id string, up Endpo
 		if err != nil {
 			return reply{}, err
 		}
-		res.Index = rec.Index
+		index = rec.Index
 	}
 	ep, err := w.store.Endpoint(tenant, id)
 	if err != nil {
 		return reply{}, fromCluster(err)
 	}
-	return reply{Index: res.Index, Endpoint: endpointView(ep, w.keys.truncatedSecret(ep))}, nil
+	return reply{Index: index, Endpoint: endpointView(ep, w.keys.truncatedSecret(ep))}, nil
+}
+
+// endPendingBatch is how many pending deliveries one EndPending command
+// ends, which keeps its write transaction short.
+var endPendingBatch = 1000
+
+// endPending cancels the pending deliveries that the command disabling the
+// endpoint left (it ends at most store.MaxEndOnDisable), in bounded
+// commands, until none is left or the endpoint is enabled again. index is
+// the disabling command's; it returns the last command's. Should this stop
+// midway, the deliverer still cancels each leftover as it comes due.
+func (w *writer) endPending(ctx context.Context, tenant, id string, index uint64) (uint64, error) {
+	for {
+		more, err := w.store.HasPending(id)
+		if err != nil || !more {
+			return index, fromCluster(err)
+		}
+		res, err := w.commit(ctx, store.Command{EndPending: &store.EndPending{Tenant: tenant, EndpointID: id,
+			Status: store.StatusCancelled, Reason: "endpoint disabled", Limit: endPendingBatch}})
+		if err != nil || res.Count == 0 {
+			return res.Index, err
+		}
+		index = res.Index
+	}
 }
 
 // checkRecoverSince checks an update's RecoverSince: only with enabling,

@@ -167,6 +167,9 @@ func (e *Engine) onApplied(a store.Applied) {
 	if len(a.Scheduled) > 0 {
 		e.deliver.Observe(a.Scheduled)
 	}
+	if len(a.Endpoints) > 0 {
+		e.deliver.Changed(a.Endpoints)
+	}
 	if a.KeysChanged {
 		e.keys.stale.Store(true)
 	}

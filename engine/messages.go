@@ -371,7 +371,10 @@ type ListOptions struct {
 }
 
 // ListMessages lists messages newest first, without their deliveries. next
-// is the cursor for the following page, empty at the end.
+// is the cursor for the following page, empty at the end. A status filter
+// examines a bounded number of messages per call, so a page may hold fewer
+// than Limit messages, or none, with a next cursor: follow next until it is
+// empty.
 func (e *Engine) ListMessages(ctx context.Context, opts ListOptions) (msgs []Message, next string, err error) {
 	tenant, err := tenantOf(opts.Tenant)
 	if err != nil {
@@ -391,7 +394,9 @@ func (e *Engine) ListMessages(ctx context.Context, opts ListOptions) (msgs []Mes
 	if err := e.reads.sync(ctx); err != nil {
 		return nil, "", err
 	}
-	ms, err := e.store.ListMessages(tenant, string(opts.Status), opts.Limit+1, opts.After)
+	// One more than a page tells whether another follows; fewer, with a
+	// next, means the store's scan budget ran out first.
+	ms, next, err := e.store.ListMessages(tenant, string(opts.Status), opts.Limit+1, opts.After)
 	if err != nil {
 		return nil, "", fromCluster(err)
 	}
@@ -504,7 +509,10 @@ func plural(n int, one, many string) string {
 
 // Recover re-queues every failed delivery of the tenant's messages created
 // in [since, until) (until zero: up to now), as after an outage of the
-// receiver. Deliveries to a disabled or deleted endpoint stay failed.
+// receiver. Deliveries to a disabled or deleted endpoint stay failed. A
+// wide window is done in a series of bounded commands; when one fails, those
+// before it stay applied, and calling Recover again is safe (re-queued
+// deliveries are pending, not failed).
 func (e *Engine) Recover(ctx context.Context, tenant string, since, until time.Time) (RequeueResult, error) {
 	rep, err := e.prop.propose(ctx, &request{Recover: &recoverReq{Tenant: tenant, Since: since, Until: until}})
 	return RequeueResult{Requeued: rep.Count, Reason: rep.Reason}, err
@@ -527,17 +535,29 @@ func (w *writer) recover(ctx context.Context, tenant, endpointID string, since, 
 	if !since.Before(until) {
 		return reply{}, invalid("since", "must be before until")
 	}
-	res, err := w.commit(ctx, store.Command{Requeue: &store.Requeue{Tenant: tenant, Since: since.UnixNano(), Until: until.UnixNano(), At: now.UnixNano(),
-		EndpointID: endpointID}})
-	if err != nil {
-		return reply{}, err
+	cmd := store.Requeue{Tenant: tenant, Since: since.UnixNano(), Until: until.UnixNano(), At: now.UnixNano(),
+		EndpointID: endpointID, Limit: requeueBatch}
+	var rep reply
+	for {
+		res, err := w.commit(ctx, store.Command{Requeue: &cmd})
+		if err != nil {
+			return reply{}, err
+		}
+		rep.Index, rep.Count = res.Index, rep.Count+res.Count
+		if res.Next == "" {
+			break
+		}
+		cmd.After = res.Next
 	}
-	rep := reply{Index: res.Index, Count: res.Count}
-	if res.Count == 0 {
+	if rep.Count == 0 {
 		rep.Reason = w.recoverReason(tenant, since, until)
 	}
 	return rep, nil
 }
+
+// requeueBatch is how many messages one Requeue command of a window
+// examines, which keeps its write transaction short.
+var requeueBatch = 1000
 
 // recoverScanLimit bounds the messages recoverReason reads.
 const recoverScanLimit = 10000
@@ -574,7 +594,7 @@ func (w *writer) windowCounts(tenant string, since, until time.Time) (total, wit
 		return 0, 0, false
 	}
 	for read := 0; read < recoverScanLimit; {
-		ms, err := w.store.ListMessages(tenant, "", page, cursor)
+		ms, next, err := w.store.ListMessages(tenant, "", page, cursor)
 		if err != nil {
 			return 0, 0, false
 		}
@@ -592,10 +612,10 @@ func (w *writer) windowCounts(tenant string, since, until time.Time) (total, wit
 				}
 			}
 		}
-		if len(ms) < page {
+		if next == "" {
 			return total, withFailed, true
 		}
-		cursor = ms[len(ms)-1].ID
+		cursor = next
 	}
 	return 0, 0, false
 }

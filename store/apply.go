@@ -176,6 +176,8 @@ func (t *txn) apply(c *Command) (Result, error) {
 		return t.deleteTenant(c.DeleteTenant)
 	case c.CreateTenantToken != nil:
 		return t.createToken(c.CreateTenantToken)
+	case c.EndPending != nil:
+		return t.endPendingOf(c.EndPending)
 	default: // Validate leaves exactly one field set: RevokeTenantTokens
 		return t.revokeTokens(c.RevokeTenantTokens)
 	}
@@ -552,6 +554,9 @@ func (t *txn) outcome(c *Outcome) error {
 		return nil // a duplicate, or the delivery moved on
 	}
 	prev := *d
+	if err := t.followEndpoint(d); err != nil {
+		return err
+	}
 	d.AttemptCount++
 	if d.RoundAttempts == 0 {
 		d.FirstAttemptAt = c.At
@@ -650,7 +655,7 @@ func (t *txn) disableEndpoint(prev, ep *Endpoint, state, reason string, at int64
 	if state == StateDisabledFailing {
 		status, dlvErr = StatusFailed, "endpoint disabled: "+reason
 	}
-	_, err := t.endPending(ep.ID, status, dlvErr, -1)
+	_, err := t.endPending(ep.ID, status, dlvErr, MaxEndOnDisable)
 	return err
 }
 
@@ -720,12 +725,6 @@ func (t *txn) updateEndpoint(c *UpdateEndpoint) (Result, error) {
 		}
 		t.enable(ep, c.At)
 	}
-	if c.URL != nil {
-		// Pending deliveries follow the endpoint to its new address.
-		if err := t.retarget(ep.ID, ep.URL); err != nil {
-			return Result{}, err
-		}
-	}
 	return Result{}, t.saveEndpoint(&prev, ep)
 }
 
@@ -752,20 +751,31 @@ func (t *txn) pendingOf(epID string, limit int) []string {
 	return ids
 }
 
-func (t *txn) retarget(epID, url string) error {
-	for _, id := range t.pendingOf(epID, -1) {
-		d, err := t.delivery(id)
-		if err != nil {
-			return err
-		}
-		if d != nil {
-			d.URL = url
-			if err := putRecord(t.deliveries, d.ID, d); err != nil {
-				return err
-			}
-		}
+// followEndpoint records in an endpoint's delivery the URL its attempt
+// went to: the endpoint's current one (see Store.ForAttempt), which a URL
+// change does not copy into every pending delivery.
+func (t *txn) followEndpoint(d *Delivery) error {
+	if d.Override() {
+		return nil
 	}
-	return nil
+	ep, err := t.endpoint(d.EndpointID)
+	if err == nil && ep != nil {
+		d.URL = ep.URL
+	}
+	return err
+}
+
+// endPendingOf ends a batch of a disabled endpoint's pending deliveries.
+func (t *txn) endPendingOf(c *EndPending) (Result, error) {
+	ep, err := t.tenantEndpoint(c.Tenant, c.EndpointID)
+	if err != nil || ep == nil {
+		return Result{Err: ErrNotFound}, err
+	}
+	if ep.State == StateEnabled {
+		return Result{}, nil // enabled again since: its deliveries stay
+	}
+	n, err := t.endPending(ep.ID, c.Status, c.Reason, c.Limit)
+	return Result{Count: n}, err
 }
 
 func (t *txn) deleteEndpoint(c *DeleteEndpoint) (Result, error) {
@@ -808,73 +818,111 @@ func (t *txn) rotateSecret(c *RotateSecret) (Result, error) {
 }
 
 func (t *txn) requeue(c *Requeue) (Result, error) {
-	var ids []string
 	if c.MessageID != "" {
 		if m, err := t.peekMessage(c.MessageID); err != nil || m == nil || m.Tenant != c.Tenant {
 			return Result{Err: ErrNotFound}, err
 		}
-		ids = []string{c.MessageID}
-	} else {
-		// The tenant's message ids begin with their creation time, so the
-		// window is a key range of its index (widened by maxClockSkew):
-		// neither other tenants' messages nor its own outside the window
-		// are read. Ids stamped by different nodes' clocks may be slightly
-		// out of order, so the record's own time decides. Records come
-		// from the batch's cache first, so the result does not depend on
-		// how entries were batched.
-		prefix := tenantPrefix(c.Tenant)
-		cur := t.tenantMsgs.Cursor()
-		for k, _ := cur.Seek(append(prefix, timeKey("msg", c.Since-int64(maxClockSkew))...)); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
-			id := string(k[len(prefix):])
-			if c.Until != 0 && messageTime(id) > addSat(c.Until, int64(maxClockSkew)) {
-				break
-			}
-			m, err := t.peekMessage(id)
-			if err != nil {
-				return Result{}, err
-			}
-			if m != nil && m.CreatedAt >= c.Since && (c.Until == 0 || m.CreatedAt < c.Until) && m.Failed+m.Cancelled > 0 {
-				ids = append(ids, m.ID)
-			}
-		}
+		n, err := t.requeueMessage(c.MessageID, c)
+		return Result{Count: n}, err
 	}
-	n := 0
+	ids, next, err := t.failedInWindow(c)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Next: next}
 	for _, id := range ids {
-		m, err := t.message(id)
+		n, err := t.requeueMessage(id, c)
 		if err != nil {
 			return Result{}, err
 		}
-		for _, dlvID := range m.Deliveries {
-			d, err := t.delivery(dlvID)
-			if err != nil {
-				return Result{}, err
-			}
-			if d == nil || !c.takes(d) {
-				continue
-			}
-			if !d.Override() {
-				// An endpoint id deleted and made again in another
-				// tenant is not this message's endpoint.
-				ep, err := t.tenantEndpoint(m.Tenant, d.EndpointID)
-				if err != nil {
-					return Result{}, err
-				}
-				if ep == nil || ep.State != StateEnabled {
-					continue
-				}
-			}
-			prev := *d
-			if err := t.transition(d, StatusPending); err != nil {
-				return Result{}, err
-			}
-			d.RoundAttempts, d.FirstAttemptAt, d.NextAttemptAt = 0, 0, c.At
-			if err := t.putDelivery(&prev, d); err != nil {
-				return Result{}, err
-			}
-			n++
+		res.Count += n
+	}
+	return res, nil
+}
+
+// failedInWindow returns the tenant's messages created in the Requeue's
+// window that have failed or cancelled deliveries. It examines at most
+// c.Limit messages (all when 0), from c.After or the window's start; next
+// is the last one examined when it stopped at the limit before the
+// window's end.
+//
+// The tenant's message ids begin with their creation time, so the window
+// is a key range of its index (widened by maxClockSkew): neither other
+// tenants' messages nor its own outside the window are read. Ids stamped
+// by different nodes' clocks may be slightly out of order, so the record's
+// own time decides. Records come from the batch's cache first, so the
+// result does not depend on how entries were batched.
+func (t *txn) failedInWindow(c *Requeue) (ids []string, next string, err error) {
+	prefix := tenantPrefix(c.Tenant)
+	cur := t.tenantMsgs.Cursor()
+	var k []byte
+	if c.After != "" {
+		start := tenantKey(c.Tenant, c.After)
+		if k, _ = cur.Seek(start); bytes.Equal(k, start) {
+			k, _ = cur.Next()
+		}
+	} else {
+		k, _ = cur.Seek(tenantKey(c.Tenant, timeKey("msg", c.Since-int64(maxClockSkew))))
+	}
+	examined, last := 0, ""
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
+		id := string(k[len(prefix):])
+		if c.Until != 0 && messageTime(id) > addSat(c.Until, int64(maxClockSkew)) {
+			break
+		}
+		if examined == c.Limit && c.Limit > 0 {
+			return ids, last, nil
+		}
+		examined, last = examined+1, id
+		m, err := t.peekMessage(id)
+		if err != nil {
+			return nil, "", err
+		}
+		if m != nil && m.CreatedAt >= c.Since && (c.Until == 0 || m.CreatedAt < c.Until) && m.Failed+m.Cancelled > 0 {
+			ids = append(ids, m.ID)
 		}
 	}
-	return Result{Count: n}, nil
+	return ids, "", nil
+}
+
+// requeueMessage re-queues a message's failed deliveries to enabled
+// endpoints (or override URIs) for a round due at at, and returns how many.
+func (t *txn) requeueMessage(id string, c *Requeue) (int, error) {
+	m, err := t.message(id)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, dlvID := range m.Deliveries {
+		d, err := t.delivery(dlvID)
+		if err != nil {
+			return 0, err
+		}
+		if d == nil || !c.takes(d) {
+			continue
+		}
+		if !d.Override() {
+			// An endpoint id deleted and made again in another
+			// tenant is not this message's endpoint.
+			ep, err := t.tenantEndpoint(m.Tenant, d.EndpointID)
+			if err != nil {
+				return 0, err
+			}
+			if ep == nil || ep.State != StateEnabled {
+				continue
+			}
+		}
+		prev := *d
+		if err := t.transition(d, StatusPending); err != nil {
+			return 0, err
+		}
+		d.RoundAttempts, d.FirstAttemptAt, d.NextAttemptAt = 0, 0, c.At
+		if err := t.putDelivery(&prev, d); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 func (t *txn) addSigningKey(c *AddSigningKey) error {

@@ -436,7 +436,7 @@ func TestMessageStatusApplied(t *testing.T) {
 			if msg, _ := getMessage(t, s, m); msg.Status() != tt.want {
 				t.Fatalf("status %s, want %s (%+v)", msg.Status(), tt.want, msg)
 			}
-			listed, err := s.ListMessages(DefaultTenant, tt.want, 10, "")
+			listed, _, err := s.ListMessages(DefaultTenant, tt.want, 10, "")
 			if err != nil || len(listed) != 1 {
 				t.Fatalf("ListMessages(%s) = %v, %v", tt.want, listed, err)
 			}
@@ -521,7 +521,8 @@ func TestUpdateEndpoint(t *testing.T) {
 	runOK(t, s, outcome(DeliveryID(msgs[1], 0), 1, t0+ms(10), ResultSucceeded, 200, 0))
 	runOK(t, s, outcome(DeliveryID(msgs[2], 0), 1, t0+ms(10), ResultRetry, 500, t0+ms(900)))
 
-	// A new URL retargets pending deliveries, not finished ones.
+	// A new URL is where pending deliveries go next: the attempt and the
+	// message read it from the endpoint. Finished ones keep theirs.
 	r := runOK(t, s, Command{UpdateEndpoint: &UpdateEndpoint{ID: epID("a"), At: t0 + ms(50), URL: ptr("https://a2.example"),
 		Name: ptr("A"), EventTypes: ptr([]string{"x", "y"}), RateLimitPerS: ptr(7)}})
 	if r[0].Err != nil {
@@ -532,16 +533,32 @@ func TestUpdateEndpoint(t *testing.T) {
 		ep.RateLimitPerS != 7 || ep.UpdatedAt != t0+ms(50) || ep.State != StateEnabled || ep.CreatedAt != t0 {
 		t.Fatalf("endpoint after update: %+v", ep)
 	}
+	viewURL := func(msg string, n int) string {
+		t.Helper()
+		_, ds, err := s.Message(DefaultTenant, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds[n].URL
+	}
 	for i, want := range []string{"https://a2.example", "https://a.example", "https://a2.example"} {
-		if d := getDelivery(t, s, DeliveryID(msgs[i], 0)); d.URL != want {
-			t.Fatalf("delivery of message %d: url %s, want %s", i, d.URL, want)
+		if got := viewURL(msgs[i], 0); got != want {
+			t.Fatalf("delivery of message %d: url %s, want %s", i, got, want)
 		}
 	}
-	if d := getDelivery(t, s, DeliveryID(msgs[0], 1)); d.URL != "https://b.example" {
-		t.Fatalf("ep_b's delivery retargeted: %+v", d)
+	if a, err := s.ForAttempt(DeliveryID(msgs[2], 0)); err != nil || a.Delivery.URL != "https://a2.example" {
+		t.Fatalf("attempt after the URL change: %+v, %v", a, err)
 	}
-	if d := getDelivery(t, s, DeliveryID(msgs[3], 0)); d.URL != "https://a.example" {
-		t.Fatalf("override retargeted: %+v", d)
+	if got := viewURL(msgs[0], 1); got != "https://b.example" {
+		t.Fatalf("ep_b's delivery retargeted: %s", got)
+	}
+	if a, err := s.ForAttempt(DeliveryID(msgs[3], 0)); err != nil || a.Delivery.URL != "https://a.example" || viewURL(msgs[3], 0) != "https://a.example" {
+		t.Fatalf("override retargeted: %+v, %v", a, err)
+	}
+	// An attempt's outcome records the URL it went to.
+	runOK(t, s, outcome(DeliveryID(msgs[2], 0), 2, t0+ms(52), ResultRetry, 500, t0+ms(900)))
+	if d := getDelivery(t, s, DeliveryID(msgs[2], 0)); d.URL != "https://a2.example" {
+		t.Fatalf("delivery after an attempt at the new URL: %+v", d)
 	}
 	// Setting only some fields leaves the rest.
 	runOK(t, s, Command{UpdateEndpoint: &UpdateEndpoint{ID: epID("a"), At: t0 + ms(51), Name: ptr("")}})

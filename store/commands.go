@@ -26,6 +26,7 @@ type Command struct {
 	DeleteTenant       *DeleteTenant       `json:"delete_tenant,omitempty"`
 	CreateTenantToken  *CreateTenantToken  `json:"create_tenant_token,omitempty"`
 	RevokeTenantTokens *RevokeTenantTokens `json:"revoke_tenant_tokens,omitempty"`
+	EndPending         *EndPending         `json:"end_pending,omitempty"`
 }
 
 // Tenants in commands. Every command that names an endpoint or a message
@@ -96,7 +97,10 @@ type CreateEndpoint struct {
 }
 
 // UpdateEndpoint changes the fields that are set. Disabling an endpoint
-// cancels its pending deliveries.
+// cancels its pending deliveries, at most MaxEndOnDisable of them (see
+// EndPending for the rest). Its pending deliveries follow a new URL without
+// being rewritten: an attempt goes to the endpoint's URL of the moment (see
+// Store.ForAttempt).
 type UpdateEndpoint struct {
 	Tenant        string    `json:"tenant,omitempty"`
 	ID            string    `json:"id"`
@@ -130,6 +134,13 @@ type RotateSecret struct {
 // every message of the tenant created in [Since, Until). With EndpointID,
 // only the deliveries to that endpoint, cancelled ones too (as when an
 // endpoint is enabled again after it was disabled).
+//
+// A window is walked in the tenant's message index, in id order, from its
+// start or from just after the message id After. With Limit set, one
+// command examines at most Limit messages: when it stops there, before the
+// window's end, Result.Next names the last one examined, and the same
+// command with After set to it goes on. Limit 0 (entries written before it)
+// walks the whole window at once.
 type Requeue struct {
 	Tenant     string `json:"tenant,omitempty"`
 	MessageID  string `json:"message_id,omitempty"`
@@ -137,6 +148,8 @@ type Requeue struct {
 	Until      int64  `json:"until,omitempty"`
 	At         int64  `json:"at"`
 	EndpointID string `json:"endpoint_id,omitempty"`
+	After      string `json:"after,omitempty"`
+	Limit      int    `json:"limit,omitempty"`
 }
 
 // takes reports whether the Requeue re-queues d.
@@ -209,6 +222,21 @@ type RevokeTenantTokens struct {
 	Tenant string `json:"tenant"`
 }
 
+// EndPending ends up to Limit pending deliveries of a disabled endpoint of
+// the tenant, with Status (cancelled or failed) and Reason as their last
+// error; Result.Count says how many. Disabling an endpoint ends at most
+// MaxEndOnDisable of them in its own command, and the leader ends the rest
+// with EndPending commands until Count < Limit. An endpoint enabled again
+// meanwhile keeps its pending deliveries (Count 0); an unknown one is
+// ErrNotFound (deleting an endpoint ends its deliveries).
+type EndPending struct {
+	Tenant     string `json:"tenant"`
+	EndpointID string `json:"endpoint_id"`
+	Status     string `json:"status"`
+	Reason     string `json:"reason"`
+	Limit      int    `json:"limit"`
+}
+
 // Result is what applying a command returns.
 type Result struct {
 	// MessageID is the message an Enqueue created or, for a repeated
@@ -216,10 +244,13 @@ type Result struct {
 	MessageID string
 	// Duplicate reports that an Enqueue created nothing.
 	Duplicate bool
-	// Count is how many deliveries an Enqueue created or a Requeue
-	// re-queued, records a Sweep or a DeleteTenant handled, or tokens
-	// RevokeTenantTokens deleted.
+	// Count is how many deliveries an Enqueue created, a Requeue
+	// re-queued or an EndPending ended, records a Sweep or a DeleteTenant
+	// handled, or tokens RevokeTenantTokens deleted.
 	Count int
+	// Next is where a Requeue of a window stopped at its Limit: the last
+	// message id it examined. Empty when the window is done.
+	Next string
 	// Err is a deterministic rejection: an *InvalidError for a command
 	// that breaks a rule of its fields (or creates a token past a
 	// tenant's MaxTenantTokens), ErrNotFound (also for a record of

@@ -428,7 +428,17 @@ func (fx *fuzzFixture) templates() []func(*fuzzInput) Command {
 			if in.intn(2) == 0 {
 				r.Until = r.Since + ms(1+int64(in.intn(3000)))
 			}
+			if in.intn(2) == 0 { // a bounded batch, perhaps from a resume point
+				r.Limit = 1 + in.intn(3)
+				if in.intn(2) == 0 {
+					r.After = pick(in, fx.msgs)
+				}
+			}
 			return Command{Requeue: r}
+		},
+		func(in *fuzzInput) Command {
+			return Command{EndPending: &EndPending{Tenant: pick(in, fx.tenants[1:]), EndpointID: pick(in, fx.eps),
+				Status: pick(in, []string{StatusCancelled, StatusFailed}), Reason: "endpoint disabled", Limit: 1 + in.intn(3)}}
 		},
 		func(in *fuzzInput) Command {
 			return signingKey(pick(in, []string{"k1", "k2", "k3"}), pick(in, []string{AlgEd25519, AlgRS256}), at(in))

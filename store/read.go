@@ -31,13 +31,43 @@ func (s *Store) Message(tenant, id string) (*Message, []Delivery, error) {
 		if !ok || m.Tenant != tenant {
 			return ErrNotFound
 		}
-		ds, err = deliveriesOf(tx, &m)
-		return err
+		if ds, err = deliveriesOf(tx, &m); err != nil {
+			return err
+		}
+		return pendingURLs(tx, ds)
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return &m, ds, nil
+}
+
+// pendingURLs shows the pending deliveries to endpoints with the URL their
+// next attempt goes to: their endpoint's current one (see ForAttempt).
+func pendingURLs(tx *bolt.Tx, ds []Delivery) error {
+	urls := map[string]string{}
+	for i := range ds {
+		d := &ds[i]
+		if d.Status != StatusPending || d.Override() {
+			continue
+		}
+		url, ok := urls[d.EndpointID]
+		if !ok {
+			var ep Endpoint
+			found, err := getRecord(tx.Bucket(bEndpoints), d.EndpointID, &ep)
+			if err != nil {
+				return err
+			}
+			if found {
+				url = ep.URL
+			}
+			urls[d.EndpointID] = url
+		}
+		if url != "" {
+			d.URL = url
+		}
+	}
+	return nil
 }
 
 func deliveriesOf(tx *bolt.Tx, m *Message) ([]Delivery, error) {
@@ -56,17 +86,24 @@ func deliveriesOf(tx *bolt.Tx, m *Message) ([]Delivery, error) {
 	return ds, nil
 }
 
+// ListScanBudget bounds the messages one ListMessages examines: a status
+// filter that matches few of a tenant's messages must not walk them all in
+// one read transaction.
+const ListScanBudget = 10_000
+
 // ListMessages returns up to limit of the tenant's messages, newest first,
 // starting after the message id after (exclusive; empty starts at the
 // newest). When status is set only messages with that aggregate status are
-// returned. It reads the tenant's index range only.
-func (s *Store) ListMessages(tenant, status string, limit int, after string) ([]Message, error) {
+// returned. It reads the tenant's index range only, and examines at most
+// ListScanBudget messages, so a page may hold fewer than limit messages,
+// or none, while more match further on. next is the cursor to go on from,
+// the id of the last message examined; empty when none older is left.
+func (s *Store) ListMessages(tenant, status string, limit int, after string) (msgs []Message, next string, err error) {
 	if err := CheckTenant(tenant); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	var out []Message
-	err := s.view(func(tx *bolt.Tx) error {
-		msgs := tx.Bucket(bMessages)
+	err = s.view(func(tx *bolt.Tx) error {
+		records := tx.Bucket(bMessages)
 		prefix := tenantPrefix(tenant)
 		c := tx.Bucket(bTenantMessages).Cursor()
 		var k []byte
@@ -87,22 +124,30 @@ func (s *Store) ListMessages(tenant, status string, limit int, after string) ([]
 				k, _ = c.Prev()
 			}
 		}
-		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Prev() {
+		for examined := 0; k != nil && bytes.HasPrefix(k, prefix) && len(msgs) < limit; k, _ = c.Prev() {
+			id := string(k[len(prefix):])
+			if examined == ListScanBudget {
+				return nil
+			}
+			examined, next = examined+1, id
 			var m Message
-			ok, err := getRecord(msgs, string(k[len(prefix):]), &m)
+			ok, err := getRecord(records, id, &m)
 			if err != nil {
 				return err
 			}
 			if !ok {
-				return fmt.Errorf("store: tenant %s lists message %s, which does not exist", tenant, k[len(prefix):])
+				return fmt.Errorf("store: tenant %s lists message %s, which does not exist", tenant, id)
 			}
 			if status == "" || m.Status() == status {
-				out = append(out, m)
+				msgs = append(msgs, m)
 			}
+		}
+		if k == nil || !bytes.HasPrefix(k, prefix) {
+			next = "" // nothing older is left
 		}
 		return nil
 	})
-	return out, err
+	return msgs, next, err
 }
 
 // Envelope returns the exact body stored for a message, of any tenant: it
@@ -129,7 +174,8 @@ type AttemptView struct {
 }
 
 // ForAttempt reads a delivery with its envelope and endpoint in one
-// transaction. It returns ErrNotFound when any of them is gone.
+// transaction. It returns ErrNotFound when any of them is gone. A delivery
+// to an endpoint carries the endpoint's current URL.
 func (s *Store) ForAttempt(deliveryID string) (*AttemptView, error) {
 	var a AttemptView
 	err := s.view(func(tx *bolt.Tx) error {
@@ -155,6 +201,10 @@ func (s *Store) ForAttempt(deliveryID string) (*AttemptView, error) {
 		}
 		if !ok {
 			a.Endpoint = nil
+		} else {
+			// A delivery goes to its endpoint's URL of the moment: a URL
+			// change does not rewrite every pending delivery.
+			a.Delivery.URL = a.Endpoint.URL
 		}
 		return nil
 	})
@@ -162,6 +212,18 @@ func (s *Store) ForAttempt(deliveryID string) (*AttemptView, error) {
 		return nil, err
 	}
 	return &a, nil
+}
+
+// HasPending reports whether any delivery to the endpoint is pending.
+func (s *Store) HasPending(endpointID string) (bool, error) {
+	var found bool
+	err := s.view(func(tx *bolt.Tx) error {
+		prefix := byEndpointKey(endpointID, "")
+		k, _ := tx.Bucket(bByEndpoint).Cursor().Seek(prefix)
+		found = k != nil && bytes.HasPrefix(k, prefix)
+		return nil
+	})
+	return found, err
 }
 
 // Endpoint returns one of the tenant's endpoints.

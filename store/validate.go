@@ -47,9 +47,14 @@ const (
 	// MaxRateLimit bounds an endpoint's attempts per second.
 	MaxRateLimit = 100_000
 	// MaxSweepLimit bounds the records of each kind one Sweep deletes,
-	// and the records one DeleteTenant handles, which keeps their write
-	// transactions short.
+	// the records one DeleteTenant handles, the messages one Requeue of a
+	// window examines and the deliveries one EndPending ends, which keeps
+	// their write transactions short.
 	MaxSweepLimit = 10_000
+	// MaxEndOnDisable bounds the pending deliveries that disabling an
+	// endpoint ends in the disabling command itself; EndPending commands
+	// end the rest.
+	MaxEndOnDisable = 1000
 	// MaxTenantTokens bounds a tenant's live tokens, so that the
 	// replicated state stays bounded (see CreateTenantToken).
 	MaxTenantTokens = 100
@@ -96,9 +101,10 @@ type InvalidError struct {
 func (e *InvalidError) Error() string { return "store: invalid " + e.Field + ": " + e.Msg }
 
 // Unwrap returns ErrNotFound when the field is the id of the record the
-// command acts on (UpdateEndpoint, DeleteEndpoint, RotateSecret, Requeue of
-// a message): a malformed id names no record, and callers that answer "not
-// found" for unknown ids need not tell the two apart.
+// command acts on (UpdateEndpoint, DeleteEndpoint, RotateSecret,
+// EndPending, Requeue of a message): a malformed id names no record, and
+// callers that answer "not found" for unknown ids need not tell the two
+// apart.
 func (e *InvalidError) Unwrap() error {
 	if e.notFound {
 		return ErrNotFound
@@ -150,7 +156,7 @@ func (c *Command) Validate() error {
 	for _, set := range [...]bool{c.Enqueue != nil, c.Outcome != nil, c.CreateEndpoint != nil,
 		c.UpdateEndpoint != nil, c.DeleteEndpoint != nil, c.RotateSecret != nil, c.Requeue != nil,
 		c.AddSigningKey != nil, c.Sweep != nil, c.PutNode != nil,
-		c.DeleteTenant != nil, c.CreateTenantToken != nil, c.RevokeTenantTokens != nil} {
+		c.DeleteTenant != nil, c.CreateTenantToken != nil, c.RevokeTenantTokens != nil, c.EndPending != nil} {
 		if set {
 			n++
 		}
@@ -183,6 +189,8 @@ func (c *Command) Validate() error {
 		return c.DeleteTenant.validate()
 	case c.CreateTenantToken != nil:
 		return c.CreateTenantToken.validate()
+	case c.EndPending != nil:
+		return c.EndPending.validate()
 	default:
 		return c.RevokeTenantTokens.validate()
 	}
@@ -389,19 +397,42 @@ func (r *Requeue) validate() error {
 	f.tenant("tenant", r.Tenant)
 	if r.MessageID != "" {
 		f.ref("message_id", idProblem("msg", r.MessageID))
-		if r.Since != 0 || r.Until != 0 {
-			f.check("message_id", "must not be set with since or until")
+		if r.Since != 0 || r.Until != 0 || r.After != "" || r.Limit != 0 {
+			f.check("message_id", "must not be set with since, until, after or limit")
 		}
 	} else {
 		f.time("since", r.Since)
 		if r.Until != 0 && r.Until <= r.Since {
 			f.check("until", "must be 0 or after since")
 		}
+		if r.After != "" {
+			f.check("after", idProblem("msg", r.After))
+		}
+		if r.Limit < 0 || r.Limit > MaxSweepLimit {
+			f.check("limit", fmt.Sprintf("must be 0 (none) to %d", MaxSweepLimit))
+		}
 	}
 	if r.EndpointID != "" {
 		f.check("endpoint_id", idProblem("ep", r.EndpointID))
 	}
 	f.positive("at", r.At)
+	return f.err
+}
+
+func (e *EndPending) validate() error {
+	f := fields{cmd: "end_pending"}
+	f.check("tenant", nameProblem(e.Tenant))
+	f.ref("endpoint_id", idProblem("ep", e.EndpointID))
+	if e.Status != StatusCancelled && e.Status != StatusFailed {
+		f.check("status", "must be cancelled or failed")
+	}
+	if e.Reason == "" {
+		f.check("reason", "is required")
+	}
+	f.check("reason", textProblem(e.Reason, MaxErrorText))
+	if e.Limit < 1 || e.Limit > MaxSweepLimit {
+		f.check("limit", fmt.Sprintf("must be 1 to %d", MaxSweepLimit))
+	}
 	return f.err
 }
 

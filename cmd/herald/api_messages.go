@@ -32,7 +32,9 @@ type messageCreated struct {
 }
 
 // messageList is the answer to GET /v1/messages. NextCursor is the value
-// for ?after= that fetches the next, older page; null on the last page.
+// for ?after= that fetches the next, older page; null on the last page. A
+// page filtered by status may hold fewer than limit messages, or none, and
+// still have a NextCursor (the engine bounds what one request examines).
 type messageList struct {
 	Data       []engine.Message `json:"data"`
 	NextCursor *string          `json:"next_cursor"`

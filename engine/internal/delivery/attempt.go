@@ -45,6 +45,10 @@ func (dl *Deliverer) attempt(ctx context.Context, due store.Due) *store.Outcome 
 	switch {
 	case d.Override():
 		sig, err = dl.cfg.Signers.Override(d.URL)
+	case v.Endpoint != nil && v.Endpoint.State == store.StateDisabledFailing:
+		// Disabled for failing: what its disabling command did not end
+		// fails as the rest did.
+		out.Result, out.Error = store.ResultFailed, "endpoint disabled: "+v.Endpoint.DisabledReason
 	case v.Endpoint == nil || v.Endpoint.State != store.StateEnabled:
 		out.Result, out.Error = store.ResultCancelled, "endpoint deleted or disabled"
 	default:

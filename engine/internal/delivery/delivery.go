@@ -122,6 +122,11 @@ func (d *Deliverer) Begin(ctx context.Context) error { return d.sched.begin(ctx)
 // apply hook. It never blocks.
 func (d *Deliverer) Observe(dues []store.Due) { d.sched.observe(dues) }
 
+// Changed takes changes of endpoints from the store's apply hook: a
+// breaker closed elsewhere (an operator enabled the endpoint again)
+// releases the deliveries it held. It never blocks.
+func (d *Deliverer) Changed(changes []store.EndpointChange) { d.sched.changed(changes) }
+
 // End ends a term: nothing more is scheduled, attempts in flight are
 // cancelled, and End returns once their workers are gone. The next
 // term rebuilds the schedule from the store.

@@ -38,7 +38,11 @@ const (
 // Destinations with due deliveries take turns in a ring for the node-wide
 // attempt slots (MaxInflight), one attempt per turn, each destination at
 // most Concurrency at a time: a destination with a million due deliveries
-// waits its turn like one with a single delivery.
+// waits its turn like one with a single delivery. Destinations whose last
+// attempt failed (or timed out) take turns in a ring of their own and hold
+// at most half of the slots together, so that however many of them hang
+// until the attempt timeout, the healthy ones are never left waiting for a
+// slot longer than one attempt.
 
 // queue is one destination's part of the schedule.
 type queue struct {
@@ -53,8 +57,11 @@ type queue struct {
 	more    bool
 	wake    int64 // the wheel's tick at which it looks at the queue next; 0: not armed
 	reading bool  // a read of the index is on its way
-	ready   bool  // in the ring, waiting for an attempt slot
+	ready   bool  // in a ring, waiting for an attempt slot
 	running int   // attempts in flight
+	// failing is set while the queue's last attempt failed: it waits in
+	// the failing ring.
+	failing bool
 
 	// From the endpoint, as of the last read: its rate limit, and when
 	// the next attempt may start under it.
@@ -94,8 +101,11 @@ type scheduler struct {
 	wheel   *wheel.Wheel // queue keys by wake time
 	queues  map[string]*queue
 	ring    ring     // queues ready for an attempt slot
+	failing ring     // failing queues ready for an attempt slot
 	toRead  []*queue // queues whose window run reads next
 	running int      // attempts in flight on the node
+	// runningFailing counts the attempts in flight to failing queues.
+	runningFailing int
 
 	workers sync.WaitGroup // attempts, and the commits of their outcomes
 }
@@ -125,7 +135,7 @@ func (s *scheduler) begin(ctx context.Context) error {
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.wheel = wheel.New(s.dl.cfg.Now(), Resolution)
 	s.queues = map[string]*queue{}
-	s.ring = ring{}
+	s.ring, s.failing = ring{}, ring{}
 	s.toRead = nil
 	s.mu.Unlock()
 	after := ""
@@ -180,7 +190,7 @@ func (s *scheduler) drain(ctx context.Context) {
 
 func (s *scheduler) stopLocked() {
 	s.active = false
-	s.wheel, s.queues, s.ring, s.toRead = nil, nil, ring{}, nil
+	s.wheel, s.queues, s.ring, s.failing, s.toRead = nil, nil, ring{}, ring{}, nil
 }
 
 // observe takes deliveries committed with a new due time, from the store's
@@ -194,6 +204,21 @@ func (s *scheduler) observe(dues []store.Due) {
 				q.more = true // the read under way may have missed it
 			}
 			s.arm(q, d.At)
+		}
+	}
+	s.mu.Unlock()
+	s.nudge()
+}
+
+func (s *scheduler) changed(changes []store.EndpointChange) {
+	s.mu.Lock()
+	if s.active {
+		for _, c := range changes {
+			if q := s.queues[c.EndpointID]; q != nil && c.Kind == store.ChangeBreakerClosed && q.breaker.openedAt != 0 {
+				q.breaker = breaker{}
+				q.more = true
+				s.makeReady(q)
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -249,10 +274,28 @@ func (s *scheduler) read(q *queue) {
 }
 
 func (s *scheduler) makeReady(q *queue) {
-	if !q.ready {
-		q.ready = true
+	if q.ready {
+		return
+	}
+	q.ready = true
+	if q.failing {
+		s.failing.push(q)
+	} else {
 		s.ring.push(q)
 	}
+}
+
+// next returns the next queue to take a turn: a healthy one if any is
+// ready, else a failing one while failing queues hold under half of the
+// slots.
+func (s *scheduler) next() *queue {
+	if q := s.ring.pop(); q != nil {
+		return q
+	}
+	if s.runningFailing >= max(s.dl.cfg.MaxInflight/2, 1) {
+		return nil
+	}
+	return s.failing.pop()
 }
 
 // run fires due queues, reads their windows and starts attempts until stop
@@ -366,7 +409,7 @@ func (s *scheduler) refill(q *queue) {
 // per turn of the ring.
 func (s *scheduler) dispatch(now int64) {
 	for s.running < s.dl.cfg.MaxInflight {
-		q := s.ring.pop()
+		q := s.next()
 		if q == nil {
 			return
 		}
@@ -395,11 +438,14 @@ func (s *scheduler) dispatch(now int64) {
 		q.due = q.due[1:]
 		q.running++
 		s.running++
+		if q.failing {
+			s.runningFailing++
+		}
 		if q.rate > 0 {
 			q.nextSlot = max(q.nextSlot, now) + int64(time.Second)/int64(q.rate)
 		}
 		s.workers.Add(1)
-		go s.work(s.ctx, q, d)
+		go s.work(s.ctx, q, d, q.failing)
 		if len(q.due) > 0 || q.more {
 			s.makeReady(q)
 		}
@@ -411,7 +457,7 @@ func (s *scheduler) dispatch(now int64) {
 // each destination at Concurrency attempts per commit latency. The
 // delivery stays held until its outcome is applied, so it is not read and
 // sent again meanwhile.
-func (s *scheduler) work(ctx context.Context, q *queue, d store.Due) {
+func (s *scheduler) work(ctx context.Context, q *queue, d store.Due, failing bool) {
 	defer s.workers.Done()
 	out := s.dl.attempt(ctx, d)
 	if out != nil && out.Result == store.ResultGone {
@@ -422,6 +468,9 @@ func (s *scheduler) work(ctx context.Context, q *queue, d store.Due) {
 	s.mu.Lock()
 	s.running--
 	q.running--
+	if failing {
+		s.runningFailing--
+	}
 	if s.active && s.queues[q.key] == q {
 		s.settle(q, out)
 	}
@@ -447,6 +496,9 @@ func (s *scheduler) settle(q *queue, out *store.Outcome) {
 	b := &q.breaker
 	wasProbe := b.probing
 	b.probing = false
+	if out != nil && out.Result != store.ResultCancelled {
+		q.failing = out.Result != store.ResultSucceeded
+	}
 	switch {
 	case out == nil:
 		if b.openedAt != 0 {
