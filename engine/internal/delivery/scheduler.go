@@ -22,6 +22,9 @@ const (
 	headsPage = 4096
 	// An open breaker probes its endpoint after probeFirst, then at
 	// doubling intervals up to probeMax.
+	// keptIdle bounds the healthy queues with nothing pending kept in
+	// memory.
+	keptIdle   = 10000
 	probeFirst = 5 * time.Second
 	probeMax   = 5 * time.Minute
 )
@@ -38,11 +41,12 @@ const (
 // Destinations with due deliveries take turns in a ring for the node-wide
 // attempt slots (MaxInflight), one attempt per turn, each destination at
 // most Concurrency at a time: a destination with a million due deliveries
-// waits its turn like one with a single delivery. Destinations whose last
-// attempt failed (or timed out) take turns in a ring of their own and hold
-// at most half of the slots together, so that however many of them hang
-// until the attempt timeout, the healthy ones are never left waiting for a
-// slot longer than one attempt.
+// waits its turn like one with a single delivery. Only destinations whose
+// last attempt succeeded take turns in the first ring; the others (failing,
+// or not tried yet in this term) take turns in a second ring and hold at
+// most half of the slots together. However many of them hang until the
+// attempt timeout, a healthy destination waits for a slot no longer than
+// one attempt.
 
 // queue is one destination's part of the schedule.
 type queue struct {
@@ -59,9 +63,9 @@ type queue struct {
 	reading bool  // a read of the index is on its way
 	ready   bool  // in a ring, waiting for an attempt slot
 	running int   // attempts in flight
-	// failing is set while the queue's last attempt failed: it waits in
-	// the failing ring.
-	failing bool
+	// healthy is set while the queue's last attempt (in this term)
+	// succeeded; the others wait in the unproven ring.
+	healthy bool
 
 	// From the endpoint, as of the last read: its rate limit, and when
 	// the next attempt may start under it.
@@ -94,18 +98,19 @@ type scheduler struct {
 	dl   *Deliverer
 	wake chan struct{} // buffered 1: nudges run
 
-	mu      sync.Mutex // guards everything below
-	active  bool
-	ctx     context.Context // the term's; attempts run under it
-	cancel  context.CancelFunc
-	wheel   *wheel.Wheel // queue keys by wake time
-	queues  map[string]*queue
-	ring    ring     // queues ready for an attempt slot
-	failing ring     // failing queues ready for an attempt slot
-	toRead  []*queue // queues whose window run reads next
-	running int      // attempts in flight on the node
-	// runningFailing counts the attempts in flight to failing queues.
-	runningFailing int
+	mu       sync.Mutex // guards everything below
+	active   bool
+	ctx      context.Context // the term's; attempts run under it
+	cancel   context.CancelFunc
+	wheel    *wheel.Wheel // queue keys by wake time
+	queues   map[string]*queue
+	ring     ring     // queues ready for an attempt slot
+	unproven ring     // other queues ready for an attempt slot
+	toRead   []*queue // queues whose window run reads next
+	running  int      // attempts in flight on the node
+	// runningUnproven counts the attempts in flight to queues that were
+	// not healthy when they started.
+	runningUnproven int
 
 	workers sync.WaitGroup // attempts, and the commits of their outcomes
 }
@@ -135,7 +140,7 @@ func (s *scheduler) begin(ctx context.Context) error {
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.wheel = wheel.New(s.dl.cfg.Now(), Resolution)
 	s.queues = map[string]*queue{}
-	s.ring, s.failing = ring{}, ring{}
+	s.ring, s.unproven = ring{}, ring{}
 	s.toRead = nil
 	s.mu.Unlock()
 	after := ""
@@ -190,7 +195,7 @@ func (s *scheduler) drain(ctx context.Context) {
 
 func (s *scheduler) stopLocked() {
 	s.active = false
-	s.wheel, s.queues, s.ring, s.failing, s.toRead = nil, nil, ring{}, ring{}, nil
+	s.wheel, s.queues, s.ring, s.unproven, s.toRead = nil, nil, ring{}, ring{}, nil
 }
 
 // observe takes deliveries committed with a new due time, from the store's
@@ -278,24 +283,23 @@ func (s *scheduler) makeReady(q *queue) {
 		return
 	}
 	q.ready = true
-	if q.failing {
-		s.failing.push(q)
-	} else {
+	if q.healthy {
 		s.ring.push(q)
+	} else {
+		s.unproven.push(q)
 	}
 }
 
 // next returns the next queue to take a turn: a healthy one if any is
-// ready, else a failing one while failing queues hold under half of the
-// slots.
+// ready, else another while those hold under half of the slots.
 func (s *scheduler) next() *queue {
 	if q := s.ring.pop(); q != nil {
 		return q
 	}
-	if s.runningFailing >= max(s.dl.cfg.MaxInflight/2, 1) {
+	if s.runningUnproven >= max(s.dl.cfg.MaxInflight/2, 1) {
 		return nil
 	}
-	return s.failing.pop()
+	return s.unproven.pop()
 }
 
 // run fires due queues, reads their windows and starts attempts until stop
@@ -400,8 +404,10 @@ func (s *scheduler) refill(q *queue) {
 	case q.rate > 0 && q.nextSlot > now:
 		// Nothing pending, but the rate limit holds for what comes next.
 		s.arm(q, q.nextSlot)
-	case len(q.held) == 0 && q.wake == 0:
-		delete(s.queues, q.key) // nothing pending: the next commit makes it again
+	case len(q.held) == 0 && q.wake == 0 && (!q.healthy || len(s.queues) > keptIdle):
+		// Nothing pending: the next commit makes it again. Healthy queues
+		// are kept (up to a bound) to remember that they are.
+		delete(s.queues, q.key)
 	}
 }
 
@@ -438,14 +444,14 @@ func (s *scheduler) dispatch(now int64) {
 		q.due = q.due[1:]
 		q.running++
 		s.running++
-		if q.failing {
-			s.runningFailing++
+		if !q.healthy {
+			s.runningUnproven++
 		}
 		if q.rate > 0 {
 			q.nextSlot = max(q.nextSlot, now) + int64(time.Second)/int64(q.rate)
 		}
 		s.workers.Add(1)
-		go s.work(s.ctx, q, d, q.failing)
+		go s.work(s.ctx, q, d, !q.healthy)
 		if len(q.due) > 0 || q.more {
 			s.makeReady(q)
 		}
@@ -457,7 +463,7 @@ func (s *scheduler) dispatch(now int64) {
 // each destination at Concurrency attempts per commit latency. The
 // delivery stays held until its outcome is applied, so it is not read and
 // sent again meanwhile.
-func (s *scheduler) work(ctx context.Context, q *queue, d store.Due, failing bool) {
+func (s *scheduler) work(ctx context.Context, q *queue, d store.Due, unproven bool) {
 	defer s.workers.Done()
 	out := s.dl.attempt(ctx, d)
 	if out != nil && out.Result == store.ResultGone {
@@ -468,8 +474,8 @@ func (s *scheduler) work(ctx context.Context, q *queue, d store.Due, failing boo
 	s.mu.Lock()
 	s.running--
 	q.running--
-	if failing {
-		s.runningFailing--
+	if unproven {
+		s.runningUnproven--
 	}
 	if s.active && s.queues[q.key] == q {
 		s.settle(q, out)
@@ -497,7 +503,7 @@ func (s *scheduler) settle(q *queue, out *store.Outcome) {
 	wasProbe := b.probing
 	b.probing = false
 	if out != nil && out.Result != store.ResultCancelled {
-		q.failing = out.Result != store.ResultSucceeded
+		q.healthy = out.Result == store.ResultSucceeded
 	}
 	switch {
 	case out == nil:
