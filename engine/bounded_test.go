@@ -56,10 +56,17 @@ func TestRecoverInBatches(t *testing.T) {
 	}
 }
 
-// Disabling an endpoint with more pending deliveries than one command ends
-// cancels them all before the call returns.
+// Disabling or deleting an endpoint with more pending deliveries than one
+// command ends cancels them all, in bounded commands, before the call
+// returns.
 func TestDisableEndsPendingInBatches(t *testing.T) {
 	smallBatch(t, &endPendingBatch, 40)
+	for _, del := range []bool{false, true} {
+		t.Run(map[bool]string{false: "disable", true: "delete"}[del], func(t *testing.T) { testEndPendingInBatches(t, del) })
+	}
+}
+
+func testEndPendingInBatches(t *testing.T, del bool) {
 	e := openEngine(t, withSchedule(time.Hour))
 	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
 	ep := mustCreateEndpoint(t, e, EndpointInput{URL: rc.URL})
@@ -86,7 +93,11 @@ func TestDisableEndsPendingInBatches(t *testing.T) {
 		return err == nil && len(heads) == 1 && time.Unix(0, heads[0].At).After(time.Now().Add(30*time.Minute))
 	})
 
-	if _, err := e.UpdateEndpoint(ctxb, "", ep.ID, EndpointUpdate{State: ptrTo(StateDisabled)}); err != nil {
+	if del {
+		if err := e.DeleteEndpoint(ctxb, "", ep.ID); err != nil {
+			t.Fatal(err)
+		}
+	} else if _, err := e.UpdateEndpoint(ctxb, "", ep.ID, EndpointUpdate{State: ptrTo(StateDisabled)}); err != nil {
 		t.Fatal(err)
 	}
 	if more, err := e.store.HasPending(ep.ID); err != nil || more {

@@ -256,7 +256,8 @@ func (w *writer) updateEndpoint(ctx context.Context, tenant, id string, up Endpo
 	}
 	index := res.Index
 	if up.State != nil && *up.State == StateDisabled {
-		if index, err = w.endPending(ctx, tenant, id, index); err != nil {
+		end := store.EndPending{Tenant: tenant, EndpointID: id, Status: store.StatusCancelled, Reason: "endpoint disabled"}
+		if index, err = w.endPending(ctx, end, index); err != nil {
 			return reply{}, err
 		}
 	}
@@ -280,19 +281,20 @@ func (w *writer) updateEndpoint(ctx context.Context, tenant, id string, up Endpo
 // ends, which keeps its write transaction short.
 var endPendingBatch = 1000
 
-// endPending cancels the pending deliveries that the command disabling the
-// endpoint left (it ends at most store.MaxEndOnDisable), in bounded
-// commands, until none is left or the endpoint is enabled again. index is
-// the disabling command's; it returns the last command's. Should this stop
-// midway, the deliverer still cancels each leftover as it comes due.
-func (w *writer) endPending(ctx context.Context, tenant, id string, index uint64) (uint64, error) {
+// endPending ends an endpoint's pending deliveries in bounded commands
+// (the command disabling an endpoint ends at most store.MaxEndOnDisable),
+// until none is left or, unless it is being deleted, the endpoint is
+// enabled again. index is the previous command's; it returns the last
+// one's. Should this stop midway, the deliverer still ends each leftover
+// of a disabled endpoint as it comes due.
+func (w *writer) endPending(ctx context.Context, end store.EndPending, index uint64) (uint64, error) {
+	end.Limit = endPendingBatch
 	for {
-		more, err := w.store.HasPending(id)
+		more, err := w.store.HasPending(end.EndpointID)
 		if err != nil || !more {
 			return index, fromCluster(err)
 		}
-		res, err := w.commit(ctx, store.Command{EndPending: &store.EndPending{Tenant: tenant, EndpointID: id,
-			Status: store.StatusCancelled, Reason: "endpoint disabled", Limit: endPendingBatch}})
+		res, err := w.commit(ctx, store.Command{EndPending: &end})
 		if err != nil || res.Count == 0 {
 			return res.Index, err
 		}
@@ -326,6 +328,12 @@ func (e *Engine) DeleteEndpoint(ctx context.Context, tenant, id string) error {
 func (w *writer) deleteEndpoint(ctx context.Context, tenant, id string) (reply, error) {
 	tenant, err := tenantOf(tenant)
 	if err != nil {
+		return reply{}, err
+	}
+	// Its backlog first, in bounded commands: the deletion itself then ends
+	// only what arrived meanwhile.
+	end := store.EndPending{Tenant: tenant, EndpointID: id, Status: store.StatusCancelled, Reason: "endpoint deleted", Deleting: true}
+	if _, err := w.endPending(ctx, end, 0); err != nil {
 		return reply{}, err
 	}
 	res, err := w.commit(ctx, store.Command{DeleteEndpoint: &store.DeleteEndpoint{Tenant: tenant, ID: id, At: w.cfg.Now().UnixNano()}})

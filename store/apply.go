@@ -771,7 +771,7 @@ func (t *txn) endPendingOf(c *EndPending) (Result, error) {
 	if err != nil || ep == nil {
 		return Result{Err: ErrNotFound}, err
 	}
-	if ep.State == StateEnabled {
+	if ep.State == StateEnabled && !c.Deleting {
 		return Result{}, nil // enabled again since: its deliveries stay
 	}
 	n, err := t.endPending(ep.ID, c.Status, c.Reason, c.Limit)

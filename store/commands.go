@@ -227,14 +227,16 @@ type RevokeTenantTokens struct {
 // error; Result.Count says how many. Disabling an endpoint ends at most
 // MaxEndOnDisable of them in its own command, and the leader ends the rest
 // with EndPending commands until Count < Limit. An endpoint enabled again
-// meanwhile keeps its pending deliveries (Count 0); an unknown one is
-// ErrNotFound (deleting an endpoint ends its deliveries).
+// meanwhile keeps its pending deliveries (Count 0), unless Deleting: the
+// leader ends an endpoint's deliveries this way before it deletes it. An
+// unknown endpoint is ErrNotFound.
 type EndPending struct {
 	Tenant     string `json:"tenant"`
 	EndpointID string `json:"endpoint_id"`
 	Status     string `json:"status"`
 	Reason     string `json:"reason"`
 	Limit      int    `json:"limit"`
+	Deleting   bool   `json:"deleting,omitempty"`
 }
 
 // Result is what applying a command returns.
