@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -205,9 +206,9 @@ func TestAutoDisableAfterFailingTooLong(t *testing.T) {
 // not keep a healthy endpoint's messages waiting for a slot, and the
 // attempts in flight stay within the node's cap.
 // (Healthy: its last attempt succeeded. Before its first, a destination
-// takes its turn among the other untried ones.)
+// takes its turn among the other untried ones.) Not parallel: it counts
+// the process's goroutines.
 func TestSlowDestinationsDoNotStarveAHealthyOne(t *testing.T) {
-	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var inFlight, most atomic.Int64
 		ft := &fakeTransport{respond: func(_ int, r *http.Request) (*http.Response, error) {
@@ -232,14 +233,21 @@ func TestSlowDestinationsDoNotStarveAHealthyOne(t *testing.T) {
 		if m := message(t, e, first.ID); m.Status != StatusSucceeded {
 			t.Fatalf("the first message is %s", m.Status)
 		}
+		goroutines := runtime.NumGoroutine()
 		for i := range 500 {
 			if _, _, err := e.Enqueue(context.Background(), MessageInput{Type: "job.done", Data: []byte(`{}`),
 				URIs: []string{"https://slow" + strings.Repeat("x", i%7) + strconv.Itoa(i) + ".example/hook"}}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		// The slow ones have each had an attempt time out, or are in one.
-		time.Sleep(11 * time.Second)
+		// Mid-attempt for the first slow ones.
+		time.Sleep(5 * time.Second)
+		// An attempt is a goroutine (and a connection, with a real
+		// transport): 500 destinations must not make 500 of them.
+		if n := runtime.NumGoroutine() - goroutines; n > 16+32 {
+			t.Errorf("%d more goroutines with 500 slow destinations pending", n)
+		}
+		time.Sleep(6 * time.Second) // the first ones have timed out
 		for i := range 20 {
 			time.Sleep(time.Duration(i%3) * 4 * time.Second) // at different points of the slow attempts
 			sent := time.Now()

@@ -146,8 +146,8 @@ func (d *Deliverer) Scheduling() bool {
 
 // Stats is what the schedule holds in memory.
 type Stats struct {
-	// Destinations counts the destinations with pending deliveries that
-	// the schedule knows of.
+	// Destinations counts the destinations the schedule holds: those with
+	// pending deliveries, and up to 10,000 healthy idle ones.
 	Destinations int
 	// Windowed counts the deliveries read into their destinations'
 	// windows and not yet started.
