@@ -72,6 +72,10 @@ type queue struct {
 	rate     int
 	nextSlot int64
 	breaker  breaker
+	// learnt is set once the breaker's state has been read from the
+	// endpoint; from then on this leader's outcomes (and the apply hook)
+	// keep it, as the record may lag behind by the outcomes in flight.
+	learnt bool
 }
 
 // breaker is a queue's circuit breaker, as the leader runs it. Whether it
@@ -384,10 +388,11 @@ func (s *scheduler) refill(q *queue) {
 	q.rate = 0
 	if ep := w.Endpoint; ep != nil {
 		q.rate = ep.RateLimitPerS
-		if ep.Health.BreakerOpenedAt != 0 && q.breaker.openedAt == 0 {
+		if ep.Health.BreakerOpenedAt != 0 && !q.learnt {
 			// Opened under another leader: probe now, then as usual.
 			q.breaker = breaker{openedAt: ep.Health.BreakerOpenedAt}
 		}
+		q.learnt = true
 	}
 	for _, d := range w.Due {
 		if !q.held[d.DeliveryID] {
