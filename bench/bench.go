@@ -65,6 +65,13 @@ type Config struct {
 	// files, heap and connections have grown to their working size, as
 	// creating other tenants' endpoints grows them too.
 	Warmup int
+	// Backlog messages, if set, are enqueued before the warm-up for an
+	// endpoint that refuses every attempt, and wait until its breaker
+	// opens: the load then runs while they stay pending in the store.
+	Backlog int
+	// ServeArgs are extra flags for every herald serve, after the
+	// scenario's (tests shorten --breaker-period with them).
+	ServeArgs []string
 }
 
 func (c Config) withDefaults() Config {
@@ -104,6 +111,8 @@ func (c Config) validate() error {
 		return errors.New("bench: messages and concurrency must be positive, size at least 64, rate not negative")
 	case c.OtherTenants < 0 || c.EndpointsPerTenant < 1 || c.Warmup < 0:
 		return errors.New("bench: other tenants and warm-up messages must not be negative, endpoints per tenant at least 1")
+	case c.Backlog < 0 || c.Backlog > maxBacklog:
+		return fmt.Errorf("bench: backlog must be between 0 and %d, got %d", maxBacklog, c.Backlog)
 	case c.Binary == "":
 		return errors.New("bench: Binary is required")
 	}
@@ -151,6 +160,21 @@ type Result struct {
 	// Warmup messages were delivered before the measured ones.
 	Warmup int `json:"warmup,omitempty"`
 
+	// Backlog messages were enqueued before the warm-up, at
+	// BacklogFillPerS in BacklogFillS seconds, for an endpoint that refuses
+	// every attempt; its breaker was open BreakerOpenS seconds after the
+	// fill began. FillMemory is the servers' memory then.
+	Backlog         int     `json:"backlog,omitempty"`
+	BacklogFillS    float64 `json:"backlog_fill_s,omitempty"`
+	BacklogFillPerS float64 `json:"backlog_fill_per_s,omitempty"`
+	BreakerOpenS    float64 `json:"backlog_breaker_open_s,omitempty"`
+	FillMemory      *Memory `json:"after_fill,omitempty"`
+	// PendingAtEnd is the deliveries still pending at the end: the
+	// backlog's, as the load's were all delivered unless some were lost.
+	PendingAtEnd int `json:"pending_at_end"`
+	// EndMemory is the running servers' memory at the end.
+	EndMemory Memory `json:"at_end"`
+
 	// CPUSeconds is the servers' CPU from just before the first measured
 	// message to the end: their start, the setup and the warm-up are not
 	// counted.
@@ -178,7 +202,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res := &Result{Scenario: cfg.Scenario, Nodes: cfg.Nodes, Messages: cfg.Messages, Concurrency: cfg.Concurrency,
 		SizeBytes: cfg.Size, OfferedPerS: cfg.Rate}
-	r := &run{cfg: cfg, res: res, payload: payload(cfg.Size)}
+	r := &run{cfg: cfg, res: res, payload: payload(eventType, cfg.Size)}
 	var err error
 	if r.rc, err = NewReceiver(ReceiverConfig{Respond: r.respond()}); err != nil {
 		return nil, err
@@ -203,13 +227,13 @@ type run struct {
 	rc      *Receiver
 }
 
-// eventType is the type of every message the bench sends.
+// eventType is the type of every message the bench measures.
 const eventType = "bench.done"
 
-// payload returns a message body of about size bytes.
-func payload(size int) []byte {
-	const overhead = len(`{"type":"` + eventType + `","data":{"pad":""}}`)
-	return fmt.Appendf(nil, `{"type":"%s","data":{"pad":"%s"}}`, eventType, strings.Repeat("x", max(size-overhead, 0)))
+// payload returns a message body of type typ of about size bytes.
+func payload(typ string, size int) []byte {
+	overhead := len(`{"type":"` + typ + `","data":{"pad":""}}`)
+	return fmt.Appendf(nil, `{"type":"%s","data":{"pad":"%s"}}`, typ, strings.Repeat("x", max(size-overhead, 0)))
 }
 
 // failShare is the share of messages whose first attempt is answered 503 in
@@ -280,6 +304,7 @@ func (r *run) herald(ctx context.Context) error {
 	case "slow-endpoint":
 		args = append(args, "--attempt-timeout", "2s", "--retry-schedule", "1s,1s,1s,1s,1s")
 	}
+	args = append(args, r.cfg.ServeArgs...)
 	cl, err := StartCluster(ctx, ClusterConfig{Binary: r.cfg.Binary, Nodes: r.cfg.Nodes, Dir: r.cfg.Dir, Args: args,
 		Debug: r.cfg.ProfileDir != "", PeerTLS: r.cfg.PeerTLS})
 	if err != nil {
@@ -291,7 +316,7 @@ func (r *run) herald(ctx context.Context) error {
 		urls = append(urls, n.URL())
 	}
 	client := NewClient(urls, "", r.cfg.Concurrency)
-	_, secret, err := client.CreateEndpoint(ctx, r.rc.URL())
+	_, secret, err := client.CreateEndpointFor(ctx, r.rc.URL(), []string{eventType})
 	if err != nil {
 		return fmt.Errorf("bench: create endpoint: %w", err)
 	}
@@ -306,7 +331,7 @@ func (r *run) herald(ctx context.Context) error {
 			return err
 		}
 		defer hang.Close()
-		if _, _, err := client.CreateEndpoint(ctx, hang.URL()); err != nil {
+		if _, _, err := client.CreateEndpointFor(ctx, hang.URL(), []string{eventType}); err != nil {
 			return err
 		}
 	}
@@ -317,6 +342,11 @@ func (r *run) herald(ctx context.Context) error {
 		}
 		defer others.Close()
 		if err := r.createOthers(ctx, urls, others.URL()); err != nil {
+			return err
+		}
+	}
+	if r.cfg.Backlog > 0 {
+		if err := r.fillBacklog(ctx, cl, urls); err != nil {
 			return err
 		}
 	}
@@ -379,6 +409,9 @@ func (r *run) herald(ctx context.Context) error {
 			collect(i)
 		}
 	}
+	if err := r.end(ctx, cl, client); err != nil {
+		return err
+	}
 	r.res.fill(l, r.rc, kill)
 	r.res.Requests -= requestsBefore
 	r.res.Dups -= dupsBefore
@@ -386,6 +419,38 @@ func (r *run) herald(ctx context.Context) error {
 		r.res.CPUSeconds += st.CPUSeconds
 		r.res.PeakRSSMB = max(r.res.PeakRSSMB, st.PeakRSSMB)
 		r.res.AnonRSSMB = max(r.res.AnonRSSMB, st.AnonRSSMB)
+	}
+	return nil
+}
+
+// settleWait bounds the wait at the end for the leader to record the
+// outcome of deliveries the receiver already had.
+const settleWait = 10 * time.Second
+
+// end records what is pending and the servers' memory at the end. Pending
+// is read once it is down to the backlog, or after settleWait.
+func (r *run) end(ctx context.Context, cl *Cluster, client *Client) error {
+	deadline := time.Now().Add(settleWait)
+	for {
+		lead, err := cl.Leader(ctx)
+		if err != nil {
+			return err
+		}
+		if r.res.PendingAtEnd, _, err = leaderFigures(ctx, client, lead); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		if r.res.PendingAtEnd <= r.cfg.Backlog || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	var err error
+	if r.res.EndMemory, err = memoryNow(ctx, cl, client); err != nil {
+		return fmt.Errorf("bench: %w", err)
 	}
 	return nil
 }

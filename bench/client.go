@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,6 +10,8 @@ import (
 	"io"
 	"net/http"
 	neturl "net/url"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -84,9 +87,16 @@ func (c *Client) call(ctx context.Context, start int, method, path string, heade
 	}
 }
 
-// CreateEndpoint registers url and returns the endpoint's id and secret.
+// CreateEndpoint registers url, subscribed to every type, and returns the
+// endpoint's id and secret.
 func (c *Client) CreateEndpoint(ctx context.Context, url string) (id, secret string, err error) {
-	body, _ := json.Marshal(map[string]any{"url": url})
+	return c.CreateEndpointFor(ctx, url, nil)
+}
+
+// CreateEndpointFor registers url subscribed to eventTypes (every type when
+// empty) and returns the endpoint's id and secret.
+func (c *Client) CreateEndpointFor(ctx context.Context, url string, eventTypes []string) (id, secret string, err error) {
+	body, _ := json.Marshal(map[string]any{"url": url, "event_types": eventTypes})
 	var ep struct {
 		ID     string `json:"id"`
 		Secret string `json:"secret"`
@@ -119,6 +129,42 @@ func (c *Client) Send(ctx context.Context, start int, key string, body []byte) (
 	h := http.Header{"Idempotency-Key": {key}}
 	_, err := c.call(ctx, start, http.MethodPost, "/v1/messages", h, body, &msg)
 	return msg.ID, err
+}
+
+// Breaker returns an endpoint's circuit breaker state: closed or open.
+func (c *Client) Breaker(ctx context.Context, id string) (string, error) {
+	var ep struct {
+		Breaker string `json:"breaker"`
+	}
+	_, err := c.call(ctx, 0, http.MethodGet, "/v1/endpoints/"+neturl.PathEscape(id), nil, nil, &ep)
+	return ep.Breaker, err
+}
+
+// Metric returns the value of the unlabelled metric name on node i.
+func (c *Client) Metric(ctx context.Context, i int, name string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URLs[i]+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("GET /metrics: no metric %s", name)
 }
 
 // MessageStatus returns a message's aggregate status.

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -256,3 +257,62 @@ func percentiles(ds []time.Duration) (p50, p99, maxv float64) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// inParallel calls do(ctx, w, i) for every i in [0, total) from workers
+// goroutines (w is the caller's number, to spread them over the nodes),
+// printing "label: done/total" every half second. It returns how long that
+// took, or the first error, which stops the others.
+func inParallel(ctx context.Context, progress io.Writer, label string, total, workers int,
+	do func(ctx context.Context, w, i int) error) (time.Duration, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next, done atomic.Int64
+	var once sync.Once
+	var firstErr error
+	stop := countProgress(progress, label, &done, total)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < total && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				if err := do(ctx, w, i); err != nil {
+					once.Do(func() { firstErr = err; cancel() })
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	stop()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return elapsed, firstErr
+}
+
+// countProgress prints "label: done/total" every half second until
+// stopped.
+func countProgress(w io.Writer, label string, done *atomic.Int64, total int) (stop func()) {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				fmt.Fprintf(w, "\r%s: %d/%d   ", label, done.Load(), total)
+			case <-quit:
+				fmt.Fprint(w, "\r\033[K")
+				return
+			}
+		}
+	}()
+	return func() { close(quit); wg.Wait() }
+}

@@ -15,6 +15,7 @@ const clockTicks = 100
 type ProcStats struct {
 	CPUSeconds float64 // user + system
 	PeakRSSMB  float64 // VmHWM: includes bbolt's memory-mapped file pages
+	RSSMB      float64 // VmRSS now, file pages included
 	AnonRSSMB  float64 // RssAnon now: the heap and stacks, without file pages
 }
 
@@ -46,6 +47,8 @@ func readProcStats(pid int) (ProcStats, error) {
 	for _, line := range strings.Split(string(status), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			st.PeakRSSMB = mb(v)
+		} else if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			st.RSSMB = mb(v)
 		} else if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
 			st.AnonRSSMB = mb(v)
 		}

@@ -159,6 +159,7 @@ var examples = map[string][]string{
 	"bench": {
 		"herald bench --scenario all",
 		"herald bench --scenario steady --nodes 3 --messages 50000 --json results.json",
+		"herald bench --scenario failover --backlog 1000000 --json failover-backlog.json",
 	},
 	"version": {
 		"herald version",
