@@ -148,7 +148,8 @@ type Result struct {
 	Requests int `json:"receiver_requests"`
 
 	// FailoverMS is the time from the leader's SIGKILL to the first
-	// delivery after it; ElectionMS to a new leader being reported.
+	// delivery after its exit (those in between are its own last ones);
+	// ElectionMS to a new leader being reported.
 	FailoverMS float64 `json:"failover_ms,omitempty"`
 	ElectionMS float64 `json:"election_ms,omitempty"`
 

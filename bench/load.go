@@ -40,7 +40,8 @@ type killer struct {
 	at      int64
 	collect func(i int) // records a node's resource figures before it dies
 	once    sync.Once
-	killed  time.Time
+	killed  time.Time // when SIGKILL was sent
+	exited  time.Time // when the old leader was seen gone: it delivers nothing after
 	elected time.Duration
 	err     error
 	done    chan struct{}
@@ -67,6 +68,7 @@ func (k *killer) maybeKill(ctx context.Context, acked int64) {
 			if k.err = k.cl.Kill(lead); k.err != nil {
 				return
 			}
+			k.exited = time.Now()
 			if _, k.err = k.cl.Leader(ctx); k.err == nil {
 				k.elected = time.Since(k.killed)
 			}
@@ -231,7 +233,8 @@ func (res *Result) fill(l *load, rc *Receiver, kill *killer) {
 		if at.After(lastDelivery) {
 			lastDelivery = at
 		}
-		if kill != nil && !kill.killed.IsZero() && at.After(kill.killed) && (firstAfterKill.IsZero() || at.Before(firstAfterKill)) {
+		// Deliveries between the signal and the exit are the dying leader's.
+		if kill != nil && !kill.exited.IsZero() && at.After(kill.exited) && (firstAfterKill.IsZero() || at.Before(firstAfterKill)) {
 			firstAfterKill = at
 		}
 	}
