@@ -634,7 +634,7 @@ func TestCLITables(t *testing.T) {
 		"--event-type", "t.b", "--rate-limit", "50").ok(t, "create"))
 
 	tb := parseTables(t, runBin(t, env, "endpoints", "list", "--output", "table").ok(t, "endpoints list --output table"))
-	if len(tb) != 1 || !slices.Equal(tb[0].header, []string{"ID", "STATE", "URL", "EVENT TYPES", "RATE LIMIT", "NAME", "CREATED"}) || len(tb[0].rows) != 2 {
+	if len(tb) != 1 || !slices.Equal(tb[0].header, []string{"ID", "STATE", "BREAKER", "URL", "EVENT TYPES", "RATE LIMIT", "NAME", "CREATED"}) || len(tb[0].rows) != 2 {
 		t.Fatalf("endpoints list --output table: %+v", tb)
 	}
 	for _, c := range []struct {
@@ -646,7 +646,7 @@ func TestCLITables(t *testing.T) {
 	} {
 		row := tb[0].find(t, c.ep.ID)
 		if tb[0].col(t, row, "URL") != c.url || tb[0].col(t, row, "EVENT TYPES") != c.types || tb[0].col(t, row, "RATE LIMIT") != c.rate ||
-			tb[0].col(t, row, "NAME") != c.epName || tb[0].col(t, row, "STATE") != "enabled" {
+			tb[0].col(t, row, "NAME") != c.epName || tb[0].col(t, row, "STATE") != "enabled" || tb[0].col(t, row, "BREAKER") != "closed" {
 			t.Errorf("endpoints list row %q, want url %s, types %s, rate %s, name %s", row, c.url, c.types, c.rate, c.epName)
 		}
 		if _, err := time.Parse(time.RFC3339, tb[0].col(t, row, "CREATED")); err != nil {

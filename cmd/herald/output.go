@@ -127,13 +127,14 @@ type endpointRow struct {
 	Name          string     `json:"name"`
 	EventTypes    []string   `json:"event_types"`
 	State         string     `json:"state"`
+	Breaker       string     `json:"breaker"`
 	RateLimitPerS int        `json:"rate_limit_per_s"`
 	CreatedAt     *time.Time `json:"created_at"`
 }
 
 func writeEndpoints(w io.Writer, eps []endpointRow) error {
 	tw := newTable(w)
-	row(tw, "ID", "STATE", "URL", "EVENT TYPES", "RATE LIMIT", "NAME", "CREATED")
+	row(tw, "ID", "STATE", "BREAKER", "URL", "EVENT TYPES", "RATE LIMIT", "NAME", "CREATED")
 	for _, ep := range eps {
 		types := strings.Join(ep.EventTypes, ",")
 		if len(ep.EventTypes) == 0 {
@@ -143,7 +144,7 @@ func writeEndpoints(w io.Writer, eps []endpointRow) error {
 		if ep.RateLimitPerS > 0 {
 			rate = strconv.Itoa(ep.RateLimitPerS) + "/s"
 		}
-		row(tw, ep.ID, ep.State, ep.URL, types, rate, ep.Name, tableTime(ep.CreatedAt))
+		row(tw, ep.ID, ep.State, ep.Breaker, ep.URL, types, rate, ep.Name, tableTime(ep.CreatedAt))
 	}
 	return tw.Flush()
 }
