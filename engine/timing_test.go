@@ -362,7 +362,8 @@ func TestRetryDueWhileAttemptFinishesIsNotLost(t *testing.T) {
 			return response(r, http.StatusInternalServerError, nil), nil
 		}}
 		e := openBubbleEngine(t, ft, func(c *Config) {
-			c.RetrySchedule = []time.Duration{100 * time.Millisecond, 100 * time.Millisecond}
+			// The window (10.1 s) outlasts the slow hook below.
+			c.RetrySchedule = []time.Duration{100 * time.Millisecond, 10 * time.Second}
 			// A slow hook holds the worker past the next due time.
 			c.OnAttempt = func(AttemptEvent) { time.Sleep(time.Second) }
 		})

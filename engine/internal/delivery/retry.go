@@ -62,6 +62,11 @@ func (p retryPolicy) next(d *store.Delivery, at time.Time, retryAfter time.Durat
 	// The window closes a fixed time after the first attempt, and the last
 	// retry is made then, however jitter moved the ones before it.
 	deadline := first.Add(p.window)
+	if !at.Before(deadline) {
+		// Made when the window had closed (held by a breaker, or asked
+		// to wait that long): that was the last attempt.
+		return store.ResultFailed, time.Time{}
+	}
 	if nextAt.After(deadline) || n == len(p.schedule)-1 {
 		nextAt = deadline
 	}

@@ -28,6 +28,8 @@ func TestRetryPolicyCustomScheduleIsExact(t *testing.T) {
 		{"exhausted despite Retry-After", store.Delivery{RoundAttempts: 3, FirstAttemptAt: t0.UnixNano()}, t0.Add(6 * time.Second), time.Second, store.ResultFailed, time.Time{}},
 		// A late attempt does not extend the window: it closes 6s after
 		// the first attempt.
+		{"attempt after the window's end is the last", store.Delivery{RoundAttempts: 1, FirstAttemptAt: t0.UnixNano()}, t0.Add(7 * time.Second), 0, store.ResultFailed, time.Time{}},
+		{"attempt at the window's end is the last", store.Delivery{RoundAttempts: 1, FirstAttemptAt: t0.UnixNano()}, t0.Add(6 * time.Second), time.Hour, store.ResultFailed, time.Time{}},
 		{"late attempt clamped to window", store.Delivery{RoundAttempts: 1, FirstAttemptAt: t0.UnixNano()}, t0.Add(5 * time.Second), 0, store.ResultRetry, t0.Add(6 * time.Second)},
 		// The last retry is made when the window closes, even when earlier
 		// retries came sooner than scheduled.
