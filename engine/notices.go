@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -117,8 +118,11 @@ func endpointNotice(c store.EndpointChange) notice {
 
 func exhaustedNotice(a store.AppliedAttempt) notice {
 	reason := "its retry schedule is exhausted"
-	if a.StatusCode == 410 {
+	switch {
+	case a.StatusCode == 410:
 		reason = store.ReasonGone
+	case strings.HasPrefix(a.Error, store.FailedByDisable):
+		reason = a.Error // its endpoint was disabled for failing
 	}
 	return notice{typ: EventAttemptExhausted, key: fmt.Sprintf("herald:%s:%s:%d", EventAttemptExhausted, a.DeliveryID, a.Attempt),
 		data: Notice{Tenant: a.Tenant, EndpointID: a.EndpointID, MessageID: a.MessageID, DeliveryID: a.DeliveryID, URL: a.URL,

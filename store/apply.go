@@ -653,7 +653,7 @@ func (t *txn) disableEndpoint(prev, ep *Endpoint, state, reason string, at int64
 	t.endpointChanged(ep, ChangeDisabled, at, reason)
 	status, dlvErr := StatusCancelled, "endpoint disabled"
 	if state == StateDisabledFailing {
-		status, dlvErr = StatusFailed, "endpoint disabled: "+reason
+		status, dlvErr = StatusFailed, FailedByDisable+reason
 	}
 	_, err := t.endPending(ep.ID, status, dlvErr, MaxEndOnDisable)
 	return err

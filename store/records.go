@@ -30,6 +30,10 @@ const (
 	ReasonOperator = "disabled by an operator"
 )
 
+// FailedByDisable is the error of a delivery failed because its endpoint
+// was disabled for failing, followed by the endpoint's DisabledReason.
+const FailedByDisable = "endpoint disabled: "
+
 // MaxAttemptHistory bounds the attempt log kept per delivery; older entries
 // are dropped first. The default schedule makes at most 12 attempts per round.
 const MaxAttemptHistory = 50

@@ -48,7 +48,7 @@ func (dl *Deliverer) attempt(ctx context.Context, due store.Due) *store.Outcome 
 	case v.Endpoint != nil && v.Endpoint.State == store.StateDisabledFailing:
 		// Disabled for failing: what its disabling command did not end
 		// fails as the rest did.
-		out.Result, out.Error = store.ResultFailed, "endpoint disabled: "+v.Endpoint.DisabledReason
+		out.Result, out.Error = store.ResultFailed, store.FailedByDisable+v.Endpoint.DisabledReason
 	case v.Endpoint == nil || v.Endpoint.State != store.StateEnabled:
 		out.Result, out.Error = store.ResultCancelled, "endpoint deleted or disabled"
 	default:
