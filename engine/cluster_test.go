@@ -350,7 +350,12 @@ func TestClusterPartitionedLeaderStopsDelivering(t *testing.T) {
 	waitFor(t, 5*time.Second, "retries on the old leader", func() bool { return c.sent[old].Load() >= 6 })
 
 	c.partition(old)
-	waitFor(t, 10*time.Second, "the old leader to step down", func() bool { return !c.engines[old].IsLeader() })
+	// Raft steps down first, then the engine ends the term: attempts that
+	// started in between finish (or are cancelled) with it.
+	waitFor(t, 10*time.Second, "the old leader to step down and end its term", func() bool {
+		e := c.engines[old]
+		return !e.IsLeader() && !e.deliver.Scheduling() && e.deliver.Stats().InFlight == 0
+	})
 	frozen := c.sent[old].Load()
 	var majority []int
 	for i := range c.engines {
