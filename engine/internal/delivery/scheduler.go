@@ -41,10 +41,10 @@ const (
 // Destinations with due deliveries take turns in a ring for the node-wide
 // attempt slots (MaxInflight), one attempt per turn, each destination at
 // most Concurrency at a time: a destination with a million due deliveries
-// waits its turn like one with a single delivery. Only destinations whose
-// last attempt succeeded take turns in the first ring; the others (failing,
-// or not tried yet in this term) take turns in a second ring and hold at
-// most half of the slots together. However many of them hang until the
+// waits its turn like one with a single delivery. Destinations whose last
+// attempt succeeded take turns in one ring; the others (failing, or not
+// tried yet in this term) in a second ring, and the two rings alternate,
+// but the second holds at most half of the slots together. However many of them hang until the
 // attempt timeout, a healthy destination waits for a slot no longer than
 // one attempt.
 
@@ -115,6 +115,7 @@ type scheduler struct {
 	// runningUnproven counts the attempts in flight to queues that were
 	// not healthy when they started.
 	runningUnproven int
+	unprovenTurn    bool // the unproven ring goes first on the next turn
 
 	workers sync.WaitGroup // attempts, and the commits of their outcomes
 }
@@ -294,16 +295,25 @@ func (s *scheduler) makeReady(q *queue) {
 	}
 }
 
-// next returns the next queue to take a turn: a healthy one if any is
-// ready, else another while those hold under half of the slots.
+// next returns the next queue to take a turn, from the two rings in turn:
+// the other ring's queues may take a turn only while they hold under half
+// of the slots, so healthy queues always have the other half, and a busy
+// healthy queue does not keep an untried one waiting either.
 func (s *scheduler) next() *queue {
+	unprovenOK := s.runningUnproven < max(s.dl.cfg.MaxInflight/2, 1)
+	s.unprovenTurn = !s.unprovenTurn
+	if s.unprovenTurn && unprovenOK {
+		if q := s.unproven.pop(); q != nil {
+			return q
+		}
+	}
 	if q := s.ring.pop(); q != nil {
 		return q
 	}
-	if s.runningUnproven >= max(s.dl.cfg.MaxInflight/2, 1) {
-		return nil
+	if unprovenOK {
+		return s.unproven.pop()
 	}
-	return s.unproven.pop()
+	return nil
 }
 
 // run fires due queues, reads their windows and starts attempts until stop
