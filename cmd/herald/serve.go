@@ -40,6 +40,7 @@ type serveConfig struct {
 	logFormat         string
 	logLevel          slog.Level
 	debugAddr         string
+	metricsTop        int    // endpoints with their own failure series
 	tlsCert           string // with tlsKey: serve the API over HTTPS
 	tlsKey            string
 	peerTLS           *engine.TLSFiles // nil: plain TCP between nodes (loopback only)
@@ -103,6 +104,7 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	logFormat := fs.String("log-format", "text", "log `format` on stderr: text or json")
 	logLevel := fs.String("log-level", "info", "the least `level` logged: debug, info, warn or error")
 	debugAddr := fs.String("debug-addr", "", "serve Go's pprof profiles on this loopback `address` (default: off)")
+	metricsTop := fs.Int("metrics-top-endpoints", defaultTopEndpoints, "give the `N` endpoints with the most failed attempts their own metric series (0: none)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -125,6 +127,7 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 		allowPrivate: *allowPrivate, attemptTimeout: *attemptTimeout, overrideSignature: *overrideSig,
 		maxInflight: *maxInflight, breakerFailures: *breakerFailures, breakerPeriod: *breakerPeriod, disableAfter: *disableAfter,
 		publicURL: *publicURL, logFormat: *logFormat, debugAddr: *debugAddr, tlsCert: *tlsCert, tlsKey: *tlsKey,
+		metricsTop: *metricsTop,
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return nil, usagef("--tls-cert and --tls-key go together (env HERALD_TLS_CERT, HERALD_TLS_KEY); give both or neither")
@@ -176,6 +179,9 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), stder
 	}
 	if cfg.attemptTimeout <= 0 {
 		return nil, usagef("--attempt-timeout must be positive")
+	}
+	if cfg.metricsTop < 0 || cfg.metricsTop > maxTopEndpoints {
+		return nil, usagef("--metrics-top-endpoints must be between 0 and %d, got %d", maxTopEndpoints, cfg.metricsTop)
 	}
 	if err := checkHealthFlags(cfg); err != nil {
 		return nil, err
@@ -361,6 +367,7 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	}
 
 	m := newMetrics()
+	m.failures.top = cfg.metricsTop
 	ecfg := cfg.engineConfig()
 	ecfg.APIAddr, ecfg.Logger, ecfg.OnAttempt = apiAddr, log, m.observeAttempt
 	ecfg.PublicURL = publicURL

@@ -60,7 +60,7 @@ func TestServeFlags(t *testing.T) {
 		cfg := parse(t, env())
 		want := &serveConfig{dataDir: "./herald-data", httpAddr: "127.0.0.1:8080", raftAddr: "127.0.0.1:8090", nodeID: "node1",
 			attemptTimeout: 15 * time.Second, overrideSignature: "v1a", logFormat: "text",
-			maxInflight: 1024, breakerFailures: 10, breakerPeriod: time.Minute, disableAfter: 5 * 24 * time.Hour}
+			maxInflight: 1024, breakerFailures: 10, breakerPeriod: time.Minute, disableAfter: 5 * 24 * time.Hour, metricsTop: 20}
 		if !reflect.DeepEqual(cfg, want) {
 			t.Errorf("defaults = %+v, want %+v", cfg, want)
 		}
@@ -130,8 +130,8 @@ func TestServeFlags(t *testing.T) {
 	t.Run("all flags", func(t *testing.T) {
 		cfg := parse(t, env(), "--retry-schedule", "1s, 2s,500ms", "--attempt-timeout", "3s", "--override-signature", "jwt",
 			"--public-url", "https://hooks.example.com", "--log-format", "json", "--log-level", "debug", "--allow-private-networks",
-			"--max-inflight", "64", "--breaker-failures", "3", "--breaker-period", "30s", "--disable-after", "120h")
-		if cfg.maxInflight != 64 || cfg.breakerFailures != 3 || cfg.breakerPeriod != 30*time.Second || cfg.disableAfter != 120*time.Hour {
+			"--max-inflight", "64", "--breaker-failures", "3", "--breaker-period", "30s", "--disable-after", "120h", "--metrics-top-endpoints", "0")
+		if cfg.maxInflight != 64 || cfg.breakerFailures != 3 || cfg.breakerPeriod != 30*time.Second || cfg.disableAfter != 120*time.Hour || cfg.metricsTop != 0 {
 			t.Errorf("health flags: %+v", cfg)
 		}
 		ec := cfg.engineConfig()
@@ -159,6 +159,8 @@ func TestServeFlags(t *testing.T) {
 		{[]string{"--breaker-period", "0s"}, nil, "--breaker-period"},
 		{[]string{"--disable-after", "-5h"}, nil, "--disable-after"},
 		{[]string{"--disable-after", "5d"}, nil, "disable-after"},
+		{[]string{"--metrics-top-endpoints", "-1"}, nil, "--metrics-top-endpoints"},
+		{[]string{"--metrics-top-endpoints", "1001"}, nil, "--metrics-top-endpoints"},
 		{[]string{"--override-signature", "hmac"}, nil, "override-signature"},
 		{[]string{"--log-format", "xml"}, nil, "log-format"},
 		{[]string{"--log-level", "verbose"}, nil, "log-level"},
