@@ -255,6 +255,7 @@ func (a *api) routes() {
 	if a.metrics != nil {
 		a.mux.Handle("GET /metrics", a.metrics.handler())
 	}
+	a.mux.Handle("/ui/", newConsole(a)) // the web console, not part of the public API
 }
 
 // ServeHTTP checks the Host (without a token) and the request's origin,
