@@ -156,7 +156,11 @@ func (c *contract) call(s *testAPI, want int, method, path, body string, headers
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
-		if headers[i] != "Host" {
+		switch {
+		case headers[i] == "Host":
+		case headers[i+1] == "":
+			req.Header.Del(headers[i])
+		default:
 			req.Header.Set(headers[i], headers[i+1])
 		}
 	}
@@ -316,6 +320,12 @@ func TestOpenAPIAnswers(t *testing.T) {
 	c.call(s, 200, "GET", "/healthz", "")
 	c.call(s, 200, "GET", "/readyz", "")
 	c.call(s, 200, "GET", "/metrics", "")
+
+	// A node catching up answers 503 with Retry-After, but GET /v1/cluster.
+	s.api.catchingUp = func() (uint64, bool) { return 5000, true }
+	c.call(s, 503, "GET", "/v1/messages", "")
+	c.call(s, 503, "POST", "/v1/messages", `{"type":"a","data":{}}`)
+	c.call(s, 200, "GET", "/v1/cluster", "")
 
 	// Loopback mode: a foreign Host is 421, on /v1 and elsewhere.
 	lo := startAPI(t, apiOptions{})
