@@ -218,7 +218,8 @@ func (c *console) signIn(w http.ResponseWriter, r *http.Request) {
 		c.renderSignIn(w, r, status, msg)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: signInCookie, Path: consoleCookiePth, MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: signInCookie, Path: consoleCookiePth, MaxAge: -1, HttpOnly: true,
+		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	c.sessions.open(w, r, token)
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 }
