@@ -32,14 +32,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"html/template"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"sync"
 	"time"
 )
 
-//go:embed console/templates/*.html console/static/*
+//go:embed console/templates/*.html console/static/console.css
 var consoleFiles embed.FS
 
 // Console limits.
@@ -69,8 +68,9 @@ type console struct {
 // authentication.
 func newConsole(a *api) http.Handler {
 	c := &console{api: a, mux: http.NewServeMux(), pages: parsePages(), sessions: &sessionStore{m: map[string]*session{}}}
-	static, _ := fs.Sub(consoleFiles, "console/static") // a constant path in the embedded tree
-	c.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
+	c.mux.HandleFunc("GET /ui/static/console.css", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, consoleFiles, "console/static/console.css")
+	})
 	c.mux.HandleFunc("GET /ui/sign-in", c.signInPage)
 	c.mux.HandleFunc("POST /ui/sign-in", c.signIn)
 	c.mux.HandleFunc("POST /ui/sign-out", c.signedIn(c.signOut))
