@@ -157,6 +157,10 @@ try {
   check(res.status() === 403, `the cluster page answers 403 to a tenant, not ${res.status()}`);
   await portal.goto(`${base}/ui/endpoints`);
   check(await portal.locator(`#endpoints tr[data-id="${endpointID}"]`).count() === 0, "the portal does not list another tenant's endpoint");
+  check(await portal.locator('#endpoints tr[data-id]').count() === 1, 'the portal lists its own endpoint');
+  await portal.locator('#endpoints button.rotate').click();
+  check((await portal.textContent('#secret')).trim().startsWith('whsec_'), 'rotating shows the new secret');
+  await shot(portal, 'tenant-rotated-secret');
   await portal.goto(`${base}/ui/messages/${tenantMessageID}`);
   check((await portal.textContent('#message-id')).trim() === tenantMessageID, 'the portal opens its own message');
   await shot(portal, 'tenant-message');
