@@ -209,8 +209,8 @@ func pathParams(tmpl, path string) map[string]string {
 	return params
 }
 
-// str returns a string field of a JSON answer.
-func str(t *testing.T, r response, field string) string {
+// jsonString returns a string field of a JSON answer.
+func jsonString(t *testing.T, r response, field string) string {
 	t.Helper()
 	s, ok := r.json(t)[field].(string)
 	if !ok {
@@ -228,23 +228,23 @@ func TestOpenAPIAnswers(t *testing.T) {
 	failing.setStatus(http.StatusInternalServerError)
 
 	// Endpoints of the tenant "default".
-	ep := str(t, c.call(s, 201, "POST", "/v1/endpoints",
+	ep := jsonString(t, c.call(s, 201, "POST", "/v1/endpoints",
 		`{"url":"`+rcv.URL+`","event_types":["order.paid"],"name":"shop","rate_limit_per_s":50}`), "id")
-	bad := str(t, c.call(s, 201, "POST", "/v1/endpoints", `{"url":"`+failing.URL+`/fail"}`), "id")
+	bad := jsonString(t, c.call(s, 201, "POST", "/v1/endpoints", `{"url":"`+failing.URL+`/fail"}`), "id")
 	c.call(s, 200, "GET", "/v1/endpoints", "")
 	c.call(s, 200, "GET", "/v1/endpoints/"+ep, "")
 	c.call(s, 200, "PATCH", "/v1/endpoints/"+ep, `{"name":null,"event_types":["order.paid","order.shipped"]}`)
 	c.call(s, 200, "POST", "/v1/endpoints/"+ep+"/rotate-secret", `{"revoke":"after_24h"}`)
-	ping := str(t, c.call(s, 202, "POST", "/v1/endpoints/"+ep+"/ping", ""), "id")
+	ping := jsonString(t, c.call(s, 202, "POST", "/v1/endpoints/"+ep+"/ping", ""), "id")
 	waitStatus(t, s, "/v1/messages/"+ping, "succeeded")
 	c.call(s, 200, "GET", "/v1/messages/"+ping, "")
 
 	// Messages: send, replay, list, a failed one retried, recover.
-	msg := str(t, c.call(s, 202, "POST", "/v1/messages", `{"type":"order.paid","data":{"order":1}}`,
+	msg := jsonString(t, c.call(s, 202, "POST", "/v1/messages", `{"type":"order.paid","data":{"order":1}}`,
 		"Idempotency-Key", "order-1"), "id")
 	c.call(s, 200, "POST", "/v1/messages", `{"type":"order.paid","data":{"order":1}}`, "Idempotency-Key", "order-1")
 	c.call(s, 422, "POST", "/v1/messages", `{"type":"order.paid","data":{"order":2}}`, "Idempotency-Key", "order-1")
-	uris := str(t, c.call(s, 202, "POST", "/v1/messages",
+	uris := jsonString(t, c.call(s, 202, "POST", "/v1/messages",
 		`{"type":"call.done","data":{},"webhook_config":{"uris":["`+rcv.URL+`/cb"],"user_metadata":{"job":"42"}}}`), "id")
 	waitStatus(t, s, "/v1/messages/"+uris, "succeeded")
 	c.call(s, 200, "GET", "/v1/messages/"+uris, "")
@@ -275,10 +275,10 @@ func TestOpenAPIAnswers(t *testing.T) {
 	c.call(s.as(""), 401, "GET", "/v1/cluster", "")
 
 	// Tenants: a token, the tenant's own routes with it, then revoked.
-	tok := str(t, c.call(s, 201, "POST", "/v1/tenants/acme/tokens", `{"ttl":"1h"}`), "token")
+	tok := jsonString(t, c.call(s, 201, "POST", "/v1/tenants/acme/tokens", `{"ttl":"1h"}`), "token")
 	c.call(s, 201, "POST", "/v1/tenants/acme/tokens", `{"ttl":3600}`)
 	acme := s.as(tok)
-	aep := str(t, c.call(acme, 201, "POST", "/v1/tenants/acme/endpoints", `{"url":"`+rcv.URL+`"}`), "id")
+	aep := jsonString(t, c.call(acme, 201, "POST", "/v1/tenants/acme/endpoints", `{"url":"`+rcv.URL+`"}`), "id")
 	c.call(acme, 200, "GET", "/v1/tenants/acme/endpoints", "")
 	c.call(acme, 200, "GET", "/v1/tenants/acme/endpoints/"+aep, "")
 	c.call(acme, 200, "PATCH", "/v1/tenants/acme/endpoints/"+aep, `{"state":"disabled"}`)
@@ -287,7 +287,7 @@ func TestOpenAPIAnswers(t *testing.T) {
 		`{"state":"enabled","recover_since":"2020-01-01T00:00:00Z"}`)
 	c.call(acme, 200, "POST", "/v1/tenants/acme/endpoints/"+aep+"/rotate-secret", "")
 	c.call(acme, 202, "POST", "/v1/tenants/acme/endpoints/"+aep+"/ping", "{}")
-	amsg := str(t, c.call(acme, 202, "POST", "/v1/tenants/acme/messages", `{"type":"a","data":{"n":1}}`), "id")
+	amsg := jsonString(t, c.call(acme, 202, "POST", "/v1/tenants/acme/messages", `{"type":"a","data":{"n":1}}`), "id")
 	waitStatus(t, acme, "/v1/tenants/acme/messages/"+amsg, "succeeded")
 	c.call(acme, 200, "GET", "/v1/tenants/acme/messages/"+amsg, "")
 	c.call(acme, 200, "GET", "/v1/tenants/acme/messages", "")
