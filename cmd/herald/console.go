@@ -141,11 +141,11 @@ func (c *console) signedIn(h func(http.ResponseWriter, *http.Request, view)) htt
 			http.Redirect(w, r, "/ui/sign-in", http.StatusSeeOther)
 			return
 		}
-		v := view{sess: sess, tenant: p.tenant}
-		if status != 0 {
-			c.fail(w, r, &v, status, msg)
+		if status != 0 { // the token could not be checked (503): who this is is unknown
+			c.fail(w, r, nil, status, msg)
 			return
 		}
+		v := view{sess: sess, tenant: p.tenant}
 		if r.Method == http.MethodPost && !sameSecret(r.PostFormValue("csrf"), sess.csrf) {
 			c.fail(w, r, &v, http.StatusForbidden, "missing or wrong CSRF token: reload the page and try again")
 			return
