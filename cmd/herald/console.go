@@ -23,7 +23,8 @@ package main
 //     another tenant's message id is 404, and the overview and cluster show
 //     nothing of the cluster.
 //   - Pages send a strict Content-Security-Policy: nothing is loaded from
-//     another origin, and no script runs.
+//     another origin, and the only script is the console's own (the
+//     overview's live chart, which the page does without).
 
 import (
 	"crypto/rand"
@@ -38,7 +39,7 @@ import (
 	"time"
 )
 
-//go:embed console/templates/*.html console/static/console.css
+//go:embed console/templates/*.html console/static/console.css console/static/console.js
 var consoleFiles embed.FS
 
 // Console limits.
@@ -52,8 +53,8 @@ const (
 	consoleCookiePth = "/ui/"
 )
 
-// consoleCSP allows only this origin's styles and forms, and no script.
-const consoleCSP = "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; " +
+// consoleCSP allows only this origin's styles, script, fetches and forms.
+const consoleCSP = "default-src 'self'; object-src 'none'; base-uri 'none'; " +
 	"form-action 'self'; frame-ancestors 'none'"
 
 // console serves /ui/.
@@ -68,9 +69,11 @@ type console struct {
 // authentication.
 func newConsole(a *api) http.Handler {
 	c := &console{api: a, mux: http.NewServeMux(), pages: parsePages(), sessions: &sessionStore{m: map[string]*session{}}}
-	c.mux.HandleFunc("GET /ui/static/console.css", func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFileFS(w, r, consoleFiles, "console/static/console.css")
-	})
+	for _, name := range []string{"console.css", "console.js"} {
+		c.mux.HandleFunc("GET /ui/static/"+name, func(w http.ResponseWriter, r *http.Request) {
+			http.ServeFileFS(w, r, consoleFiles, "console/static/"+name)
+		})
+	}
 	c.mux.HandleFunc("GET /ui/sign-in", c.signInPage)
 	c.mux.HandleFunc("POST /ui/sign-in", c.signIn)
 	c.mux.HandleFunc("POST /ui/sign-out", c.signedIn(c.signOut))
@@ -81,6 +84,7 @@ func newConsole(a *api) http.Handler {
 	c.mux.HandleFunc("GET /ui/endpoints", c.signedIn(c.endpoints))
 	c.mux.HandleFunc("POST /ui/endpoints/{id}/{action}", c.signedIn(c.endpointAction))
 	c.mux.HandleFunc("GET /ui/cluster", c.signedIn(c.cluster))
+	c.mux.HandleFunc("GET /ui/rates", c.signedIn(c.rates))
 	return c
 }
 

@@ -155,6 +155,10 @@ func TestConsoleSecurity(t *testing.T) {
 	b.post("/ui/messages/"+msg.ID+"/retry", url.Values{"csrf": {csrf}}).want(t, http.StatusSeeOther, "/ui/messages/"+msg.ID+"?tenant=default")
 	b.get("/ui/messages?after=bogus").want(t, http.StatusBadRequest, "")
 	b.get("/ui/cluster").want(t, http.StatusOK, "")
+	var rates rateSample
+	if err := json.Unmarshal([]byte(b.get("/ui/rates").want(t, http.StatusOK, "").body), &rates); err != nil || rates.At == 0 {
+		t.Errorf("/ui/rates: %+v, %v", rates, err)
+	}
 
 	// A tenant sees its own tenant only, and its session ends with its
 	// token.
@@ -163,6 +167,7 @@ func TestConsoleSecurity(t *testing.T) {
 	tb.get("/ui/messages/"+msg.ID).want(t, http.StatusNotFound, "")
 	tb.get("/ui/messages/"+msg.ID+"?tenant=default").want(t, http.StatusNotFound, "")
 	tb.get("/ui/cluster").want(t, http.StatusForbidden, "")
+	tb.get("/ui/rates").want(t, http.StatusForbidden, "")
 	if list := tb.get("/ui/messages?tenant=default").want(t, http.StatusOK, ""); strings.Contains(list.body, msg.ID) {
 		t.Error("a tenant's list shows a message of the default tenant")
 	}

@@ -77,6 +77,8 @@ try {
   check(await admin.locator('.problem').count() === 1, 'a wrong token shows a problem');
   await signIn(admin, adminToken);
   check(await admin.locator('#backlog').count() === 1, 'the admin overview shows the backlog');
+  await admin.waitForFunction(() => Number(document.getElementById('chart').dataset.samples || 0) >= 2);
+  check(/^\d+\.\d$/.test(await admin.textContent('#accepted-rate')), 'the live chart shows the accepted rate');
   await shot(admin, 'admin-overview');
 
   // The failed message: find it by id, see its attempts, retry it, and
