@@ -46,7 +46,7 @@ let step = 'start';
 async function newPage(name) {
   const context = await browser.newContext();
   const page = await context.newPage();
-  page.setDefaultTimeout(10000);
+  page.setDefaultTimeout(20000); // generous: CI runs other packages alongside
   page.on('request', (req) => {
     const u = req.url();
     if (!u.startsWith('data:') && new URL(u).origin !== origin) foreign.push(`${name}: ${u}`);
@@ -97,7 +97,7 @@ try {
   await shot(admin, 'admin-message-failed');
   await admin.click('#retry');
   check((await admin.textContent('.flash')).includes('Re-queued 1'), 'the retry re-queued the delivery');
-  const deadline = Date.now() + 10000;
+  const deadline = Date.now() + 20000;
   let after = before;
   while (after <= before && Date.now() < deadline) {
     await admin.reload();
