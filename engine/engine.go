@@ -36,6 +36,7 @@ type Engine struct {
 	internal http.Handler
 	deliver  *delivery.Deliverer
 	subs     subscribers
+	recent   *recentOutcomes
 	notices  *notifier
 
 	stopping  chan struct{} // closed when Stop begins
@@ -57,7 +58,8 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, stopping: make(chan struct{}), loopDone: make(chan struct{}), notices: newNotifier(cfg.Logger)}
+	e := &Engine{cfg: cfg, log: cfg.Logger, stopping: make(chan struct{}), loopDone: make(chan struct{}), notices: newNotifier(cfg.Logger),
+		recent: newRecentOutcomes(maxRecentEndpoints)}
 	st, err := store.Open(cfg.statePath(), store.Options{OnApplied: e.onApplied, NoSync: true})
 	if err != nil {
 		return nil, err
@@ -181,6 +183,7 @@ func (e *Engine) onApplied(a store.Applied) {
 			}
 		}
 		e.subs.publish(evs)
+		e.recent.observe(evs)
 	}
 	if e.delivering.Load() { // the leader tells the operator, once
 		e.notices.observe(a)

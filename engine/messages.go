@@ -362,6 +362,8 @@ type ListOptions struct {
 	Tenant string
 	// Status filters by aggregate status (pending, succeeded, failed).
 	Status Status
+	// Type filters by event type.
+	Type string
 	// Limit is the page size: 0 means DefaultListLimit; at most
 	// MaxListLimit.
 	Limit int
@@ -371,10 +373,10 @@ type ListOptions struct {
 }
 
 // ListMessages lists messages newest first, without their deliveries. next
-// is the cursor for the following page, empty at the end. A status filter
-// examines a bounded number of messages per call, so a page may hold fewer
-// than Limit messages, or none, with a next cursor: follow next until it is
-// empty.
+// is the cursor for the following page, empty at the end. A status or type
+// filter examines a bounded number of messages per call, so a page may hold
+// fewer than Limit messages, or none, with a next cursor: follow next until
+// it is empty.
 func (e *Engine) ListMessages(ctx context.Context, opts ListOptions) (msgs []Message, next string, err error) {
 	tenant, err := tenantOf(opts.Tenant)
 	if err != nil {
@@ -384,6 +386,11 @@ func (e *Engine) ListMessages(ctx context.Context, opts ListOptions) (msgs []Mes
 	case "", StatusPending, StatusSucceeded, StatusFailed:
 	default:
 		return nil, "", invalid("status", "must be pending, succeeded or failed")
+	}
+	if opts.Type != "" {
+		if err := store.CheckEventType(opts.Type); err != nil {
+			return nil, "", onField("type", err)
+		}
 	}
 	if opts.Limit, err = pageLimit(opts.Limit); err != nil {
 		return nil, "", err
@@ -396,7 +403,7 @@ func (e *Engine) ListMessages(ctx context.Context, opts ListOptions) (msgs []Mes
 	}
 	// One more than a page tells whether another follows; fewer, with a
 	// next, means the store's scan budget ran out first.
-	ms, next, err := e.store.ListMessages(tenant, string(opts.Status), opts.Limit+1, opts.After)
+	ms, next, err := e.store.ListMessages(tenant, store.ListFilter{Status: string(opts.Status), Type: opts.Type}, opts.Limit+1, opts.After)
 	if err != nil {
 		return nil, "", fromCluster(err)
 	}
@@ -594,7 +601,7 @@ func (w *writer) windowCounts(tenant string, since, until time.Time) (total, wit
 		return 0, 0, false
 	}
 	for read := 0; read < recoverScanLimit; {
-		ms, next, err := w.store.ListMessages(tenant, "", page, cursor)
+		ms, next, err := w.store.ListMessages(tenant, store.ListFilter{}, page, cursor)
 		if err != nil {
 			return 0, 0, false
 		}

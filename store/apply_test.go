@@ -436,7 +436,7 @@ func TestMessageStatusApplied(t *testing.T) {
 			if msg, _ := getMessage(t, s, m); msg.Status() != tt.want {
 				t.Fatalf("status %s, want %s (%+v)", msg.Status(), tt.want, msg)
 			}
-			listed, _, err := s.ListMessages(DefaultTenant, tt.want, 10, "")
+			listed, _, err := s.ListMessages(DefaultTenant, ListFilter{Status: tt.want}, 10, "")
 			if err != nil || len(listed) != 1 {
 				t.Fatalf("ListMessages(%s) = %v, %v", tt.want, listed, err)
 			}

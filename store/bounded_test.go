@@ -31,8 +31,9 @@ func applyBatches(t testing.TB, s *Store, cmds []Command) {
 	}
 }
 
-// A status filter that matches few of many messages stops at the scan
-// budget with a cursor, and following the cursors finds every match once.
+// A status or type filter that matches few of many messages stops at the
+// scan budget with a cursor, and following the cursors finds every match
+// once.
 func TestListMessagesScanBudget(t *testing.T) {
 	s := openTest(t)
 	g := newIDs(21)
@@ -54,31 +55,36 @@ func TestListMessagesScanBudget(t *testing.T) {
 	applyBatches(t, s, cmds)
 	mustCheck(t, s)
 
-	var got []string
-	calls, after := 0, ""
-	for {
-		calls++
-		page, next, err := s.ListMessages(DefaultTenant, StatusPending, 3, after)
-		if err != nil {
-			t.Fatal(err)
+	for _, filter := range []ListFilter{{Status: StatusPending}, {Type: "p"}, {Status: StatusPending, Type: "p"}} {
+		var got []string
+		calls, after := 0, ""
+		for {
+			calls++
+			page, next, err := s.ListMessages(DefaultTenant, filter, 3, after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, messageIDs(page)...)
+			if next == "" {
+				break
+			}
+			if calls > total/ListScanBudget+len(want) {
+				t.Fatalf("%+v: %d calls and not done", filter, calls)
+			}
+			after = next
 		}
-		got = append(got, messageIDs(page)...)
-		if next == "" {
-			break
+		if !slices.Equal(got, want) {
+			t.Fatalf("%+v: pages found %d messages, want %d: %v, want %v", filter, len(got), len(want), got, want)
 		}
-		if calls > total/ListScanBudget+len(want) {
-			t.Fatalf("%d calls and not done", calls)
+		if calls < total/ListScanBudget {
+			t.Fatalf("%+v: %d calls walked %d messages: the budget did not stop them", filter, calls, total)
 		}
-		after = next
 	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("pages found %d messages, want %d: %v, want %v", len(got), len(want), got, want)
-	}
-	if calls < total/ListScanBudget {
-		t.Fatalf("%d calls walked %d messages: the budget did not stop them", calls, total)
+	if page, next, err := s.ListMessages(DefaultTenant, ListFilter{Status: StatusSucceeded, Type: "p"}, 3, ""); err != nil || len(page) != 0 || next == "" {
+		t.Fatalf("succeeded messages of type p: %d, next %q, %v", len(page), next, err)
 	}
 	// Without a filter a page is full and its cursor is its last message.
-	page, next, err := s.ListMessages(DefaultTenant, "", 4, "")
+	page, next, err := s.ListMessages(DefaultTenant, ListFilter{}, 4, "")
 	if err != nil || len(page) != 4 || next != page[3].ID {
 		t.Fatalf("unfiltered page: %d messages, next %q, %v", len(page), next, err)
 	}

@@ -388,7 +388,7 @@ func TestClosedStore(t *testing.T) {
 	_, checks["Snapshot"] = s.Snapshot()
 	checks["Restore"] = s.Restore(bytes.NewReader(nil))
 	_, _, checks["Message"] = s.Message(DefaultTenant, "msg_x")
-	_, _, checks["ListMessages"] = s.ListMessages(DefaultTenant, "", 10, "")
+	_, _, checks["ListMessages"] = s.ListMessages(DefaultTenant, ListFilter{}, 10, "")
 	_, checks["QueueHeads"] = s.QueueHeads("", 10)
 	_, checks["QueueDue"] = s.QueueDue("q", 0, 10, func(string) bool { return false })
 	_, checks["Endpoint"] = s.Endpoint(DefaultTenant, epID("a"))

@@ -172,7 +172,7 @@ func TestUpgradeFromV0(t *testing.T) {
 			t.Errorf("%s: %+v, want type %s, status %s", name, m, man[name].Type, status)
 		}
 	}
-	listed, _, err := s.ListMessages(DefaultTenant, "", 10, "")
+	listed, _, err := s.ListMessages(DefaultTenant, ListFilter{}, 10, "")
 	if err != nil || len(listed) != 3 || listed[0].ID != man["msg-3"].ID || listed[2].ID != man["msg-1"].ID {
 		t.Fatalf("ListMessages: %+v, %v", listed, err)
 	}

@@ -86,19 +86,29 @@ func deliveriesOf(tx *bolt.Tx, m *Message) ([]Delivery, error) {
 	return ds, nil
 }
 
-// ListScanBudget bounds the messages one ListMessages examines: a status
-// filter that matches few of a tenant's messages must not walk them all in
-// one read transaction.
+// ListScanBudget bounds the messages one ListMessages examines: a filter
+// that matches few of a tenant's messages must not walk them all in one
+// read transaction.
 const ListScanBudget = 10_000
 
-// ListMessages returns up to limit of the tenant's messages, newest first,
-// starting after the message id after (exclusive; empty starts at the
-// newest). When status is set only messages with that aggregate status are
-// returned. It reads the tenant's index range only, and examines at most
+// ListFilter selects the messages ListMessages returns; an empty field
+// selects any.
+type ListFilter struct {
+	Status string // the aggregate status
+	Type   string // the event type
+}
+
+func (f ListFilter) matches(m *Message) bool {
+	return (f.Status == "" || m.Status() == f.Status) && (f.Type == "" || m.Type == f.Type)
+}
+
+// ListMessages returns up to limit of the tenant's messages that match
+// filter, newest first, starting after the message id after (exclusive;
+// empty starts at the newest). It reads the tenant's index range only, and examines at most
 // ListScanBudget messages, so a page may hold fewer than limit messages,
 // or none, while more match further on. next is the cursor to go on from,
 // the id of the last message examined; empty when none older is left.
-func (s *Store) ListMessages(tenant, status string, limit int, after string) (msgs []Message, next string, err error) {
+func (s *Store) ListMessages(tenant string, filter ListFilter, limit int, after string) (msgs []Message, next string, err error) {
 	if err := CheckTenant(tenant); err != nil {
 		return nil, "", err
 	}
@@ -138,7 +148,7 @@ func (s *Store) ListMessages(tenant, status string, limit int, after string) (ms
 			if !ok {
 				return fmt.Errorf("store: tenant %s lists message %s, which does not exist", tenant, id)
 			}
-			if status == "" || m.Status() == status {
+			if filter.matches(&m) {
 				msgs = append(msgs, m)
 			}
 		}

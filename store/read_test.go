@@ -165,7 +165,7 @@ func TestListMessages(t *testing.T) {
 			var got []string
 			after := ""
 			for {
-				page, _, err := s.ListMessages(DefaultTenant, filter, limit, after)
+				page, _, err := s.ListMessages(DefaultTenant, ListFilter{Status: filter}, limit, after)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -197,7 +197,7 @@ func TestListMessages(t *testing.T) {
 		{"after an id before every message", "msg_0", nil},
 	}
 	for _, c := range cursors {
-		got, _, err := s.ListMessages(DefaultTenant, "", 3, c.after)
+		got, _, err := s.ListMessages(DefaultTenant, ListFilter{}, 3, c.after)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -205,7 +205,7 @@ func TestListMessages(t *testing.T) {
 			t.Errorf("%s: %v, want %v", c.name, idsOf(got), c.want)
 		}
 	}
-	if got, _, _ := s.ListMessages(DefaultTenant, "", 0, ""); len(got) != 0 {
+	if got, _, _ := s.ListMessages(DefaultTenant, ListFilter{}, 0, ""); len(got) != 0 {
 		t.Errorf("limit 0 returned %d", len(got))
 	}
 }
@@ -330,7 +330,7 @@ func TestReadsDuringApply(t *testing.T) {
 					_, err = s.QueueHeads("", 50)
 				case 1:
 					var ms []Message
-					ms, _, err = s.ListMessages(DefaultTenant, "", 20, "")
+					ms, _, err = s.ListMessages(DefaultTenant, ListFilter{}, 20, "")
 					for _, m := range ms {
 						if _, ds, e := s.Message(DefaultTenant, m.ID); e == nil && len(ds) != len(m.Deliveries) {
 							// Swept between the two reads is fine; a

@@ -288,14 +288,14 @@ func TestTenantIsolation(t *testing.T) {
 			t.Fatalf("Endpoints(%s) = %v, %v", tenant, got, err)
 		}
 	}
-	if ms, _, err := s.ListMessages("a", "", 10, ""); err != nil || !slices.Equal(messageIDs(ms), []string{ma}) {
+	if ms, _, err := s.ListMessages("a", ListFilter{}, 10, ""); err != nil || !slices.Equal(messageIDs(ms), []string{ma}) {
 		t.Fatalf("ListMessages(a) = %v, %v", messageIDs(ms), err)
 	}
 	for name, read := range map[string]func() error{
 		"Message":           func() error { _, _, err := s.Message("a b", ma); return err },
 		"Endpoint":          func() error { _, err := s.Endpoint("", aEP); return err },
 		"Endpoints":         func() error { _, err := s.Endpoints("-a"); return err },
-		"ListMessages":      func() error { _, _, err := s.ListMessages("a\x00", "", 1, ""); return err },
+		"ListMessages":      func() error { _, _, err := s.ListMessages("a\x00", ListFilter{}, 1, ""); return err },
 		"IdempotentMessage": func() error { _, _, _, err := s.IdempotentMessage(strings.Repeat("a", 65), "K", t0); return err },
 		"Tenant":            func() error { _, err := s.Tenant("*"); return err },
 	} {
@@ -325,7 +325,7 @@ func TestListMessagesPerTenant(t *testing.T) {
 			var got []string
 			after := ""
 			for {
-				page, _, err := s.ListMessages(tenant, "", limit, after)
+				page, _, err := s.ListMessages(tenant, ListFilter{}, limit, after)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -341,16 +341,16 @@ func TestListMessagesPerTenant(t *testing.T) {
 		}
 	}
 	// The status filter, and cursors outside the tenant's ids.
-	if ms, _, _ := s.ListMessages("a", StatusPending, 10, ""); !slices.Equal(messageIDs(ms), []string{byTenant["a"][1]}) {
+	if ms, _, _ := s.ListMessages("a", ListFilter{Status: StatusPending}, 10, ""); !slices.Equal(messageIDs(ms), []string{byTenant["a"][1]}) {
 		t.Errorf("a's pending: %v", messageIDs(ms))
 	}
-	if ms, _, _ := s.ListMessages("a", "", 10, "msg_ZZZZZZZZZZZZZZZZZZZZZZZZZZ"); !slices.Equal(messageIDs(ms), byTenant["a"]) {
+	if ms, _, _ := s.ListMessages("a", ListFilter{}, 10, "msg_ZZZZZZZZZZZZZZZZZZZZZZZZZZ"); !slices.Equal(messageIDs(ms), byTenant["a"]) {
 		t.Errorf("after an id past every message: %v", messageIDs(ms))
 	}
-	if ms, _, _ := s.ListMessages("a", "", 10, "msg_0"); len(ms) != 0 {
+	if ms, _, _ := s.ListMessages("a", ListFilter{}, 10, "msg_0"); len(ms) != 0 {
 		t.Errorf("after an id before every message: %v", messageIDs(ms))
 	}
-	if ms, _, _ := s.ListMessages("none", "", 10, ""); len(ms) != 0 {
+	if ms, _, _ := s.ListMessages("none", ListFilter{}, 10, ""); len(ms) != 0 {
 		t.Errorf("a tenant without messages: %v", messageIDs(ms))
 	}
 }
@@ -582,7 +582,7 @@ func tenantView(t *testing.T, s *Store, tenant string) string {
 	for _, ep := range eps {
 		fmt.Fprintf(&b, "endpoint %+v\n", ep)
 	}
-	ms, _, _ := s.ListMessages(tenant, "", 100, "")
+	ms, _, _ := s.ListMessages(tenant, ListFilter{}, 100, "")
 	for _, m := range ms {
 		_, ds, _ := s.Message(tenant, m.ID)
 		fmt.Fprintf(&b, "message %+v %+v\n", m, ds)

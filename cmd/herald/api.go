@@ -216,7 +216,7 @@ func (a *api) routes() {
 		{"POST", "/endpoints/{id}/ping", a.pingEndpoint, nil},
 
 		{"POST", "/messages", a.createMessage, nil},
-		{"GET", "/messages", a.listMessages, []string{"status", "limit", "after"}},
+		{"GET", "/messages", a.listMessages, []string{"status", "type", "limit", "after"}},
 		{"GET", "/messages/{id}", a.getMessage, nil},
 		{"POST", "/messages/{id}/retry", a.retryMessage, nil},
 		{"POST", "/messages/recover", a.recoverMessages, nil},

@@ -101,11 +101,15 @@ func (a *api) listMessages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	typ, _, err := param(r, "type")
+	if err != nil {
+		return err
+	}
 	after, _, err := param(r, "after")
 	if err != nil {
 		return err
 	}
-	opts := engine.ListOptions{Tenant: r.PathValue("tenant"), Status: engine.Status(status), Limit: limit, After: after}
+	opts := engine.ListOptions{Tenant: r.PathValue("tenant"), Status: engine.Status(status), Type: typ, Limit: limit, After: after}
 	msgs, next, err := a.e.ListMessages(r.Context(), opts)
 	if err != nil {
 		return err

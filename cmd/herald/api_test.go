@@ -368,7 +368,13 @@ func TestAPIMessages(t *testing.T) {
 	if data, _ := expect(t, s.call(t, "GET", "/v1/messages?status=failed", ""), 200).json(t)["data"].([]any); len(data) != 0 {
 		t.Errorf("failed messages = %v", data)
 	}
-	for _, q := range []string{"status=bogus", "limit=abc", "limit=0", "limit=100000", "after=garbage"} {
+	if data, _ := expect(t, s.call(t, "GET", "/v1/messages?type=batch.succeeded", ""), 200).json(t)["data"].([]any); len(data) != 1 || data[0].(map[string]any)["id"] != id {
+		t.Errorf("messages of type batch.succeeded = %v", data)
+	}
+	if data, _ := expect(t, s.call(t, "GET", "/v1/tenants/default/messages?type=a.b", ""), 200).json(t)["data"].([]any); len(data) != 1 || data[0].(map[string]any)["id"] != first["id"] {
+		t.Errorf("messages of type a.b = %v", data)
+	}
+	for _, q := range []string{"status=bogus", "type=a%20b", "type=" + strings.Repeat("t", 257), "limit=abc", "limit=0", "limit=100000", "after=garbage"} {
 		if c := expect(t, s.call(t, "GET", "/v1/messages?"+q, ""), 400).errCode(t); c != "invalid_argument" {
 			t.Errorf("%s: code %q", q, c)
 		}
@@ -645,6 +651,7 @@ func TestAPIQueryParameters(t *testing.T) {
 		{"/v1/messages?after=", "after"},
 		{"/v1/messages?after=" + strings.ToLower(msg), "after"},
 		{"/v1/messages?status=", "status"},
+		{"/v1/messages?type=", "type"},
 		{"/v1/messages?colour=red", `"colour"`},
 		{"/v1/messages?%zz", "query"},
 		{"/v1/tenants/acme/messages?after=garbage", "after"},
@@ -668,7 +675,7 @@ func TestAPIQueryParameters(t *testing.T) {
 	if m := s.call(t, "GET", "/v1/endpoints?limit=10", "").errMessage(t); m != `unknown query parameter "limit": this route takes none` {
 		t.Errorf("unknown parameter message = %q", m)
 	}
-	if m := s.call(t, "GET", "/v1/messages?colour=red", "").errMessage(t); m != `unknown query parameter "colour": this route takes status, limit, after` {
+	if m := s.call(t, "GET", "/v1/messages?colour=red", "").errMessage(t); m != `unknown query parameter "colour": this route takes status, type, limit, after` {
 		t.Errorf("unknown parameter message = %q", m)
 	}
 

@@ -181,6 +181,7 @@ func TestClientRequests(t *testing.T) {
 		{[]string{"endpoints", "rotate-secret", "ep_1", "--revoke-now"}, "POST", "/v1/endpoints/ep_1/rotate-secret", `{"revoke": "immediately"}`, [2]string{}},
 		{[]string{"messages", "get", "msg_1"}, "GET", "/v1/messages/msg_1", "", [2]string{}},
 		{[]string{"messages", "list", "--status", "failed", "--limit", "3", "--after", "msg_9"}, "GET", "/v1/messages?after=msg_9&limit=3&status=failed", "", [2]string{}},
+		{[]string{"messages", "list", "--type", "order.paid"}, "GET", "/v1/messages?type=order.paid", "", [2]string{}},
 		{[]string{"messages", "retry", "msg_1"}, "POST", "/v1/messages/msg_1/retry", "", [2]string{}},
 		{[]string{"messages", "recover", "--since", "2026-01-01T00:00:00Z"}, "POST", "/v1/messages/recover", `{"since": "2026-01-01T00:00:00Z", "until": ""}`, [2]string{}},
 		{[]string{"cluster", "status"}, "GET", "/v1/cluster", "", [2]string{}},

@@ -91,7 +91,7 @@ func newConsole(a *api) http.Handler {
 // parsePages parses each page with the layout. The templates are embedded
 // and checked by the tests, so a parse error is a build mistake.
 func parsePages() map[string]*template.Template {
-	funcs := template.FuncMap{"time": formatTime, "json": indentJSON}
+	funcs := template.FuncMap{"time": formatTime, "json": indentJSON, "percent": percent}
 	pages := map[string]*template.Template{}
 	for _, name := range []string{"sign-in", "overview", "messages", "message", "endpoints", "secret", "cluster", "error"} {
 		pages[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(consoleFiles,

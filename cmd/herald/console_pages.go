@@ -122,6 +122,7 @@ type messagesPage struct {
 	Tenant   string
 	Tenants  []string
 	Status   string
+	Type     string
 	Messages []engine.Message
 	Next     string // the URL of the next page, "" on the last
 }
@@ -132,18 +133,21 @@ func (c *console) messages(w http.ResponseWriter, r *http.Request, v view) {
 		http.Redirect(w, r, withTenant("/ui/messages/"+url.PathEscape(id), v, tenant), http.StatusSeeOther)
 		return
 	}
-	status := r.FormValue("status")
+	status, typ := r.FormValue("status"), strings.TrimSpace(r.FormValue("type"))
 	msgs, next, err := c.api.e.ListMessages(r.Context(), engine.ListOptions{Tenant: tenant, Status: engine.Status(status),
-		After: r.FormValue("after")})
+		Type: typ, After: r.FormValue("after")})
 	if err != nil {
 		c.failErr(w, r, v, err)
 		return
 	}
-	p := messagesPage{Tenant: tenant, Tenants: c.tenantIDs(r, v), Status: status, Messages: msgs}
+	p := messagesPage{Tenant: tenant, Tenants: c.tenantIDs(r, v), Status: status, Type: typ, Messages: msgs}
 	if next != "" {
 		q := url.Values{"after": {next}}
 		if status != "" {
 			q.Set("status", status)
+		}
+		if typ != "" {
+			q.Set("type", typ)
 		}
 		if v.admin() {
 			q.Set("tenant", tenant)
@@ -197,7 +201,14 @@ func (c *console) retry(w http.ResponseWriter, r *http.Request, v view) {
 type endpointsPage struct {
 	Tenant    string
 	Tenants   []string
-	Endpoints []engine.Endpoint
+	Endpoints []consoleEndpoint
+}
+
+// consoleEndpoint is an endpoint with its latest attempts as this node saw
+// them.
+type consoleEndpoint struct {
+	engine.Endpoint
+	Recent engine.EndpointRecent
 }
 
 func (c *console) endpoints(w http.ResponseWriter, r *http.Request, v view) {
@@ -207,7 +218,11 @@ func (c *console) endpoints(w http.ResponseWriter, r *http.Request, v view) {
 		c.failErr(w, r, v, err)
 		return
 	}
-	c.show(w, v, http.StatusOK, "endpoints", "Endpoints", endpointsPage{Tenant: tenant, Tenants: c.tenantIDs(r, v), Endpoints: eps})
+	rows := make([]consoleEndpoint, len(eps))
+	for i, ep := range eps {
+		rows[i] = consoleEndpoint{Endpoint: ep, Recent: c.api.e.EndpointStats(tenant, ep.ID)}
+	}
+	c.show(w, v, http.StatusOK, "endpoints", "Endpoints", endpointsPage{Tenant: tenant, Tenants: c.tenantIDs(r, v), Endpoints: rows})
 }
 
 // secretPage shows a rotated secret, once: it answers the POST and is not
@@ -273,6 +288,11 @@ func formatTime(t any) string {
 		return ""
 	}
 	return tm.UTC().Format("2006-01-02 15:04:05.000Z")
+}
+
+// percent shows a share from 0 to 1 as a whole percentage.
+func percent(share float64) string {
+	return fmt.Sprintf("%.0f%%", share*100)
 }
 
 // indentJSON shows a JSON payload indented.

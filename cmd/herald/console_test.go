@@ -220,3 +220,74 @@ func TestConsoleSessionsBounded(t *testing.T) {
 		t.Error("the oldest session was not the one dropped")
 	}
 }
+
+// TestConsoleEndpointRecent: the endpoints page shows each endpoint's
+// recent success rate and last error, as this node saw the attempts.
+func TestConsoleEndpointRecent(t *testing.T) {
+	s := startAPI(t, apiOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	hook := newHook(t)
+	ep, err := s.e.CreateEndpoint(ctx, engine.EndpointInput{URL: hook.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle, err := s.e.CreateEndpoint(ctx, engine.EndpointInput{URL: hook.URL, EventTypes: []string{"never.sent"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver := func(status int) {
+		t.Helper()
+		hook.setStatus(status)
+		msg, _, err := s.e.Enqueue(ctx, engine.MessageInput{Type: "order.created", Data: json.RawMessage(`{}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.e.WaitDelivered(ctx, "", msg.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deliver(http.StatusServiceUnavailable) // two attempts fail
+	deliver(http.StatusNoContent)
+
+	list := newBrowser(t, s.URL).get("/ui/endpoints").want(t, http.StatusOK, "")
+	row := regexp.MustCompile(`(?s)<tr data-id="` + ep.ID + `">.*?</tr>`).FindString(list.body)
+	for _, want := range []string{`<span class="rate">33%</span> of 3 succeeded`, "HTTP 503"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("the endpoint's row lacks %q:\n%s", want, row)
+		}
+	}
+	idleRow := regexp.MustCompile(`(?s)<tr data-id="` + idle.ID + `">.*?</tr>`).FindString(list.body)
+	if !strings.Contains(idleRow, "none seen") {
+		t.Errorf("the idle endpoint's row:\n%s", idleRow)
+	}
+}
+
+// TestConsoleMessagesByType: the messages page filters by event type, with
+// status, and its next page keeps the filter.
+func TestConsoleMessagesByType(t *testing.T) {
+	s := startAPI(t, apiOptions{})
+	ctx := context.Background()
+	enqueue := func(typ string) string {
+		t.Helper()
+		msg, _, err := s.e.Enqueue(ctx, engine.MessageInput{Type: typ, Data: json.RawMessage(`{}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msg.ID
+	}
+	paid := enqueue("order.paid")
+	for range engine.DefaultListLimit + 1 {
+		enqueue("order.created")
+	}
+	b := newBrowser(t, s.URL)
+	list := b.get("/ui/messages?type=order.paid&status=succeeded").want(t, http.StatusOK, "")
+	if got := strings.Count(list.body, `<tr data-id=`); got != 1 || !strings.Contains(list.body, paid) || !strings.Contains(list.body, `name="type" value="order.paid"`) {
+		t.Errorf("order.paid lists %d messages:\n%s", got, list.body)
+	}
+	created := b.get("/ui/messages?type=order.created").want(t, http.StatusOK, "")
+	if strings.Contains(created.body, paid) || !strings.Contains(created.body, "type=order.created") {
+		t.Errorf("the order.created page shows order.paid or loses its filter in the next link:\n%s", created.body)
+	}
+	b.get("/ui/messages?type=no%20spaces").want(t, http.StatusBadRequest, "")
+}

@@ -40,12 +40,13 @@ func runMessagesRetry(ctx context.Context, name string, args []string, stdout, s
 }
 
 func runMessagesList(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(name, "[--status S] [--limit N] [--after CURSOR] [--tenant T] [--output json|table]\n\n"+
+	fs := newFlagSet(name, "[--status S] [--type T] [--limit N] [--after CURSOR] [--tenant T] [--output json|table]\n\n"+
 		"Lists messages, newest first, a page at a time. The JSON's next_cursor (in a\n"+
 		"table, the last line) is the --after of the next page; null at the end.", stderr)
 	cf := addClientFlags(fs)
 	cf.addTenantFlag()
 	status := fs.String("status", "", "only messages with this `status`: pending, succeeded or failed")
+	typ := fs.String("type", "", "only messages of this event `type`")
 	limit := fs.Int("limit", 0, "at most `N` messages (default 50, at most 250)")
 	after := fs.String("after", "", "the next_cursor of the previous page: list the messages older than this `ID`")
 	out := addOutputFlag(fs)
@@ -69,6 +70,9 @@ func runMessagesList(ctx context.Context, name string, args []string, stdout, st
 	q := url.Values{}
 	if *status != "" {
 		q.Set("status", *status)
+	}
+	if *typ != "" {
+		q.Set("type", *typ)
 	}
 	if *limit > 0 {
 		q.Set("limit", strconv.Itoa(*limit))

@@ -254,6 +254,7 @@ func TestOpenAPIAnswers(t *testing.T) {
 	c.call(s, 200, "POST", "/v1/messages/"+msg+"/retry", "{}") // nothing failed now: a reason
 	c.call(s, 200, "GET", "/v1/messages?limit=1", "")          // a next_cursor
 	c.call(s, 200, "GET", "/v1/messages?status=pending&limit=250", "")
+	c.call(s, 200, "GET", "/v1/messages?type=order.paid", "")
 	c.call(s, 200, "POST", "/v1/messages/recover", `{"since":"2020-01-01T00:00:00Z"}`)
 	c.call(s, 200, "PATCH", "/v1/endpoints/"+bad, `{"state":"disabled"}`)
 	c.call(s, 409, "POST", "/v1/endpoints/"+bad+"/ping", "")
