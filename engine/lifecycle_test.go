@@ -178,7 +178,9 @@ func TestNoNetworkSingleNode(t *testing.T) {
 // WaitDelivered returns once the message is no longer pending, on the
 // leader and on a follower alike, and gives up with its context.
 func TestWaitDelivered(t *testing.T) {
-	c := newTestCluster(t, 3, withSchedule(100*time.Millisecond))
+	// The retry comes a second after the first attempt: the receiver
+	// recovers well before it, however slow the machine.
+	c := newTestCluster(t, 3, withSchedule(time.Second))
 	lead := c.leader()
 	follower := (lead + 1) % 3
 	var fail atomic.Bool
