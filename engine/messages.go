@@ -201,51 +201,78 @@ func (w *writer) enqueue(ctx context.Context, in MessageInput) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	if err := w.validateMessage(ctx, &in); err != nil {
+	cmd, rep, err := w.prepare(ctx, tenant, &in)
+	if err != nil || cmd == nil {
+		return rep, err
+	}
+	res, err := w.commitRetrying(ctx, store.Command{Enqueue: cmd})
+	if err != nil {
 		return reply{}, err
+	}
+	return w.enqueued(cmd, res)
+}
+
+// prepare validates a message and drafts its command. A message whose
+// idempotency key this node has seen already is answered at once: no
+// command, the first message in rep (or ErrIdempotencyKeyReused).
+func (w *writer) prepare(ctx context.Context, tenant string, in *MessageInput) (cmd *store.Enqueue, rep reply, err error) {
+	if err := w.validateMessage(ctx, in); err != nil {
+		return nil, reply{}, err
 	}
 	now := w.cfg.Now()
 	var hash []byte
 	if in.IdempotencyKey != "" {
-		hash = requestHash(&in)
+		hash = requestHash(in)
 		// A fast path only: the state machine itself ignores a key it
 		// has seen, whatever this read missed.
 		if id, first, ok, err := w.store.IdempotentMessage(tenant, in.IdempotencyKey, now.UnixNano()); err != nil {
-			return reply{}, fromCluster(err)
+			return nil, reply{}, fromCluster(err)
 		} else if ok && len(first) > 0 && !bytes.Equal(first, hash) {
-			return reply{}, ErrIdempotencyKeyReused
+			return nil, reply{}, ErrIdempotencyKeyReused
 		} else if ok {
-			return w.messageReply(0, tenant, id)
+			rep, err := w.messageReply(0, tenant, id)
+			return nil, rep, err
 		}
 	}
-	cmd, err := draft(now, tenant, in.Type, in.Data, in.UserMetadata)
+	c, err := draft(now, tenant, in.Type, in.Data, in.UserMetadata)
 	if err != nil {
-		return reply{}, err
+		return nil, reply{}, err
 	}
-	cmd.URIs = in.URIs
+	c.URIs = in.URIs
 	if in.IdempotencyKey != "" {
-		cmd.IdempotencyKey = in.IdempotencyKey
-		cmd.IdempotencyExpiresAt = now.Add(idempotencyTTL).UnixNano()
-		cmd.RequestHash = hash
+		c.IdempotencyKey = in.IdempotencyKey
+		c.IdempotencyExpiresAt = now.Add(idempotencyTTL).UnixNano()
+		c.RequestHash = hash
 	}
-	res, err := w.commit(ctx, store.Command{Enqueue: &cmd})
+	return &c, reply{}, nil
+}
+
+// commitRetrying commits cmd, once more if the first try is uncertain: the
+// entry may have committed under the old leader, and re-proposing the same
+// message ids is safe, as the state machine creates each at most once.
+func (w *writer) commitRetrying(ctx context.Context, cmd store.Command) (store.Result, error) {
+	res, err := w.commit(ctx, cmd)
 	if errors.Is(err, ErrUncertain) {
-		// The entry may have committed under the old leader. Re-proposing
-		// the same id is safe: the state machine creates it at most once.
-		res, err = w.commit(ctx, store.Command{Enqueue: &cmd})
+		res, err = w.commit(ctx, cmd)
 	}
-	if err != nil {
+	return res, err
+}
+
+// enqueued answers for a committed Enqueue: the new message, or the first
+// one when its idempotency key was taken meanwhile.
+func (w *writer) enqueued(cmd *store.Enqueue, res store.Result) (reply, error) {
+	if err := fromCluster(res.Err); err != nil {
 		return reply{}, err
 	}
 	if res.Duplicate && res.MessageID != cmd.ID {
-		return w.messageReply(res.Index, tenant, res.MessageID)
+		return w.messageReply(res.Index, cmd.Tenant, res.MessageID)
 	}
 	status := StatusPending
 	if res.Count == 0 { // no endpoint was subscribed: nothing to deliver
 		status = StatusSucceeded
 	}
 	return reply{Index: res.Index, Created: true,
-		Message: &Message{ID: cmd.ID, Tenant: tenant, Type: in.Type, Status: status, CreatedAt: utc(cmd.CreatedAt)}}, nil
+		Message: &Message{ID: cmd.ID, Tenant: cmd.Tenant, Type: cmd.Type, Status: status, CreatedAt: utc(cmd.CreatedAt)}}, nil
 }
 
 // messageReply answers with a message as this node's store holds it.

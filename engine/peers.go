@@ -23,8 +23,10 @@ import (
 const (
 	internalProposePath   = "/internal/v1/propose"
 	internalReadIndexPath = "/internal/v1/read-index"
-	maxInternalBody       = 4 << 20
-	forwardTimeout        = 10 * time.Second
+	// maxInternalBody leaves room for a forwarded batch of messages, a
+	// MaxBatchBytes request body re-encoded.
+	maxInternalBody = 2 * MaxBatchBytes
+	forwardTimeout  = 10 * time.Second
 	// noLeaderWait is how long a call waits for a leader to be known before
 	// answering ErrNotLeader (503): elections take well under a second.
 	noLeaderWait     = 3 * time.Second

@@ -18,6 +18,7 @@ type request struct {
 	RotateSecret     *rotateSecretReq   `json:"rotate_secret,omitempty"`
 	Ping             *idReq             `json:"ping,omitempty"`
 	Enqueue          *MessageInput      `json:"enqueue,omitempty"`
+	EnqueueBatch     *batchReq          `json:"enqueue_batch,omitempty"`
 	Retry            *idReq             `json:"retry,omitempty"`
 	Recover          *recoverReq        `json:"recover,omitempty"`
 	RotateSigningKey *struct{}          `json:"rotate_signing_key,omitempty"`
@@ -67,7 +68,7 @@ type nodeReq struct {
 func (r *request) fields() int {
 	n := 0
 	for _, set := range []bool{r.CreateEndpoint != nil, r.UpdateEndpoint != nil, r.DeleteEndpoint != nil,
-		r.RotateSecret != nil, r.Ping != nil, r.Enqueue != nil, r.Retry != nil, r.Recover != nil,
+		r.RotateSecret != nil, r.Ping != nil, r.Enqueue != nil, r.EnqueueBatch != nil, r.Retry != nil, r.Recover != nil,
 		r.RotateSigningKey != nil, r.AddNode != nil, r.RemoveNode != nil, r.PublishNode != nil,
 		r.DeleteTenant != nil, r.CreateToken != nil, r.RevokeTokens != nil} {
 		if set {
@@ -82,15 +83,16 @@ func (r *request) fields() int {
 // forwarded the request waits to apply it before answering, so a read on
 // that node sees the write.
 type reply struct {
-	Index    uint64     `json:"index,omitempty"`
-	Endpoint *Endpoint  `json:"endpoint,omitempty"`
-	Message  *Message   `json:"message,omitempty"`
-	Created  bool       `json:"created,omitempty"`
-	Count    int        `json:"count,omitempty"`
-	Secret   string     `json:"secret,omitempty"`
-	Reason   string     `json:"reason,omitempty"`
-	Token    *Token     `json:"token,omitempty"`
-	Error    *wireError `json:"error,omitempty"`
+	Index    uint64      `json:"index,omitempty"`
+	Endpoint *Endpoint   `json:"endpoint,omitempty"`
+	Message  *Message    `json:"message,omitempty"`
+	Created  bool        `json:"created,omitempty"`
+	Count    int         `json:"count,omitempty"`
+	Secret   string      `json:"secret,omitempty"`
+	Reason   string      `json:"reason,omitempty"`
+	Token    *Token      `json:"token,omitempty"`
+	Batch    []batchItem `json:"batch,omitempty"`
+	Error    *wireError  `json:"error,omitempty"`
 }
 
 // wireError is an error as it crosses between nodes: a code, not a string

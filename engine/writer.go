@@ -37,6 +37,8 @@ func (w *writer) execute(ctx context.Context, req *request) (reply, error) {
 		return w.ping(ctx, req.Ping.Tenant, req.Ping.ID)
 	case req.Enqueue != nil:
 		return w.enqueue(ctx, *req.Enqueue)
+	case req.EnqueueBatch != nil:
+		return w.enqueueBatch(ctx, *req.EnqueueBatch)
 	case req.Retry != nil:
 		return w.retry(ctx, req.Retry.Tenant, req.Retry.ID)
 	case req.Recover != nil:

@@ -178,9 +178,25 @@ func (t *txn) apply(c *Command) (Result, error) {
 		return t.createToken(c.CreateTenantToken)
 	case c.EndPending != nil:
 		return t.endPendingOf(c.EndPending)
+	case c.EnqueueBatch != nil:
+		return t.enqueueBatch(c.EnqueueBatch)
 	default: // Validate leaves exactly one field set: RevokeTenantTokens
 		return t.revokeTokens(c.RevokeTenantTokens)
 	}
+}
+
+// enqueueBatch applies each message as a command of its own: validated,
+// normalized and enqueued, or rejected in its own Result.
+func (t *txn) enqueueBatch(b *EnqueueBatch) (Result, error) {
+	rs := make([]Result, len(b.Messages))
+	for i := range b.Messages {
+		r, err := t.apply(&Command{Enqueue: &b.Messages[i]})
+		if err != nil {
+			return Result{}, err
+		}
+		rs[i] = r
+	}
+	return Result{Batch: rs}, nil
 }
 
 func (t *txn) message(id string) (*Message, error) {

@@ -27,6 +27,7 @@ type Command struct {
 	CreateTenantToken  *CreateTenantToken  `json:"create_tenant_token,omitempty"`
 	RevokeTenantTokens *RevokeTenantTokens `json:"revoke_tenant_tokens,omitempty"`
 	EndPending         *EndPending         `json:"end_pending,omitempty"`
+	EnqueueBatch       *EnqueueBatch       `json:"enqueue_batch,omitempty"`
 }
 
 // Tenants in commands. Every command that names an endpoint or a message
@@ -239,6 +240,13 @@ type EndPending struct {
 	Deleting   bool   `json:"deleting,omitempty"`
 }
 
+// EnqueueBatch accepts up to MaxBatchMessages messages in one command, so
+// in one log entry. Each is applied as its own Enqueue would be, in order,
+// and accepted or rejected on its own: its Result is in Result.Batch.
+type EnqueueBatch struct {
+	Messages []Enqueue `json:"messages"`
+}
+
 // Result is what applying a command returns.
 type Result struct {
 	// MessageID is the message an Enqueue created or, for a repeated
@@ -263,6 +271,8 @@ type Result struct {
 	Err error
 	// Index is the Raft index of the entry that carried the command.
 	Index uint64
+	// Batch holds an EnqueueBatch's results, one per message in order.
+	Batch []Result
 }
 
 // Errors a command can be rejected with.

@@ -403,6 +403,8 @@ func kindOf(c *Command) string {
 		return "create_tenant_token"
 	case c.RevokeTenantTokens != nil:
 		return "revoke_tenant_tokens"
+	case c.EnqueueBatch != nil:
+		return "enqueue_batch"
 	}
 	return "empty"
 }

@@ -23,6 +23,8 @@ const (
 	// MaxCommandsPerEntry bounds one log entry's batch (cluster
 	// group-commits at most its MaxBatch, 512 by default).
 	MaxCommandsPerEntry = 1024
+	// MaxBatchMessages bounds an EnqueueBatch.
+	MaxBatchMessages = 1000
 	// MaxEventTypes bounds an endpoint's event type filter.
 	MaxEventTypes = 100
 	// MaxURIs bounds a message's override URIs, and the endpoints a ping
@@ -156,7 +158,8 @@ func (c *Command) Validate() error {
 	for _, set := range [...]bool{c.Enqueue != nil, c.Outcome != nil, c.CreateEndpoint != nil,
 		c.UpdateEndpoint != nil, c.DeleteEndpoint != nil, c.RotateSecret != nil, c.Requeue != nil,
 		c.AddSigningKey != nil, c.Sweep != nil, c.PutNode != nil,
-		c.DeleteTenant != nil, c.CreateTenantToken != nil, c.RevokeTenantTokens != nil, c.EndPending != nil} {
+		c.DeleteTenant != nil, c.CreateTenantToken != nil, c.RevokeTenantTokens != nil, c.EndPending != nil,
+		c.EnqueueBatch != nil} {
 		if set {
 			n++
 		}
@@ -191,6 +194,8 @@ func (c *Command) Validate() error {
 		return c.CreateTenantToken.validate()
 	case c.EndPending != nil:
 		return c.EndPending.validate()
+	case c.EnqueueBatch != nil:
+		return c.EnqueueBatch.validate()
 	default:
 		return c.RevokeTenantTokens.validate()
 	}
@@ -234,6 +239,15 @@ func (f *fields) positive(field string, v int64) {
 	if v <= 0 {
 		f.check(field, "must be positive")
 	}
+}
+
+// validate bounds the batch only: Apply validates each message on its own,
+// so that one invalid message rejects only itself.
+func (b *EnqueueBatch) validate() error {
+	if n := len(b.Messages); n == 0 || n > MaxBatchMessages {
+		return invalid("enqueue_batch.messages", fmt.Sprintf("%d messages, must be 1 to %d", n, MaxBatchMessages))
+	}
+	return nil
 }
 
 func (e *Enqueue) validate() error {

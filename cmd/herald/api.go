@@ -132,8 +132,20 @@ const (
 	codeInternal         = "internal"               // 500
 )
 
-// maxBodyBytes bounds every request body.
-const maxBodyBytes = engine.MaxPayloadBytes
+// maxBodyBytes bounds every request body but a batch's, which
+// maxBatchBodyBytes bounds.
+const (
+	maxBodyBytes      = engine.MaxPayloadBytes
+	maxBatchBodyBytes = engine.MaxBatchBytes
+)
+
+// bodyLimit is the body limit of a route, by its pattern.
+func bodyLimit(pattern string) int64 {
+	if strings.HasSuffix(pattern, "/messages/batch") {
+		return maxBatchBodyBytes
+	}
+	return maxBodyBytes
+}
 
 // requestTimeout bounds the engine work one API call may do.
 const requestTimeout = 30 * time.Second
@@ -216,6 +228,7 @@ func (a *api) routes() {
 		{"POST", "/endpoints/{id}/ping", a.pingEndpoint, nil},
 
 		{"POST", "/messages", a.createMessage, nil},
+		{"POST", "/messages/batch", a.createMessageBatch, nil},
 		{"GET", "/messages", a.listMessages, []string{"status", "type", "limit", "after"}},
 		{"GET", "/messages/{id}", a.getMessage, nil},
 		{"POST", "/messages/{id}/retry", a.retryMessage, nil},
@@ -511,7 +524,7 @@ func (a *api) wrap(h func(http.ResponseWriter, *http.Request) error, checkQuery 
 		defer cancel()
 		r = r.WithContext(ctx)
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+			r.Body = http.MaxBytesReader(w, r.Body, bodyLimit(r.Pattern))
 		}
 		if checkQuery {
 			if err := queryTakes(r, params); err != nil {

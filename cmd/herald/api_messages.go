@@ -16,6 +16,18 @@ type createMessageRequest struct {
 	WebhookConfig *webhookConfig  `json:"webhook_config"`
 }
 
+// input is the message the request asks for.
+func (req *createMessageRequest) input(idempotencyKey string) engine.MessageInput {
+	in := engine.MessageInput{Type: req.Type, Data: req.Data, IdempotencyKey: idempotencyKey}
+	if wc := req.WebhookConfig; wc != nil {
+		in.URIs = wc.URIs
+		if len(wc.UserMetadata) > 0 && string(wc.UserMetadata) != "null" {
+			in.UserMetadata = wc.UserMetadata
+		}
+	}
+	return in
+}
+
 // webhookConfig overrides the destinations of one message.
 type webhookConfig struct {
 	URIs         []string        `json:"uris"`
@@ -61,13 +73,8 @@ func (a *api) createMessage(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req, false); err != nil {
 		return err
 	}
-	in := engine.MessageInput{Tenant: r.PathValue("tenant"), Type: req.Type, Data: req.Data, IdempotencyKey: r.Header.Get(headerIdempotencyKey)}
-	if wc := req.WebhookConfig; wc != nil {
-		in.URIs = wc.URIs
-		if len(wc.UserMetadata) > 0 && string(wc.UserMetadata) != "null" {
-			in.UserMetadata = wc.UserMetadata
-		}
-	}
+	in := req.input(r.Header.Get(headerIdempotencyKey))
+	in.Tenant = r.PathValue("tenant")
 	msg, created, err := a.e.Enqueue(r.Context(), in)
 	if err != nil {
 		return err

@@ -29,6 +29,7 @@ var examples = map[string][]string{
 	"send": {
 		`herald send --type batch.succeeded --data '{"batch_id": "b_123"}' --idempotency-key b_123`,
 		"herald send --tenant acme --type job.done --data @payload.json --uri https://acme.example/hooks",
+		"herald send --batch messages.json",
 	},
 	"endpoints": {
 		"herald endpoints create --url https://example.com/webhooks --event-type batch.succeeded",

@@ -256,6 +256,10 @@ func TestOpenAPIAnswers(t *testing.T) {
 	c.call(s, 200, "GET", "/v1/messages?status=pending&limit=250", "")
 	c.call(s, 200, "GET", "/v1/messages?type=order.paid", "")
 	c.call(s, 200, "POST", "/v1/messages/recover", `{"since":"2020-01-01T00:00:00Z"}`)
+	c.call(s, 202, "POST", "/v1/messages/batch", `{"messages":[{"type":"order.paid","data":{"order":1},"idempotency_key":"order-1"},`+
+		`{"type":"order.paid","data":{"order":2},"idempotency_key":"order-1"},{"type":"call.done","data":{},"webhook_config":{"uris":["ftp://example.com/x"]}},`+
+		`{"type":"call.done","data":{},"webhook_config":{"uris":["`+rcv.URL+`/cb"]},"idempotency_key":"b-1"}]}`)
+	c.call(s, 400, "POST", "/v1/messages/batch", `{"messages":[]}`)
 	c.call(s, 200, "PATCH", "/v1/endpoints/"+bad, `{"state":"disabled"}`)
 	c.call(s, 409, "POST", "/v1/endpoints/"+bad+"/ping", "")
 	c.call(s, 204, "DELETE", "/v1/endpoints/"+bad, "")
@@ -292,6 +296,7 @@ func TestOpenAPIAnswers(t *testing.T) {
 	waitStatus(t, acme, "/v1/tenants/acme/messages/"+amsg, "succeeded")
 	c.call(acme, 200, "GET", "/v1/tenants/acme/messages/"+amsg, "")
 	c.call(acme, 200, "GET", "/v1/tenants/acme/messages", "")
+	c.call(acme, 202, "POST", "/v1/tenants/acme/messages/batch", `{"messages":[{"type":"a","data":{"n":2}}]}`)
 	c.call(acme, 200, "POST", "/v1/tenants/acme/messages/"+amsg+"/retry", "")
 	c.call(acme, 200, "POST", "/v1/tenants/acme/messages/recover", `{"since":"2020-01-01T00:00:00Z","until":"2030-01-01T00:00:00Z"}`)
 	c.call(acme, 404, "GET", "/v1/tenants/acme/messages/"+msg, "") // the default tenant's
