@@ -190,26 +190,11 @@ func (l *load) undelivered(rc *Receiver) int {
 
 // progress prints a progress line every half second until stopped.
 func (l *load) progress(rc *Receiver) (stop func()) {
-	done := make(chan struct{})
 	before, _, _, _ := rc.Counts() // the baseline's and the warm-up's
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				delivered, _, _, _ := rc.Counts()
-				fmt.Fprintf(l.cfg.Progress, "\r%s: %d/%d acknowledged, %d delivered   ", l.cfg.Scenario, l.acked.Load(), l.cfg.Messages, delivered-before)
-			case <-done:
-				fmt.Fprint(l.cfg.Progress, "\r\033[K")
-				return
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
+	return everyHalfSecond(l.cfg.Progress, func() string {
+		delivered, _, _, _ := rc.Counts()
+		return fmt.Sprintf("%s: %d/%d acknowledged, %d delivered", l.cfg.Scenario, l.acked.Load(), l.cfg.Messages, delivered-before)
+	})
 }
 
 // fill computes the result's figures from the run.
@@ -300,22 +285,26 @@ func inParallel(ctx context.Context, progress io.Writer, label string, total, wo
 // countProgress prints "label: done/total" every half second until
 // stopped.
 func countProgress(w io.Writer, label string, done *atomic.Int64, total int) (stop func()) {
+	return everyHalfSecond(w, func() string { return fmt.Sprintf("%s: %d/%d", label, done.Load(), total) })
+}
+
+// everyHalfSecond rewrites one line of w with line() every half second
+// until stopped, then clears it.
+func everyHalfSecond(w io.Writer, line func() string) (stop func()) {
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		t := time.NewTicker(500 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
 			case <-t.C:
-				fmt.Fprintf(w, "\r%s: %d/%d   ", label, done.Load(), total)
+				fmt.Fprintf(w, "\r%s   ", line())
 			case <-quit:
 				fmt.Fprint(w, "\r\033[K")
 				return
 			}
 		}
-	}()
+	})
 	return func() { close(quit); wg.Wait() }
 }
