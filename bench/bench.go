@@ -69,6 +69,9 @@ type Config struct {
 	// endpoint that refuses every attempt, and wait until its breaker
 	// opens: the load then runs while they stay pending in the store.
 	Backlog int
+	// Batch, above 1, sends the messages in batches of this many
+	// (POST /v1/messages/batch), each client one batch at a time.
+	Batch int
 	// ServeArgs are extra flags for every herald serve, after the
 	// scenario's (tests shorten --breaker-period with them).
 	ServeArgs []string
@@ -113,6 +116,10 @@ func (c Config) validate() error {
 		return errors.New("bench: other tenants and warm-up messages must not be negative, endpoints per tenant at least 1")
 	case c.Backlog < 0 || c.Backlog > maxBacklog:
 		return fmt.Errorf("bench: backlog must be between 0 and %d, got %d", maxBacklog, c.Backlog)
+	case c.Batch < 0 || c.Batch > maxBatch:
+		return fmt.Errorf("bench: batch must be between 0 and %d, got %d", maxBatch, c.Batch)
+	case c.Batch > 1 && c.Rate > 0:
+		return errors.New("bench: --rate offers single messages; it does not go with --batch")
 	case c.Binary == "":
 		return errors.New("bench: Binary is required")
 	}
@@ -160,6 +167,8 @@ type Result struct {
 	SetupS         float64 `json:"setup_s,omitempty"`
 	// Warmup messages were delivered before the measured ones.
 	Warmup int `json:"warmup,omitempty"`
+	// Batch is the messages per enqueue call, when above 1.
+	Batch int `json:"batch,omitempty"`
 
 	// Backlog messages were enqueued before the warm-up, at
 	// BacklogFillPerS in BacklogFillS seconds, for an endpoint that refuses
@@ -202,7 +211,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		cfg.Dir = dir
 	}
 	res := &Result{Scenario: cfg.Scenario, Nodes: cfg.Nodes, Messages: cfg.Messages, Concurrency: cfg.Concurrency,
-		SizeBytes: cfg.Size, OfferedPerS: cfg.Rate}
+		SizeBytes: cfg.Size, OfferedPerS: cfg.Rate, Batch: cfg.Batch}
 	r := &run{cfg: cfg, res: res, payload: payload(eventType, cfg.Size)}
 	var err error
 	if r.rc, err = NewReceiver(ReceiverConfig{Respond: r.respond()}); err != nil {

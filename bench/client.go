@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	neturl "net/url"
 	"strconv"
@@ -129,6 +130,51 @@ func (c *Client) Send(ctx context.Context, start int, key string, body []byte) (
 	h := http.Header{"Idempotency-Key": {key}}
 	_, err := c.call(ctx, start, http.MethodPost, "/v1/messages", h, body, &msg)
 	return msg.ID, err
+}
+
+// maxBatch is the most messages one batch enqueue takes.
+const maxBatch = 1000
+
+// SendBatch enqueues one message per key, each with body and its key as
+// idempotency key, in one call, starting at node start and retrying on
+// others, and returns their ids in order once a node acknowledged them.
+func (c *Client) SendBatch(ctx context.Context, start int, keys []string, body []byte) ([]string, error) {
+	var msg map[string]json.RawMessage
+	if err := json.Unmarshal(body, &msg); err != nil {
+		return nil, err
+	}
+	items := make([]map[string]json.RawMessage, len(keys))
+	for i, k := range keys {
+		items[i] = maps.Clone(msg)
+		items[i]["idempotency_key"], _ = json.Marshal(k)
+	}
+	req, err := json.Marshal(map[string]any{"messages": items})
+	if err != nil {
+		return nil, err
+	}
+	var answer struct {
+		Data []struct {
+			ID    string `json:"id"`
+			Error *struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		} `json:"data"`
+	}
+	if _, err := c.call(ctx, start, http.MethodPost, "/v1/messages/batch", nil, req, &answer); err != nil {
+		return nil, err
+	}
+	if len(answer.Data) != len(keys) {
+		return nil, fmt.Errorf("batch of %d answered with %d results", len(keys), len(answer.Data))
+	}
+	ids := make([]string, len(keys))
+	for i, d := range answer.Data {
+		if d.Error != nil {
+			return nil, fmt.Errorf("batch item %d: %s: %s", i, d.Error.Code, d.Error.Message)
+		}
+		ids[i] = d.ID
+	}
+	return ids, nil
 }
 
 // Breaker returns an endpoint's circuit breaker state: closed or open.

@@ -90,9 +90,11 @@ func (l *load) run(ctx context.Context, rc *Receiver, onAck func(acked int64)) e
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			size := int64(max(l.cfg.Batch, 1))
 			for ctx.Err() == nil {
-				n := next.Add(1)
-				if n > int64(l.cfg.Messages) {
+				end := next.Add(size)
+				first, last := end-size+1, min(end, int64(l.cfg.Messages))
+				if first > last {
 					return
 				}
 				if tokens != nil {
@@ -103,18 +105,20 @@ func (l *load) run(ctx context.Context, rc *Receiver, onAck func(acked int64)) e
 					}
 				}
 				t0 := time.Now()
-				id, err := l.client.Send(ctx, w, fmt.Sprintf("%s-%d", l.cfg.Scenario, n), l.payload)
+				ids, err := l.send(ctx, w, first, last)
 				if err != nil {
 					errs <- err
 					return
 				}
 				now := time.Now()
 				l.mu.Lock()
-				l.sent[id] = t0
+				for _, id := range ids {
+					l.sent[id] = t0
+				}
 				l.enq = append(l.enq, now.Sub(t0))
 				l.last = now
 				l.mu.Unlock()
-				if n := l.acked.Add(1); onAck != nil {
+				if n := l.acked.Add(int64(len(ids))); onAck != nil {
 					onAck(n)
 				}
 			}
@@ -130,6 +134,20 @@ func (l *load) run(ctx context.Context, rc *Receiver, onAck func(acked int64)) e
 		time.Sleep(20 * time.Millisecond) // polling interval
 	}
 	return ctx.Err()
+}
+
+// send enqueues messages first to last (counted from 1), one at a time or
+// as one batch.
+func (l *load) send(ctx context.Context, start int, first, last int64) ([]string, error) {
+	keys := make([]string, 0, last-first+1)
+	for n := first; n <= last; n++ {
+		keys = append(keys, fmt.Sprintf("%s-%d", l.cfg.Scenario, n))
+	}
+	if l.cfg.Batch <= 1 {
+		id, err := l.client.Send(ctx, start, keys[0], l.payload)
+		return []string{id}, err
+	}
+	return l.client.SendBatch(ctx, start, keys, l.payload)
 }
 
 // pace returns a channel that yields tokens at Rate per second, or nil

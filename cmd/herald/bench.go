@@ -16,7 +16,7 @@ func init() {
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", "[--scenario S] [--nodes N] [--messages N] [--concurrency N] [--size BYTES] [--peer-tls] [--tenants N [--endpoints-per-tenant M]] [--warmup N] [--backlog N] [--json FILE]", stderr)
+	fs := newFlagSet("bench", "[--scenario S] [--nodes N] [--messages N] [--concurrency N] [--size BYTES] [--peer-tls] [--tenants N [--endpoints-per-tenant M]] [--warmup N] [--backlog N] [--batch N] [--json FILE]", stderr)
 	scenario := fs.String("scenario", "steady", "one of "+strings.Join(bench.Scenarios, ", ")+", or all")
 	nodes := fs.Int("nodes", 0, "herald serve processes: 1 or 3 (default 1; 3 for failover)")
 	messages := fs.Int("messages", 20000, "messages to send")
@@ -29,6 +29,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tenants := fs.Int("tenants", 0, "before the run, create this many other tenants (the load stays in the default tenant)")
 	perTenant := fs.Int("endpoints-per-tenant", 2, "endpoints of each other tenant, subscribed to the messages' type but never called")
 	warmup := fs.Int("warmup", 0, "first send and deliver this many messages that count in no figure")
+	batch := fs.Int("batch", 0, "send the messages in batches of this many (POST /v1/messages/batch, up to 1000), each client one batch at a time")
 	backlog := fs.Int("backlog", 0, "before the run, enqueue this many messages for an endpoint that refuses them, and wait until its breaker opens: they stay pending while the run goes on")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -52,7 +53,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		res, err := bench.Run(ctx, bench.Config{Scenario: s, Binary: binary, Nodes: n, Messages: *messages,
 			Concurrency: *concurrency, Size: *size, Rate: *rate, Progress: stderr, ProfileDir: *profileDir, PeerTLS: *peerTLS,
-			OtherTenants: *tenants, EndpointsPerTenant: *perTenant, Warmup: *warmup, Backlog: *backlog})
+			OtherTenants: *tenants, EndpointsPerTenant: *perTenant, Warmup: *warmup, Backlog: *backlog, Batch: *batch})
 		if err != nil {
 			return err
 		}
