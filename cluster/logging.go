@@ -3,12 +3,15 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -106,6 +109,22 @@ var peerMessages = map[string]struct {
 	"pre-vote granted":                           {contacted, ""},
 	"entering follower state":                    {contacted, ""}, // with the leader it heard from, if any
 	"removed peer, stopping replication":         {removed, ""},
+}
+
+// connectionMessages are the transport's errors about one connection,
+// which are routine when the peer (or this node) closes it mid-exchange.
+var connectionMessages = map[string]bool{
+	"failed to flush response":          true,
+	"failed to decode incoming command": true,
+}
+
+// disconnected reports whether a message's error says the connection was
+// closed or reset.
+func disconnected(args []any) bool {
+	v, _ := lookup(args, "error")
+	err, ok := v.(error)
+	return ok && (errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET))
 }
 
 // peerKeys are the keys under which raft names the peer of a message.
@@ -247,6 +266,9 @@ func (t *peerTracker) handle(name string, level hclog.Level, msg string, args []
 				level = hclog.Debug
 			}
 		}
+	}
+	if connectionMessages[msg] && disconnected(args) {
+		level = hclog.Debug // the other side went away mid-exchange: its own records say why
 	}
 	t.emit(name, level, msg, args)
 }

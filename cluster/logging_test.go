@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -264,6 +265,9 @@ func TestRaftLoggerLevels(t *testing.T) {
 	l.Error("failed to install snapshot", "error", snapErr)
 	l.Error("failed to take snapshot", "error", errors.New("no space left on device"))
 	l.Error("failed to decode incoming command", "error", errors.New("unknown rpc type 9"))
+	// A connection closed mid-exchange (a peer stopping) is routine.
+	l.Error("failed to flush response", "error", &net.OpError{Op: "write", Err: syscall.EPIPE})
+	l.Error("failed to decode incoming command", "error", fmt.Errorf("read: %w", net.ErrClosed))
 	l.Warn("rejecting pre-vote request since we have a leader", "from", raft.ServerAddress("127.0.0.1:9083"), "leader", srvN1.Address, "leader-id", string(srvN1.ID))
 	l.Warn("rejecting vote request since node is not in configuration", "from", raft.ServerAddress("127.0.0.1:9084"))
 	l.Info("entering follower state", "follower", "Node at 127.0.0.1:9081 [Follower]", "leader-address", raft.ServerAddress(""), "leader-id", raft.ServerID(""))
@@ -292,6 +296,7 @@ func TestRaftLoggerLevels(t *testing.T) {
 		`level=DEBUG msg="failed to send snapshot to" component=raft peer=n3`,
 		`level=DEBUG msg="accepted connection" component=raft local_address=127.0.0.1:9081 remote_address=127.0.0.1:51234`,
 		`level=DEBUG msg="a trace" component=raft`,
+		`level=DEBUG msg="failed to flush response" component=raft error="write: broken pipe"`,
 	} {
 		if !strings.Contains(debug, want) {
 			t.Errorf("missing %s", want)
