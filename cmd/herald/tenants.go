@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"io"
 	"net/http"
 	"net/url"
@@ -80,21 +81,27 @@ func runTenantsRevoke(ctx context.Context, name string, args []string, stdout, s
 func tenantCall(ctx context.Context, name string, args []string, stdout, stderr io.Writer, method, suffix string) error {
 	fs := newFlagSet(name, "TENANT", stderr)
 	cf := addClientFlags(fs)
-	pos, err := parseInterleaved(fs, args)
+	tenant, err := parseTenantArg(fs, name, args)
 	if err != nil {
-		return err
-	}
-	if err := exactArgs(name, pos, "TENANT"); err != nil {
-		return err
-	}
-	if err := checkTenantArg(name+": tenant", pos[0]); err != nil {
 		return err
 	}
 	c, err := cf.client()
 	if err != nil {
 		return err
 	}
-	return callAndPrint(ctx, c, method, "/v1/tenants/"+pathEscape(pos[0])+suffix, nil, stdout)
+	return callAndPrint(ctx, c, method, "/v1/tenants/"+pathEscape(tenant)+suffix, nil, stdout)
+}
+
+// parseTenantArg parses a command's flags and its one TENANT argument.
+func parseTenantArg(fs *flag.FlagSet, name string, args []string) (string, error) {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if err := exactArgs(name, pos, "TENANT"); err != nil {
+		return "", err
+	}
+	return pos[0], checkTenantArg(name+": tenant", pos[0])
 }
 
 func runTenantsToken(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
@@ -104,14 +111,8 @@ func runTenantsToken(ctx context.Context, name string, args []string, stdout, st
 		"its hash. Hand it to the tenant, who uses it as --api-token with --tenant TENANT.", stderr)
 	cf := addClientFlags(fs)
 	ttl := fs.String("ttl", "", "how long the token lives: a `duration` from 1m to 8760h, e.g. 1h or 720h (required)")
-	pos, err := parseInterleaved(fs, args)
+	tenant, err := parseTenantArg(fs, name, args)
 	if err != nil {
-		return err
-	}
-	if err := exactArgs(name, pos, "TENANT"); err != nil {
-		return err
-	}
-	if err := checkTenantArg(name+": tenant", pos[0]); err != nil {
 		return err
 	}
 	if *ttl == "" {
@@ -125,5 +126,5 @@ func runTenantsToken(ctx context.Context, name string, args []string, stdout, st
 		return err
 	}
 	body := map[string]string{"ttl": *ttl}
-	return callAndPrint(ctx, c, http.MethodPost, "/v1/tenants/"+pathEscape(pos[0])+"/tokens", body, stdout)
+	return callAndPrint(ctx, c, http.MethodPost, "/v1/tenants/"+pathEscape(tenant)+"/tokens", body, stdout)
 }
