@@ -16,8 +16,12 @@ var mh = func() *codec.MsgpackHandle {
 	return h
 }()
 
-// encode returns the MessagePack encoding of v in a fresh slice.
+// encode returns the encoding of v in a fresh slice: the compact one of
+// a binaryRecord, else MessagePack.
 func encode(v any) ([]byte, error) {
+	if rec, ok := v.(binaryRecord); ok {
+		return encodeBinary(rec), nil
+	}
 	var b []byte
 	if err := codec.NewEncoderBytes(&b, mh).Encode(v); err != nil {
 		return nil, fmt.Errorf("store: encode %T: %w", v, err)
@@ -25,8 +29,15 @@ func encode(v any) ([]byte, error) {
 	return b, nil
 }
 
-// decode decodes a record written by encode into v.
+// decode decodes a record written by encode into v. A binaryRecord in
+// MessagePack is one of an earlier schema, which migrations read.
 func decode(raw []byte, v any) error {
+	if rec, ok := v.(binaryRecord); ok && len(raw) > 0 && raw[0] == binaryTag {
+		if err := decodeBinary(raw, rec); err != nil {
+			return fmt.Errorf("store: decode %T: %w", v, err)
+		}
+		return nil
+	}
 	if err := codec.NewDecoderBytes(raw, mh).Decode(v); err != nil {
 		return fmt.Errorf("store: decode %T: %w", v, err)
 	}

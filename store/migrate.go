@@ -20,7 +20,9 @@ import (
 //	   tenant_messages, tenants, tokens, tenant_tokens, token_expiry.
 //	2  the due index by destination: queued replaces due, and an override
 //	   URI's queue is its origin.
-const schemaVersion = 2
+//	3  messages, deliveries, tenants and endpoints in their compact
+//	   encoding (see binaryRecord) instead of MessagePack.
+const schemaVersion = 3
 
 var kSchema = []byte("schema_version")
 
@@ -99,7 +101,7 @@ func initSchema(tx *bolt.Tx) error {
 }
 
 // migrations[v] brings a file from schema version v to v+1.
-var migrations = []func(*bolt.Tx) error{migrateV0, migrateV1}
+var migrations = []func(*bolt.Tx) error{migrateV0, migrateV1, migrateV2}
 
 // prepareFile brings the bbolt file at path to this build's schema.
 func prepareFile(path string) error {
@@ -199,12 +201,26 @@ func migrateV1(tx *bolt.Tx) error {
 	return tx.DeleteBucket(bDueV1)
 }
 
+// migrateV2 writes the records that have a compact encoding in it.
+func migrateV2(tx *bolt.Tx) error {
+	if err := rewrite[Message](tx.Bucket(bMessages), nil); err != nil {
+		return err
+	}
+	if err := rewrite[Delivery](tx.Bucket(bDeliveries), nil); err != nil {
+		return err
+	}
+	if err := rewrite[Tenant](tx.Bucket(bTenants), nil); err != nil {
+		return err
+	}
+	return rewrite[Endpoint](tx.Bucket(bEndpoints), nil)
+}
+
 // migrateChunk is how many records a migration reads before it writes:
 // a cursor must not be used across writes to its bucket.
 const migrateChunk = 1024
 
-// rewrite decodes every record of b, lets fn change it, and writes it
-// back, a chunk at a time.
+// rewrite decodes every record of b, lets fn change it (unless fn is nil),
+// and writes it back in this build's encoding, a chunk at a time.
 func rewrite[T any](b *bolt.Bucket, fn func(*T) error) error {
 	var after []byte
 	for {
@@ -230,8 +246,10 @@ func rewrite[T any](b *bolt.Bucket, fn func(*T) error) error {
 			return nil
 		}
 		for i, rec := range recs {
-			if err := fn(rec); err != nil {
-				return err
+			if fn != nil {
+				if err := fn(rec); err != nil {
+					return err
+				}
 			}
 			if err := putRecord(b, string(keys[i]), rec); err != nil {
 				return err
