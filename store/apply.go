@@ -96,17 +96,17 @@ func (s *Store) Apply(entries []Entry) ([][]Result, error) {
 // touched by several commands in one batch are cached and written once at
 // the end (messages also when a scan of the bucket must see them).
 type txn struct {
-	tx                                               *bolt.Tx
-	messages, envelopes, deliveries, due, byEndpoint *bolt.Bucket
-	endpoints, keys, idempotency, idemExpiry, nodes  *bolt.Bucket
-	subs, tenantEPs, tenantMsgs, tenants             *bolt.Bucket
-	tokens, tenantTokens, tokenExpiry                *bolt.Bucket
-	dirty                                            map[string]*Message
-	tenantCounts                                     map[string]*Tenant
-	scheduled                                        []Due // pending deliveries given a new due time
-	keysChanged                                      bool  // a signing key was written or deleted
-	attempts                                         []AppliedAttempt
-	endpointChanges                                  []EndpointChange
+	tx                                              *bolt.Tx
+	messages, envelopes, deliveries, due            *bolt.Bucket
+	endpoints, keys, idempotency, idemExpiry, nodes *bolt.Bucket
+	subs, tenantEPs, tenantMsgs, tenants            *bolt.Bucket
+	tokens, tenantTokens, tokenExpiry               *bolt.Bucket
+	dirty                                           map[string]*Message
+	tenantCounts                                    map[string]*Tenant
+	scheduled                                       []Due // pending deliveries given a new due time
+	keysChanged                                     bool  // a signing key was written or deleted
+	attempts                                        []AppliedAttempt
+	endpointChanges                                 []EndpointChange
 	// fanOuts caches the subscribers of a tenant's event type: a batch of
 	// enqueues of one kind fans out against the same list. Cleared when
 	// any subscription changes.
@@ -122,7 +122,6 @@ func newTxn(tx *bolt.Tx) *txn {
 		envelopes:    tx.Bucket(bEnvelopes),
 		deliveries:   tx.Bucket(bDeliveries),
 		due:          tx.Bucket(bQueued),
-		byEndpoint:   tx.Bucket(bByEndpoint),
 		endpoints:    tx.Bucket(bEndpoints),
 		keys:         tx.Bucket(bKeys),
 		idempotency:  tx.Bucket(bIdempotency),
@@ -262,22 +261,12 @@ func (t *txn) endpoint(id string) (*Endpoint, error) {
 	return ep, nil
 }
 
-func byEndpointKey(epID, dlvID string) []byte {
-	k := make([]byte, 0, len(epID)+1+len(dlvID))
-	return append(append(append(k, epID...), 0), dlvID...)
-}
-
-// putDelivery writes d, keeping the due and per-endpoint indexes in step
-// with its status. prev is the record as it was (nil when new).
+// putDelivery writes d, keeping the due index in step with its status.
+// prev is the record as it was (nil when new).
 func (t *txn) putDelivery(prev, d *Delivery) error {
 	if prev != nil && prev.Status == StatusPending {
 		if err := t.due.Delete(dueKey(prev.Queue(), prev.NextAttemptAt, prev.ID)); err != nil {
 			return err
-		}
-		if !prev.Override() && d.Status != StatusPending {
-			if err := t.byEndpoint.Delete(byEndpointKey(prev.EndpointID, prev.ID)); err != nil {
-				return err
-			}
 		}
 	}
 	if d.Status == StatusPending {
@@ -285,11 +274,6 @@ func (t *txn) putDelivery(prev, d *Delivery) error {
 			return err
 		}
 		t.scheduled = append(t.scheduled, Due{DeliveryID: d.ID, At: d.NextAttemptAt, Queue: d.Queue()})
-		if !d.Override() && (prev == nil || prev.Status != StatusPending) {
-			if err := t.byEndpoint.Put(byEndpointKey(d.EndpointID, d.ID), nil); err != nil {
-				return err
-			}
-		}
 	} else {
 		d.NextAttemptAt = 0
 	}
@@ -756,13 +740,16 @@ func (t *txn) enable(ep *Endpoint, at int64) {
 }
 
 // pendingOf returns the ids of up to limit (all when negative) of the
-// endpoint's pending deliveries.
+// endpoint's pending deliveries, soonest due first: its queue's range of
+// the due index.
 func (t *txn) pendingOf(epID string, limit int) []string {
 	prefix := append([]byte(epID), 0)
 	var ids []string
-	c := t.byEndpoint.Cursor()
+	c := t.due.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(ids) != limit; k, _ = c.Next() {
-		ids = append(ids, string(k[len(prefix):]))
+		if d, ok := parseDueKey(k); ok {
+			ids = append(ids, d.DeliveryID)
+		}
 	}
 	return ids
 }
@@ -1065,8 +1052,8 @@ func (t *txn) sweep(c *Sweep) (Result, error) {
 }
 
 // dropMessage deletes a message with its deliveries, envelope, index
-// entry and count. Deliveries still pending leave the due and
-// per-endpoint indexes and the tenant's count.
+// entry and count. Deliveries still pending leave the due index and the
+// tenant's count.
 func (t *txn) dropMessage(m *Message) error {
 	tc, err := t.tenant(m.Tenant)
 	if err != nil {
@@ -1083,11 +1070,6 @@ func (t *txn) dropMessage(m *Message) error {
 			}
 			if err := t.due.Delete(dueKey(d.Queue(), d.NextAttemptAt, d.ID)); err != nil {
 				return err
-			}
-			if !d.Override() {
-				if err := t.byEndpoint.Delete(byEndpointKey(d.EndpointID, d.ID)); err != nil {
-					return err
-				}
 			}
 			tc.Pending--
 		}

@@ -21,7 +21,9 @@ import (
 //	2  the due index by destination: queued replaces due, and an override
 //	   URI's queue is its origin.
 //	3  messages, deliveries, tenants and endpoints in their compact
-//	   encoding (see binaryRecord) instead of MessagePack.
+//	   encoding (see binaryRecord) instead of MessagePack; by_endpoint
+//	   is gone (an endpoint's range of queued lists its pending
+//	   deliveries).
 const schemaVersion = 3
 
 var kSchema = []byte("schema_version")
@@ -43,10 +45,13 @@ var (
 	bIdemExpiryV0  = []byte("idem_expiry")   // be64(expiry) ‖ key → ∅
 	kAppliedV0     = []byte("applied_index") // in meta: the last applied Raft index
 	bDueV1         = []byte("due")           // be64(next attempt) ‖ dlv id → queue
+	// ep id ‖ 0 ‖ dlv id → ∅, pending only: an endpoint's part of the due
+	// index (queued) names them too.
+	bByEndpointV2 = []byte("by_endpoint")
 )
 
 // coreBuckets are in every state file, of any version.
-var coreBuckets = [][]byte{bMeta, bMessages, bEnvelopes, bDeliveries, bByEndpoint, bEndpoints, bKeys, bNodes}
+var coreBuckets = [][]byte{bMeta, bMessages, bEnvelopes, bDeliveries, bEndpoints, bKeys, bNodes}
 
 // fileSchema returns the file's schema version, 0 when it has none.
 func fileSchema(tx *bolt.Tx) (uint64, error) {
@@ -201,8 +206,14 @@ func migrateV1(tx *bolt.Tx) error {
 	return tx.DeleteBucket(bDueV1)
 }
 
-// migrateV2 writes the records that have a compact encoding in it.
+// migrateV2 writes the records that have a compact encoding in it, and
+// drops the per-endpoint index.
 func migrateV2(tx *bolt.Tx) error {
+	if tx.Bucket(bByEndpointV2) != nil {
+		if err := tx.DeleteBucket(bByEndpointV2); err != nil {
+			return err
+		}
+	}
 	if err := rewrite[Message](tx.Bucket(bMessages), nil); err != nil {
 		return err
 	}

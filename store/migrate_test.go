@@ -302,6 +302,15 @@ func TestUpgradeMatchesReplay(t *testing.T) {
 	mustCheck(t, replayed)
 	forgetHealth(t, replayed)
 	sameDump(t, replayed, migrated, "migrated file and replayed log")
+	err := migrated.view(func(tx *bolt.Tx) error {
+		if tx.Bucket(bByEndpointV2) != nil {
+			return errors.New("the migrated file keeps the by_endpoint index")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // downgradeToV0 turns a file that holds only the default tenant into the

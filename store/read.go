@@ -228,8 +228,8 @@ func (s *Store) ForAttempt(deliveryID string) (*AttemptView, error) {
 func (s *Store) HasPending(endpointID string) (bool, error) {
 	var found bool
 	err := s.view(func(tx *bolt.Tx) error {
-		prefix := byEndpointKey(endpointID, "")
-		k, _ := tx.Bucket(bByEndpoint).Cursor().Seek(prefix)
+		prefix := append([]byte(endpointID), 0) // its queue in the due index
+		k, _ := tx.Bucket(bQueued).Cursor().Seek(prefix)
 		found = k != nil && bytes.HasPrefix(k, prefix)
 		return nil
 	})
@@ -413,7 +413,7 @@ func checkTx(tx *bolt.Tx) error {
 		return fmt.Errorf("store: schema version %d (%v), want %d", v, err, schemaVersion)
 	}
 	want := map[string]map[string]string{}
-	for _, b := range [][]byte{bQueued, bByEndpoint, bSubscriptions, bTenantEndpoints, bTenantMessages,
+	for _, b := range [][]byte{bQueued, bSubscriptions, bTenantEndpoints, bTenantMessages,
 		bIdemExpiry, bTenantTokens, bTokenExpiry} {
 		want[string(b)] = map[string]string{}
 	}
@@ -471,7 +471,6 @@ func checkTx(tx *bolt.Tx) error {
 			tc.Pending++
 			want[string(bQueued)][string(dueKey(d.Queue(), d.NextAttemptAt, d.ID))] = ""
 			if !d.Override() {
-				want[string(bByEndpoint)][string(byEndpointKey(d.EndpointID, d.ID))] = ""
 				if et, ok := epTenant[d.EndpointID]; !ok || et != m.Tenant {
 					return fmt.Errorf("store: pending delivery %s of tenant %s goes to endpoint %s of tenant %q",
 						d.ID, m.Tenant, d.EndpointID, et)

@@ -18,12 +18,11 @@ import (
 // Bucket names. Per-tenant keys begin with tenant ‖ 0 (see tenantKey).
 var (
 	bMeta        = []byte("meta")
-	bMessages    = []byte("messages")    // msg id → Message
-	bEnvelopes   = []byte("envelopes")   // msg id → envelope bytes
-	bDeliveries  = []byte("deliveries")  // dlv id → Delivery
-	bQueued      = []byte("queued")      // queue ‖ 0 ‖ be64(next attempt) ‖ dlv id → ∅, pending only (see dueKey)
-	bByEndpoint  = []byte("by_endpoint") // ep id ‖ 0 ‖ dlv id → ∅, pending only
-	bEndpoints   = []byte("endpoints")   // ep id → Endpoint
+	bMessages    = []byte("messages")   // msg id → Message
+	bEnvelopes   = []byte("envelopes")  // msg id → envelope bytes
+	bDeliveries  = []byte("deliveries") // dlv id → Delivery
+	bQueued      = []byte("queued")     // queue ‖ 0 ‖ be64(next attempt) ‖ dlv id → ∅, pending only (see dueKey)
+	bEndpoints   = []byte("endpoints")  // ep id → Endpoint
 	bKeys        = []byte("signing_keys")
 	bIdempotency = []byte("tenant_idempotency") // tenant ‖ 0 ‖ key → idempotencyRecord
 	bIdemExpiry  = []byte("tenant_idem_expiry") // be64(expiry) ‖ tenant ‖ 0 ‖ key → ∅
@@ -37,7 +36,7 @@ var (
 	bTenantTokens    = []byte("tenant_tokens")    // tenant ‖ 0 ‖ sha256 → ∅
 	bTokenExpiry     = []byte("token_expiry")     // be64(expiry) ‖ sha256 → ∅
 
-	allBuckets = [][]byte{bMeta, bMessages, bEnvelopes, bDeliveries, bQueued, bByEndpoint,
+	allBuckets = [][]byte{bMeta, bMessages, bEnvelopes, bDeliveries, bQueued,
 		bEndpoints, bKeys, bIdempotency, bIdemExpiry, bNodes, bSubscriptions, bTenantEndpoints,
 		bTenantMessages, bTenants, bTokens, bTenantTokens, bTokenExpiry}
 
