@@ -390,7 +390,7 @@ func TestClosedStore(t *testing.T) {
 	_, _, checks["Message"] = s.Message(DefaultTenant, "msg_x")
 	_, _, checks["ListMessages"] = s.ListMessages(DefaultTenant, ListFilter{}, 10, "")
 	_, checks["QueueHeads"] = s.QueueHeads("", 10)
-	_, checks["QueueDue"] = s.QueueDue("q", 0, 10, func(string) bool { return false })
+	_, checks["QueueDue"] = s.QueueDue("q", 0, 10, func([]byte) bool { return false })
 	_, checks["Endpoint"] = s.Endpoint(DefaultTenant, epID("a"))
 	_, checks["Envelope"] = s.Envelope("msg_x")
 	_, checks["ForAttempt"] = s.ForAttempt("dlv_x")

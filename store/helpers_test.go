@@ -303,7 +303,7 @@ func allDue(t testing.TB, s *Store) []Due {
 			return all
 		}
 		for _, h := range heads {
-			w, err := s.QueueDue(h.Queue, math.MaxInt64, math.MaxInt, func(string) bool { return false })
+			w, err := s.QueueDue(h.Queue, math.MaxInt64, math.MaxInt, func([]byte) bool { return false })
 			if err != nil {
 				t.Fatalf("QueueDue: %v", err)
 			}

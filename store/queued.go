@@ -30,10 +30,19 @@ func dueKey(queue string, at int64, dlvID string) []byte {
 // parseDueKey splits a due index key; ok is false for a malformed one.
 func parseDueKey(k []byte) (d Due, ok bool) {
 	i := bytes.IndexByte(k, 0)
-	if i < 0 || len(k) < i+1+8 {
+	if i < 0 {
 		return Due{}, false
 	}
-	return Due{Queue: string(k[:i]), At: int64(binary.BigEndian.Uint64(k[i+1 : i+9])), DeliveryID: string(k[i+9:])}, true
+	at, id, ok := dueTail(k[i+1:])
+	return Due{Queue: string(k[:i]), At: at, DeliveryID: string(id)}, ok
+}
+
+// dueTail splits what follows queue ‖ 0 in a due index key.
+func dueTail(tail []byte) (at int64, deliveryID []byte, ok bool) {
+	if len(tail) < 8 {
+		return 0, nil, false
+	}
+	return int64(binary.BigEndian.Uint64(tail)), tail[8:], true
 }
 
 // Queue names the destination whose queue the delivery waits in: its
@@ -110,21 +119,23 @@ type QueueWindow struct {
 // QueueDue reads up to limit of the queue's deliveries due by upTo,
 // earliest first, leaving out those skip names (the ones the caller holds
 // already), and the queue's endpoint, in one transaction.
-func (s *Store) QueueDue(queue string, upTo int64, limit int, skip func(deliveryID string) bool) (*QueueWindow, error) {
+func (s *Store) QueueDue(queue string, upTo int64, limit int, skip func(deliveryID []byte) bool) (*QueueWindow, error) {
 	var w QueueWindow
 	err := s.view(func(tx *bolt.Tx) error {
 		prefix := append([]byte(queue), 0)
 		c := tx.Bucket(bQueued).Cursor()
+		// Keys are parsed in place: most of a busy queue's are ones the
+		// caller holds, skipped without a copy.
 		for k, _ := seekPrefix(c, prefix); k != nil; k, _ = nextPrefix(c, prefix) {
-			d, ok := parseDueKey(k)
-			if !ok || skip(d.DeliveryID) {
+			at, id, ok := dueTail(k[len(prefix):])
+			if !ok || skip(id) {
 				continue
 			}
-			if d.At > upTo || len(w.Due) == limit {
-				w.Next = d.At
+			if at > upTo || len(w.Due) == limit {
+				w.Next = at
 				break
 			}
-			w.Due = append(w.Due, d)
+			w.Due = append(w.Due, Due{DeliveryID: string(id), At: at, Queue: queue})
 		}
 		ep := new(Endpoint)
 		if ok, err := getRecord(tx.Bucket(bEndpoints), queue, ep); err != nil || !ok {

@@ -70,7 +70,7 @@ func TestQueueDue(t *testing.T) {
 		}
 	}
 
-	none := func(string) bool { return false }
+	none := func([]byte) bool { return false }
 	o := byQueue["https://o.example:443"]
 	if len(o) != 30 {
 		t.Fatalf("the origin https://o.example:443 has %d", len(o))
@@ -90,7 +90,7 @@ func TestQueueDue(t *testing.T) {
 	}
 	// What the caller holds already is left out.
 	held := map[string]bool{o[0].DeliveryID: true, o[2].DeliveryID: true}
-	w, _ = s.QueueDue("https://o.example:443", t0+ms(10_000), 3, func(id string) bool { return held[id] })
+	w, _ = s.QueueDue("https://o.example:443", t0+ms(10_000), 3, func(id []byte) bool { return held[string(id)] })
 	if !slices.Equal(w.Due, []Due{o[1], o[3], o[4]}) || w.Next != o[5].At {
 		t.Fatalf("skipping two: %+v", w)
 	}

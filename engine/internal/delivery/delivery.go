@@ -30,7 +30,7 @@ type Reader interface {
 	// QueueHeads lists the earliest pending delivery of each destination.
 	QueueHeads(after string, limit int) ([]store.Due, error)
 	// QueueDue reads a window of a destination's due deliveries.
-	QueueDue(queue string, upTo int64, limit int, skip func(deliveryID string) bool) (*store.QueueWindow, error)
+	QueueDue(queue string, upTo int64, limit int, skip func(deliveryID []byte) bool) (*store.QueueWindow, error)
 }
 
 // Signers sign attempts.

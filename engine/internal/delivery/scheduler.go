@@ -382,7 +382,7 @@ func (s *scheduler) refill(q *queue) {
 	s.mu.Unlock()
 
 	now := s.dl.cfg.Now().UnixNano()
-	w, err := s.dl.cfg.Store.QueueDue(q.key, now, limit, func(id string) bool { return held[id] })
+	w, err := s.dl.cfg.Store.QueueDue(q.key, now, limit, func(id []byte) bool { return held[string(id)] })
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
