@@ -121,15 +121,15 @@ func (v *Verifier) VerifyValues(id, timestamp, signature string, body []byte) er
 	if err != nil {
 		return err
 	}
-	content := signedContent(id, ts.Unix(), body)
-	var macs [][]byte // expected v1 tokens, computed on first use
+	var macs [][]byte  // expected v1 tokens, computed on first use
+	var content []byte // what v1a signs, made on first use
 	for token := range strings.SplitSeq(signature, " ") {
 		version, sig, _ := strings.Cut(token, ",")
 		switch version {
 		case "v1":
 			if macs == nil {
 				for _, key := range v.secrets {
-					macs = append(macs, []byte(base64.StdEncoding.EncodeToString(hmacSum(key, content))))
+					macs = append(macs, base64.StdEncoding.AppendEncode(nil, hmacSum(nil, key, id, ts.Unix(), body)))
 				}
 			}
 			for _, mac := range macs {
@@ -141,6 +141,9 @@ func (v *Verifier) VerifyValues(id, timestamp, signature string, body []byte) er
 			raw, err := base64.StdEncoding.Strict().DecodeString(sig)
 			if err != nil || len(raw) != ed25519.SignatureSize {
 				continue
+			}
+			if content == nil {
+				content = signedContent(id, ts.Unix(), body)
 			}
 			for _, key := range v.keys {
 				if ed25519.Verify(key, content, raw) {
