@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,13 +30,26 @@ type keyring struct {
 	sealer *store.Sealer // nil: secrets are stored in the clear
 	stale  atomic.Bool   // keys changed since the signer was loaded
 
-	mu      sync.Mutex // guards current, jwt
+	mu      sync.Mutex // guards current, jwt, hmacs
 	current signer.Signer
 	jwt     *jwks.JWTSigner
+	// hmacs holds each endpoint's signer with the stored secrets it was
+	// made from: unsealing and decoding them for every attempt cost more
+	// than the signature. A rotation or expiry changes the live secrets,
+	// and so makes a new one.
+	hmacs map[string]endpointSigner
 }
 
+type endpointSigner struct {
+	stored []string // the live secrets as stored (sealed or not)
+	sig    signer.Signer
+}
+
+// maxCachedSigners bounds keyring.hmacs; past it the cache starts over.
+const maxCachedSigners = 10_000
+
 func newKeyring(st *store.Store, cfg Config) (*keyring, error) {
-	k := &keyring{st: st, cfg: cfg}
+	k := &keyring{st: st, cfg: cfg, hmacs: map[string]endpointSigner{}}
 	if cfg.SealKey != nil {
 		var err error
 		if k.sealer, err = store.NewSealer(cfg.SealKey); err != nil {
@@ -70,18 +84,17 @@ func (k *keyring) open(stored []byte, aad string) ([]byte, error) {
 	return k.sealer.Open(stored, aad)
 }
 
-// secrets returns the endpoint's secrets live at now, newest first, in the
-// clear.
-func (k *keyring) secrets(ep *store.Endpoint, now time.Time) ([]string, error) {
-	live := ep.LiveSecrets(now.UnixNano())
-	for i, s := range live {
-		plain, err := k.open([]byte(s), ep.ID)
+// openSecrets returns an endpoint's stored secrets in the clear.
+func (k *keyring) openSecrets(epID string, stored []string) ([]string, error) {
+	plain := make([]string, len(stored))
+	for i, s := range stored {
+		p, err := k.open([]byte(s), epID)
 		if err != nil {
-			return nil, fmt.Errorf("endpoint %s: %w", ep.ID, err)
+			return nil, fmt.Errorf("endpoint %s: %w", epID, err)
 		}
-		live[i] = string(plain)
+		plain[i] = string(p)
 	}
-	return live, nil
+	return plain, nil
 }
 
 // alg is the algorithm that signs override deliveries in this deployment.
@@ -212,11 +225,28 @@ func (k *keyring) privateKey(key *store.SigningKey) (crypto.Signer, error) {
 // Endpoint returns the signer for an attempt to a registered endpoint: one
 // HMAC signature per secret live at now.
 func (k *keyring) Endpoint(ep *store.Endpoint, now time.Time) (signer.Signer, error) {
-	secrets, err := k.secrets(ep, now)
+	live := ep.LiveSecrets(now.UnixNano())
+	k.mu.Lock()
+	cached, ok := k.hmacs[ep.ID]
+	k.mu.Unlock()
+	if ok && slices.Equal(cached.stored, live) {
+		return cached.sig, nil
+	}
+	secrets, err := k.openSecrets(ep.ID, live)
 	if err != nil {
 		return nil, err
 	}
-	return signer.NewHMAC(secrets...)
+	sig, err := signer.NewHMAC(secrets...)
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	if len(k.hmacs) >= maxCachedSigners {
+		clear(k.hmacs)
+	}
+	k.hmacs[ep.ID] = endpointSigner{stored: live, sig: sig}
+	k.mu.Unlock()
+	return sig, nil
 }
 
 // Override returns the signer for an attempt to an override URL.
