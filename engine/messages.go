@@ -180,12 +180,7 @@ func compactObject(raw json.RawMessage) (json.RawMessage, bool) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, false
 	}
-	var buf bytes.Buffer
-	buf.Grow(len(raw))
-	if json.Compact(&buf, raw) != nil {
-		return nil, false
-	}
-	return buf.Bytes(), true
+	return appendCompactJSON(make([]byte, 0, len(raw)), raw)
 }
 
 // Enqueue accepts a message and returns once it is committed to a Raft
