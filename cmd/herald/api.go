@@ -139,6 +139,9 @@ const (
 	maxBatchBodyBytes = engine.MaxBatchBytes
 )
 
+// presizeBody is the most decode allocates for a body before reading it.
+const presizeBody = 64 << 10
+
 // bodyLimit is the body limit of a route, by its pattern.
 func bodyLimit(pattern string) int64 {
 	if strings.HasSuffix(pattern, "/messages/batch") {
@@ -684,10 +687,18 @@ func writeText(w http.ResponseWriter, status int, s string) {
 // decode reads a JSON request body into v: exactly one JSON value, no
 // unknown fields. An empty body is an error unless optional is set.
 func decode(r *http.Request, v any, optional bool) error {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
+	// Sized from Content-Length, so a common body is read into one
+	// buffer rather than one grown by doubling; only up to presizeBody,
+	// so a client claiming a large body makes no large allocation before
+	// it sends one.
+	var buf bytes.Buffer
+	if n := r.ContentLength; n > 0 {
+		buf.Grow(int(min(n, presizeBody)) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(r.Body); err != nil {
 		return err // a *http.MaxBytesError becomes 413
 	}
+	body := buf.Bytes()
 	if len(bytes.TrimSpace(body)) == 0 {
 		if optional {
 			return nil
