@@ -226,3 +226,19 @@ func BenchmarkEnqueueFanOutTenants(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEncodeBatch encodes one entry of 100 enqueues of 1 KiB, the
+// leader's work for each log entry of a busy enqueue path.
+func BenchmarkEncodeBatch(b *testing.B) {
+	g := newIDs(52)
+	cmds := make([]Command, benchBatch)
+	for i := range cmds {
+		cmds[i] = Command{Enqueue: &Enqueue{ID: g.next(b, "msg", t0), Type: "batch.succeeded", CreatedAt: t0, Envelope: benchEnvelope(i)}}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := EncodeBatch(cmds); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

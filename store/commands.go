@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+
+	"github.com/hashicorp/go-msgpack/v2/codec"
 )
 
 // entryVersion is the first byte of every encoded batch. Bump it, and keep
@@ -292,11 +294,31 @@ func EncodeBatch(cmds []Command) ([]byte, error) {
 	if len(cmds) > MaxCommandsPerEntry {
 		return nil, fmt.Errorf("store: batch of %d commands, at most %d", len(cmds), MaxCommandsPerEntry)
 	}
-	body, err := encode(cmds)
-	if err != nil {
-		return nil, err
+	// Sized up front: an entry of enqueues is mostly their envelopes, and
+	// growing the buffer by doubling copied them several times over.
+	body := make([]byte, 0, entrySize(cmds))
+	if err := codec.NewEncoderBytes(&body, mh).Encode(cmds); err != nil {
+		return nil, fmt.Errorf("store: encode %T: %w", cmds, err)
 	}
 	return append([]byte{entryVersion}, body...), nil
+}
+
+// entrySize estimates the encoded size of cmds: their envelopes, and a
+// few hundred bytes for each command's other fields.
+func entrySize(cmds []Command) int {
+	n := 0
+	for i := range cmds {
+		n += 256
+		if e := cmds[i].Enqueue; e != nil {
+			n += len(e.Envelope)
+		}
+		if b := cmds[i].EnqueueBatch; b != nil {
+			for j := range b.Messages {
+				n += 256 + len(b.Messages[j].Envelope)
+			}
+		}
+	}
+	return n
 }
 
 // DecodeBatch decodes an entry made by EncodeBatch.
