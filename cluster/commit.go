@@ -84,10 +84,77 @@ func (n *Node) inflightDepth(c *depthCache) int {
 	return c.depth
 }
 
+// quietRate is the rate of proposals, per second, below which a batch of
+// attempt outcomes alone lingers (see Config.OutcomeLinger). Above it
+// batches form on their own, and outcomes alone (a backlog draining) must
+// not hold the delivery slots that wait for them.
+const quietRate = 400
+
+// rateWindow measures the rate of proposals over windows of a second or
+// more.
+type rateWindow struct {
+	start time.Time
+	count int     // proposals since start
+	last  float64 // per second over the last complete window
+}
+
+func (w *rateWindow) add(n int, now time.Time) {
+	if w.start.IsZero() {
+		w.start = now
+	}
+	w.count += n
+	if el := now.Sub(w.start); el >= time.Second {
+		w.last = float64(w.count) / el.Seconds()
+		w.start, w.count = now, 0
+	}
+}
+
+// quiet reports whether both the last window and the current one are
+// below quietRate.
+func (w *rateWindow) quiet() bool { return w.last < quietRate && w.count < quietRate }
+
+// outcomesOnly reports whether every command of batch records an attempt's
+// outcome.
+func outcomesOnly(batch []proposal) bool {
+	for _, p := range batch {
+		if p.cmd.Outcome == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// linger waits, at most OutcomeLinger, for a command other than an outcome
+// to join batch, taking every proposal that comes meanwhile. It returns
+// false if the node closed, having failed the batch.
+func (n *Node) linger(batch *[]proposal) bool {
+	n.lingering.Add(1)
+	defer n.lingering.Add(-1)
+	timer := time.NewTimer(n.cfg.OutcomeLinger)
+	defer timer.Stop()
+	for len(*batch) < n.cfg.MaxBatch {
+		select {
+		case p := <-n.proposals:
+			*batch = append(*batch, p)
+			if p.cmd.Outcome == nil {
+				return true
+			}
+		case <-timer.C:
+			return true
+		case <-n.closed:
+			fail(*batch, ErrClosed)
+			return false
+		}
+	}
+	return true
+}
+
 // commitLoop takes whatever proposals are queued, up to MaxBatch, encodes
 // them as one log entry and hands it to Raft. While entries are awaiting
 // commit, new proposals queue up and form the next, larger batch: group
-// commit without a timer adding latency.
+// commit without a timer adding latency. The one wait: on a quiet node
+// with nothing awaiting commit, outcomes alone linger for company (see
+// Config.OutcomeLinger).
 func (n *Node) commitLoop() {
 	defer n.wg.Done()
 	waiting := make(chan pending, cap(n.inflight))
@@ -95,6 +162,7 @@ func (n *Node) commitLoop() {
 	defer close(waiting)
 	// reserved are the inflight tokens held back: cap minus the depth.
 	var depth depthCache
+	var rate rateWindow
 	reserved := 0
 	for {
 		var batch []proposal
@@ -113,6 +181,12 @@ func (n *Node) commitLoop() {
 				break drain
 			}
 		}
+		if n.cfg.OutcomeLinger > 0 && len(n.inflight) == reserved && outcomesOnly(batch) && rate.quiet() {
+			if !n.linger(&batch) {
+				return
+			}
+		}
+		rate.add(len(batch), time.Now())
 		for want := cap(n.inflight) - n.inflightDepth(&depth); reserved != want; {
 			if reserved > want {
 				<-n.inflight

@@ -45,15 +45,19 @@ func boltMeta(t *testing.T, path string) (txid, freelist uint64) {
 
 // openLoneNode opens a node that bootstraps alone in dir, on raft's
 // in-memory transport, and waits for it to lead.
-func openLoneNode(t *testing.T, dir string) (*Node, *store.Store) {
+func openLoneNode(t *testing.T, dir string, configure ...func(*Config)) (*Node, *store.Store) {
 	t.Helper()
 	st, err := store.Open(filepath.Join(dir, "state.db"), store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, trans := raft.NewInmemTransport("n1")
-	n, err := Open(Config{NodeID: "n1", Dir: dir, Store: st, Transport: trans,
-		Peers: []Peer{{ID: "n1", RaftAddr: string(trans.LocalAddr())}}})
+	cfg := Config{NodeID: "n1", Dir: dir, Store: st, Transport: trans,
+		Peers: []Peer{{ID: "n1", RaftAddr: string(trans.LocalAddr())}}}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	n, err := Open(cfg)
 	if err != nil {
 		st.Close()
 		t.Fatal(err)

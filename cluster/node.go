@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -98,6 +99,19 @@ type Config struct {
 	// MaxBatch is the most commands group-committed in one log entry, at
 	// most store.MaxCommandsPerEntry. Defaults to 512.
 	MaxBatch int
+	// OutcomeLinger is how long an entry holding only attempt outcomes
+	// (store.Outcome) waits for other commands to share it, on a quiet
+	// node (under a few hundred proposals a second) with no entry awaiting
+	// commit. A delivery's outcome is then usually committed with the next
+	// message's enqueue: one Raft round, log write and store transaction
+	// per message instead of two (measured at 50 messages/s on one node:
+	// ~25 % less CPU per message, with 30ms). The outcome is
+	// acknowledged, as ever, only once committed; until then a crash means
+	// the attempt is made again. Zero, the default, disables it: whoever
+	// turns it on must expect an outcome's commit to wait on a timer (a
+	// test that waits with synctest.Wait for an outcome must then let
+	// OutcomeLinger pass).
+	OutcomeLinger time.Duration
 	// Transport replaces the peer port (tests use raft's in-memory
 	// transport): the node then listens nowhere. By default the node
 	// listens on RaftAddr for Raft and PeerHandler on one port.
@@ -189,6 +203,7 @@ type Node struct {
 	// inflight bounds the entries awaiting commit (see inflightDepth);
 	// commitLoop holds the tokens beyond the depth it wants.
 	inflight  chan struct{}
+	lingering atomic.Int32 // batches lingering for company (tests)
 	closed    chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
