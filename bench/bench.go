@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -194,6 +195,10 @@ type Result struct {
 	// run; peak RSS also counts the pages of bbolt's memory-mapped files,
 	// which grow with the data and are the kernel's to reclaim.
 	AnonRSSMB float64 `json:"server_anon_rss_mb"`
+
+	// Cost is the run's cost per message: the servers' and the load
+	// generator's, beside the baseline's.
+	Cost
 }
 
 // Run runs one scenario: the raw baseline first, then Herald.
@@ -218,7 +223,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer r.rc.Close()
-	if res.BaselinePerS, err = r.baseline(ctx); err != nil {
+	meter := startCPUMeter(cfg.ProfileDir, fmt.Sprintf("bench-baseline-%s-%d", cfg.Scenario, cfg.Nodes))
+	res.BaselinePerS, err = r.baseline(ctx)
+	r.baselineCPU = meter.stop()
+	if err != nil {
 		return nil, fmt.Errorf("bench: baseline: %w", err)
 	}
 	if err := r.herald(ctx); err != nil {
@@ -235,6 +243,8 @@ type run struct {
 	res     *Result
 	payload []byte
 	rc      *Receiver
+	// baselineCPU is this process's CPU seconds during the baseline.
+	baselineCPU float64
 }
 
 // eventType is the type of every message the bench measures.
@@ -334,7 +344,7 @@ func (r *run) herald(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.rc.SetVerifier(v, 97) // check a sample: verifying costs the receiver CPU
+	r.rc.SetVerifier(v, 1) // every delivery's signature
 	if r.cfg.Scenario == "slow-endpoint" {
 		hang, err := NewReceiver(ReceiverConfig{Respond: func(string, int) int { return 0 }})
 		if err != nil {
@@ -375,21 +385,38 @@ func (r *run) herald(ctx context.Context) error {
 	stats := make([]ProcStats, len(cl.Nodes))
 	// Server CPU counts from here: not the start, the setup nor the warm-up.
 	cpuBefore := make([]float64, len(cl.Nodes))
+	mallocsBefore := make([]float64, len(cl.Nodes))
+	mallocs := 0.0 // the servers' allocations during the run; -1 when unknown
 	for i := range cl.Nodes {
 		if st, err := readProcStats(cl.Pid(i)); err == nil {
 			cpuBefore[i] = st.CPUSeconds
 		}
+		if mallocsBefore[i], err = client.Metric(ctx, i, mallocsMetric); err != nil {
+			mallocs = -1
+		}
 	}
 	var statsMu sync.Mutex
 	collect := func(i int) { // once per node: at its kill or at the end
-		if st, err := readProcStats(cl.Pid(i)); err == nil {
-			statsMu.Lock()
+		m, merr := client.Metric(ctx, i, mallocsMetric)
+		st, err := readProcStats(cl.Pid(i))
+		statsMu.Lock()
+		defer statsMu.Unlock()
+		if err == nil {
 			stats[i].CPUSeconds += st.CPUSeconds - cpuBefore[i]
 			stats[i].PeakRSSMB = max(stats[i].PeakRSSMB, st.PeakRSSMB)
 			stats[i].AnonRSSMB = st.AnonRSSMB
-			statsMu.Unlock()
+		}
+		if merr != nil || mallocs < 0 {
+			mallocs = -1
+		} else {
+			mallocs += m - mallocsBefore[i]
 		}
 	}
+	pids := make([]int, len(cl.Nodes))
+	for i := range cl.Nodes {
+		pids[i] = cl.Pid(i)
+	}
+	perf, perfErr := startPerf(ctx, r.cfg.Dir, pids)
 	var kill *killer
 	var onAck func(int64)
 	if r.cfg.Scenario == "failover" {
@@ -403,7 +430,18 @@ func (r *run) herald(ctx context.Context) error {
 		}
 		defer stop()
 	}
-	if err := l.run(ctx, r.rc, onAck); err != nil {
+	procs := runtime.GOMAXPROCS(loadProcs)
+	meter := startCPUMeter(r.cfg.ProfileDir, fmt.Sprintf("bench-%s-%d", r.cfg.Scenario, r.cfg.Nodes))
+	err = l.run(ctx, r.rc, onAck)
+	benchCPU := meter.stop()
+	runtime.GOMAXPROCS(procs)
+	instructions := -1.0
+	if perf != nil {
+		if instructions, perfErr = perf.stop(); perfErr != nil {
+			instructions = -1
+		}
+	}
+	if err != nil {
 		return err
 	}
 	if err := kill.wait(); err != nil {
@@ -430,8 +468,23 @@ func (r *run) herald(ctx context.Context) error {
 		r.res.PeakRSSMB = max(r.res.PeakRSSMB, st.PeakRSSMB)
 		r.res.AnonRSSMB = max(r.res.AnonRSSMB, st.AnonRSSMB)
 	}
+	r.res.Instructions = "counted"
+	if perfErr != nil {
+		r.res.Instructions = perfErr.Error()
+	}
+	r.res.Cost.fill(r.res.CPUSeconds, mallocs, instructions, r.cfg.Messages-r.res.Lost,
+		benchCPU, r.cfg.Messages, r.baselineCPU, r.cfg.Messages)
 	return nil
 }
+
+// loadProcs is GOMAXPROCS while the load runs. Herald is the bottleneck
+// then, and the bench process mostly waits: with a second P, the Go
+// scheduler woke a spinning thread for nearly every request and answer
+// that came in, which cost the machine about a tenth of the load
+// generator's CPU; one P is enough for the clients and the receiver, and
+// leaves the rest to Herald. The baseline keeps every core: it measures
+// how fast the machine can exchange.
+const loadProcs = 1
 
 // settleWait bounds the wait at the end for the leader to record the
 // outcome of deliveries the receiver already had.

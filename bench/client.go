@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,8 +10,6 @@ import (
 	"maps"
 	"net/http"
 	neturl "net/url"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -139,6 +136,20 @@ const maxBatch = 1000
 // idempotency key, in one call, starting at node start and retrying on
 // others, and returns their ids in order once a node acknowledged them.
 func (c *Client) SendBatch(ctx context.Context, start int, keys []string, body []byte) ([]string, error) {
+	req, err := batchRequest(keys, body)
+	if err != nil {
+		return nil, err
+	}
+	var answer batchAnswer
+	if _, err := c.call(ctx, start, http.MethodPost, "/v1/messages/batch", nil, req, &answer); err != nil {
+		return nil, err
+	}
+	return answer.ids(len(keys))
+}
+
+// batchRequest returns the body of a batch enqueue: one message per key,
+// each body with its key as idempotency key.
+func batchRequest(keys []string, body []byte) ([]byte, error) {
 	var msg map[string]json.RawMessage
 	if err := json.Unmarshal(body, &msg); err != nil {
 		return nil, err
@@ -148,27 +159,27 @@ func (c *Client) SendBatch(ctx context.Context, start int, keys []string, body [
 		items[i] = maps.Clone(msg)
 		items[i]["idempotency_key"], _ = json.Marshal(k)
 	}
-	req, err := json.Marshal(map[string]any{"messages": items})
-	if err != nil {
-		return nil, err
+	return json.Marshal(map[string]any{"messages": items})
+}
+
+// batchAnswer is a batch enqueue's answer.
+type batchAnswer struct {
+	Data []struct {
+		ID    string `json:"id"`
+		Error *struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	} `json:"data"`
+}
+
+// ids returns the messages' ids in order, or the first item's error.
+func (a *batchAnswer) ids(n int) ([]string, error) {
+	if len(a.Data) != n {
+		return nil, fmt.Errorf("batch of %d answered with %d results", n, len(a.Data))
 	}
-	var answer struct {
-		Data []struct {
-			ID    string `json:"id"`
-			Error *struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
-		} `json:"data"`
-	}
-	if _, err := c.call(ctx, start, http.MethodPost, "/v1/messages/batch", nil, req, &answer); err != nil {
-		return nil, err
-	}
-	if len(answer.Data) != len(keys) {
-		return nil, fmt.Errorf("batch of %d answered with %d results", len(keys), len(answer.Data))
-	}
-	ids := make([]string, len(keys))
-	for i, d := range answer.Data {
+	ids := make([]string, n)
+	for i, d := range a.Data {
 		if d.Error != nil {
 			return nil, fmt.Errorf("batch item %d: %s: %s", i, d.Error.Code, d.Error.Message)
 		}
@@ -200,17 +211,7 @@ func (c *Client) Metric(ctx context.Context, i int, name string) (float64, error
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			return strconv.ParseFloat(v, 64)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, fmt.Errorf("GET /metrics: no metric %s", name)
+	return parseMetric(resp.Body, name)
 }
 
 // MessageStatus returns a message's aggregate status.

@@ -23,12 +23,21 @@ type Receiver struct {
 	verify      *signer.Verifier
 	sampleEvery int
 
-	mu       sync.Mutex // guards the fields below
-	first    map[string]time.Time
-	arrivals map[string]int
-	repeats  map[string]int // arrivals after the first 2xx
-	requests int
-	badSigs  int
+	bufs sync.Pool // *[]byte: request bodies
+
+	mu         sync.Mutex // guards the fields below
+	ids        map[string]arrivals
+	delivered  int // ids answered 2xx at least once
+	duplicates int // ids that arrived again after a 2xx
+	requests   int
+	badSigs    int
+}
+
+// arrivals is what a receiver knows of one webhook-id.
+type arrivals struct {
+	first    time.Time // when it was first answered 2xx; zero until then
+	n        int       // arrivals so far
+	repeated bool      // it arrived again after a 2xx
 }
 
 // ReceiverConfig configures a Receiver.
@@ -52,7 +61,7 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 		cfg.SampleEvery = 1
 	}
 	r := &Receiver{ln: ln, respond: cfg.Respond, verify: cfg.Verifier, sampleEvery: cfg.SampleEvery,
-		first: map[string]time.Time{}, arrivals: map[string]int{}, repeats: map[string]int{}}
+		ids: map[string]arrivals{}}
 	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 10 * time.Second}
 	go r.srv.Serve(ln)
 	return r, nil
@@ -68,17 +77,23 @@ func (r *Receiver) SetVerifier(v *signer.Verifier, every int) {
 
 func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	now := time.Now()
-	body, err := io.ReadAll(req.Body)
+	bp := r.body()
+	defer r.bufs.Put(bp)
+	body, err := readBody(*bp, req)
+	*bp = body[:0]
 	if err != nil {
 		return
 	}
 	id := req.Header.Get("webhook-id")
 	r.mu.Lock()
-	n := r.arrivals[id]
-	r.arrivals[id] = n + 1
-	if _, ok := r.first[id]; ok {
-		r.repeats[id]++
+	a := r.ids[id]
+	n := a.n
+	a.n++
+	if !a.first.IsZero() && !a.repeated {
+		a.repeated = true
+		r.duplicates++
 	}
+	r.ids[id] = a
 	r.requests++
 	verify := r.verify != nil && r.requests%r.sampleEvery == 0
 	v := r.verify
@@ -100,12 +115,35 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	if status >= 200 && status < 300 {
 		r.mu.Lock()
-		if _, ok := r.first[id]; !ok {
-			r.first[id] = now
+		if a := r.ids[id]; a.first.IsZero() {
+			a.first = now
+			r.ids[id] = a
+			r.delivered++
 		}
 		r.mu.Unlock()
 	}
 	w.WriteHeader(status)
+}
+
+// body returns a buffer for a request body.
+func (r *Receiver) body() *[]byte {
+	if bp, ok := r.bufs.Get().(*[]byte); ok {
+		return bp
+	}
+	return new([]byte)
+}
+
+// readBody reads req's body into buf, sized by its Content-Length when it
+// has one.
+func readBody(buf []byte, req *http.Request) ([]byte, error) {
+	if n := req.ContentLength; n >= 0 && n <= maxRawBody {
+		buf = growTo(buf, int(n))
+		if _, err := io.ReadFull(req.Body, buf); err != nil {
+			return buf[:0], err
+		}
+		return buf, nil
+	}
+	return readAllInto(buf[:0], req.Body)
 }
 
 // URL is the receiver's base URL.
@@ -115,8 +153,8 @@ func (r *Receiver) URL() string { return "http://" + r.ln.Addr().String() }
 func (r *Receiver) Delivered(id string) (time.Time, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	t, ok := r.first[id]
-	return t, ok
+	a := r.ids[id]
+	return a.first, !a.first.IsZero()
 }
 
 // Counts returns how many ids were delivered (answered 2xx at least once),
@@ -125,7 +163,7 @@ func (r *Receiver) Delivered(id string) (time.Time, bool) {
 func (r *Receiver) Counts() (delivered, requests, duplicates, badSigs int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.first), r.requests, len(r.repeats), r.badSigs
+	return r.delivered, r.requests, r.duplicates, r.badSigs
 }
 
 // Close stops the receiver.
