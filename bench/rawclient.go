@@ -144,12 +144,14 @@ const rawTimeout = 10 * time.Second
 
 // rawConn is one HTTP/1.1 connection. It is not safe for concurrent use.
 type rawConn struct {
-	host string // host:port, for the Host header
-	nc   net.Conn
-	br   *bufio.Reader
-	stop func() bool // unregisters the context's AfterFunc
-	wbuf []byte      // the request being written
-	body []byte      // the last answer's body
+	host  string // host:port, for the Host header
+	ctx   context.Context
+	nc    net.Conn
+	br    *bufio.Reader
+	stop  func() bool // unregisters the context's AfterFunc
+	wbuf  []byte      // the request being written
+	body  []byte      // the last answer's body
+	renew time.Time   // when the deadline is next moved
 	// broken is set when the connection cannot carry another exchange:
 	// the server asked to close it, or its answer was not fully read.
 	broken bool
@@ -167,7 +169,7 @@ func dialRaw(ctx context.Context, url string) (*rawConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &rawConn{host: host, nc: nc, br: bufio.NewReaderSize(nc, 4096)}
+	c := &rawConn{host: host, ctx: ctx, nc: nc, br: bufio.NewReaderSize(nc, 4096)}
 	c.stop = context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	return c, nil
 }
@@ -198,7 +200,18 @@ func (c *rawConn) post(path, key, token string, body []byte) (int, []byte, error
 	w = append(w, "\r\n\r\n"...)
 	w = append(w, body...)
 	c.wbuf = w
-	if err := c.nc.SetDeadline(time.Now().Add(rawTimeout)); err != nil {
+	// The deadline moves when less than half of rawTimeout is left: each
+	// exchange still gets at least rawTimeout/2, without a timer update on
+	// every one.
+	if now := time.Now(); now.After(c.renew) {
+		if err := c.nc.SetDeadline(now.Add(rawTimeout)); err != nil {
+			return 0, nil, err
+		}
+		c.renew = now.Add(rawTimeout / 2)
+	}
+	// Checked after the deadline moved: the context's AfterFunc, which
+	// moves it into the past, stops only the exchanges under way.
+	if err := c.ctx.Err(); err != nil {
 		return 0, nil, err
 	}
 	if _, err := c.nc.Write(w); err != nil {
