@@ -46,44 +46,6 @@ func (n *Node) Apply(ctx context.Context, cmd store.Command) (store.Result, erro
 	}
 }
 
-// How many log entries commitLoop keeps awaiting commit. Alone, a commit
-// is the leader's log write, then the FSM's apply: two keep both busy, and
-// more only split the queued commands into smaller entries (measured: 2
-// gave ~30 % more messages/s than 32, and 15 % less CPU per message than
-// 8). With followers a commit also waits for a follower's log write and
-// the round trips to it: with 2 the stages sat idle waiting for each
-// other, and 8 delivered ~30 % more messages/s on three nodes than 2
-// (1,070/s against 730-860/s), 4 and 16 less than 8, at the same CPU per
-// message.
-const (
-	inflightAlone      = 2
-	inflightReplicated = 8
-)
-
-// depthCache is commitLoop's view of the depth it wants.
-type depthCache struct {
-	checked time.Time
-	depth   int
-}
-
-// inflightDepth returns how many entries to keep awaiting commit, by
-// whether the configuration has other voters, checked at most every
-// second.
-func (n *Node) inflightDepth(c *depthCache) int {
-	if now := time.Now(); c.depth == 0 || now.Sub(c.checked) > time.Second {
-		c.checked, c.depth = now, inflightAlone
-		if f := n.raft.GetConfiguration(); f.Error() == nil {
-			for _, s := range f.Configuration().Servers {
-				if s.Suffrage == raft.Voter && s.ID != raft.ServerID(n.cfg.NodeID) {
-					c.depth = inflightReplicated
-					break
-				}
-			}
-		}
-	}
-	return c.depth
-}
-
 // quietRate is the rate of proposals, per second, below which a batch of
 // attempt outcomes alone lingers (see Config.OutcomeLinger). Above it
 // batches form on their own, and outcomes alone (a backlog draining) must
@@ -160,10 +122,7 @@ func (n *Node) commitLoop() {
 	waiting := make(chan pending, cap(n.inflight))
 	go n.awaitCommits(waiting)
 	defer close(waiting)
-	// reserved are the inflight tokens held back: cap minus the depth.
-	var depth depthCache
 	var rate rateWindow
-	reserved := 0
 	for {
 		var batch []proposal
 		select {
@@ -181,26 +140,12 @@ func (n *Node) commitLoop() {
 				break drain
 			}
 		}
-		if n.cfg.OutcomeLinger > 0 && len(n.inflight) == reserved && outcomesOnly(batch) && rate.quiet() {
+		if n.cfg.OutcomeLinger > 0 && len(n.inflight) == 0 && outcomesOnly(batch) && rate.quiet() {
 			if !n.linger(&batch) {
 				return
 			}
 		}
 		rate.add(len(batch), time.Now())
-		for want := cap(n.inflight) - n.inflightDepth(&depth); reserved != want; {
-			if reserved > want {
-				<-n.inflight
-				reserved--
-				continue
-			}
-			select {
-			case n.inflight <- struct{}{}:
-				reserved++
-			case <-n.closed:
-				fail(batch, ErrClosed)
-				return
-			}
-		}
 		select {
 		case n.inflight <- struct{}{}:
 		case <-n.closed:

@@ -10,11 +10,11 @@ import (
 
 // MaxLag is how many log entries a node's store may trail the leader's
 // commit index and still answer requests. A follower in step with the
-// leader trails by a few entries (the leader group-commits, up to eight
-// entries in flight); one that rejoins after a long absence trails by
-// thousands, and a request it took would wait for all of them to be
-// applied: it answers at once instead, so that clients move on to another
-// node (see Node.CatchingUp).
+// leader trails by a few entries (the leader group-commits, two entries in
+// flight); one that rejoins after a long absence trails by thousands, and a
+// request it took would wait for all of them to be applied: it answers at
+// once instead, so that clients move on to another node (see
+// Node.CatchingUp).
 const MaxLag = 256
 
 // unfedAfter is how long a follower may go without entries from a known

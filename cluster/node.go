@@ -200,8 +200,12 @@ type Node struct {
 	peer      *peer // the peer port, PeerClient and TLS (peer.go)
 	logs      *raftboltdb.BoltStore
 	proposals chan proposal
-	// inflight bounds the entries awaiting commit (see inflightDepth);
-	// commitLoop holds the tokens beyond the depth it wants.
+	// inflight bounds the entries awaiting commit. Two keep Raft's disk
+	// and the FSM busy at once; more only splits the queued commands into
+	// smaller entries (measured: 2 gave ~30 % more messages/s than 32 on
+	// one node; on three, 8 cost ~23 % more CPU per message than 2 and 4
+	// ~14 % more, for no more messages/s: every entry is a log write on
+	// each node and a store transaction on each).
 	inflight  chan struct{}
 	lingering atomic.Int32 // batches lingering for company (tests)
 	closed    chan struct{}
@@ -246,7 +250,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: open raft log: %w", err)
 	}
 	n := &Node{cfg: cfg, logs: logs, closed: make(chan struct{}), changed: make(chan struct{}),
-		proposals: make(chan proposal, 4*cfg.MaxBatch), inflight: make(chan struct{}, inflightReplicated)}
+		proposals: make(chan proposal, 4*cfg.MaxBatch), inflight: make(chan struct{}, 2)}
 	fail := func(err error) (*Node, error) {
 		n.closeTransport()
 		logs.Close()
