@@ -61,6 +61,9 @@ type queue struct {
 	more    bool
 	wake    int64 // the wheel's tick at which it looks at the queue next; 0: not armed
 	reading bool  // a read of the index is on its way
+	// stale is set when the queue was to be read again, or got new work,
+	// while a read was on its way: that read may have missed it.
+	stale bool
 	ready   bool  // in a ring, waiting for an attempt slot
 	running int   // attempts in flight
 	// healthy is set while the queue's last attempt (in this term)
@@ -213,6 +216,7 @@ func (s *scheduler) observe(dues []store.Due) {
 			if q.reading || q.running > 0 || len(q.due) > 0 {
 				q.more = true // the read under way may have missed it
 			}
+			q.stale = q.stale || q.reading
 			s.arm(q, d.At)
 		}
 	}
@@ -277,10 +281,12 @@ func (s *scheduler) fire(q *queue, now int64) {
 }
 
 func (s *scheduler) read(q *queue) {
-	if !q.reading {
-		q.reading = true
-		s.toRead = append(s.toRead, q)
+	if q.reading {
+		q.stale = true // read again once this read is done
+		return
 	}
+	q.reading = true
+	s.toRead = append(s.toRead, q)
 }
 
 func (s *scheduler) makeReady(q *queue) {
@@ -390,6 +396,10 @@ func (s *scheduler) refill(q *queue) {
 	if !s.active || s.queues[q.key] != q {
 		return
 	}
+	// Work came, a delivery was let go or a timer fired while this read
+	// was on its way: it may have missed a delivery, so read again.
+	stale := q.stale
+	q.stale = false
 	if err != nil {
 		s.dl.cfg.Logger.Error("read the due index", "queue", q.key, "error", err)
 		s.arm(q, now+int64(time.Second))
@@ -419,10 +429,14 @@ func (s *scheduler) refill(q *queue) {
 	case q.rate > 0 && q.nextSlot > now:
 		// Nothing pending, but the rate limit holds for what comes next.
 		s.arm(q, q.nextSlot)
+	case stale: // kept, and read again below
 	case len(q.held) == 0 && q.wake == 0 && (!q.healthy || len(s.queues) > keptIdle):
 		// Nothing pending: the next commit makes it again. Healthy queues
 		// are kept (up to a bound) to remember that they are.
 		delete(s.queues, q.key)
+	}
+	if stale {
+		s.read(q)
 	}
 }
 

@@ -66,6 +66,12 @@ func ok(r *http.Request) (*http.Response, error) {
 // newHarness opens a store and a Deliverer with the given limits, and
 // starts a term.
 func newHarness(t *testing.T, maxInflight, concurrency int) *harness {
+	return newHarnessWith(t, maxInflight, concurrency, nil)
+}
+
+// newHarnessWith is newHarness with the Deliverer's Config changed by
+// modify before it starts.
+func newHarnessWith(t *testing.T, maxInflight, concurrency int, modify func(*harness, *Config)) *harness {
 	h := &harness{t: t, respond: ok}
 	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{NoSync: true, OnApplied: func(a store.Applied) {
 		if h.dl != nil {
@@ -76,7 +82,7 @@ func newHarness(t *testing.T, maxInflight, concurrency int) *harness {
 		t.Fatal(err)
 	}
 	h.st = st
-	h.dl, err = New(Config{
+	cfg := Config{
 		Store: st, Signers: staticSigners{}, Transport: h,
 		Commit: func(_ context.Context, out store.Outcome) error {
 			h.apply(store.Command{Outcome: &out})
@@ -87,8 +93,11 @@ func newHarness(t *testing.T, maxInflight, concurrency int) *harness {
 		// No breaker, nor auto-disable: these tests are about turns.
 		BreakerFailures: 1 << 30, BreakerPeriod: 24 * time.Hour, DisableAfter: 24 * time.Hour,
 		Now: time.Now, Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
+	}
+	if modify != nil {
+		modify(h, &cfg)
+	}
+	if h.dl, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})
@@ -213,6 +222,66 @@ func TestDestinationsTakeTurns(t *testing.T) {
 				}
 				return
 			}
+		}
+	})
+}
+
+// gatedReader runs gate before each read of a window.
+type gatedReader struct {
+	*store.Store
+	gate func()
+}
+
+func (g gatedReader) QueueDue(queue string, upTo int64, limit int, skip func([]byte) bool) (*store.QueueWindow, error) {
+	g.gate()
+	return g.Store.QueueDue(queue, upTo, limit, skip)
+}
+
+// TestReadDuringReleaseIsRepeated: a failed attempt's outcome is committed
+// with its retry due at once, and the window read that this starts is
+// still on its way when the delivery is let go (so the read skipped it as
+// held). The queue must be read again, not dropped as empty: the retry is
+// made.
+func TestReadDuringReleaseIsRepeated(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var hold atomic.Bool
+		reading := make(chan struct{}) // closed when the gated read starts
+		release := make(chan struct{}) // closed to let it go on
+		h := newHarnessWith(t, 16, 4, func(h *harness, c *Config) {
+			c.Store = gatedReader{Store: h.st, gate: func() {
+				if hold.CompareAndSwap(true, false) {
+					close(reading)
+					<-release
+				}
+			}}
+			c.Schedule = []time.Duration{time.Millisecond, time.Hour}
+			c.Commit = func(_ context.Context, out store.Outcome) error {
+				if out.Attempt == 1 {
+					hold.Store(true)
+					h.apply(store.Command{Outcome: &out})
+					<-reading // the retry's read is on its way; then let go
+					return nil
+				}
+				h.apply(store.Command{Outcome: &out})
+				return nil
+			}
+		})
+		var calls atomic.Int32
+		h.respond = func(r *http.Request) (*http.Response, error) {
+			if calls.Add(1) == 1 {
+				return &http.Response{StatusCode: 500, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+			}
+			return ok(r)
+		}
+		h.endpoint("a.example", "t")
+		h.enqueue("t", 1)
+		<-reading
+		synctest.Wait() // the delivery is let go while the read waits
+		close(release)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := len(h.requests()); n != 2 {
+			t.Fatalf("%d attempts, want the retry made after the read that missed it", n)
 		}
 	})
 }
