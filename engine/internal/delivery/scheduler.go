@@ -63,9 +63,9 @@ type queue struct {
 	reading bool  // a read of the index is on its way
 	// stale is set when the queue was to be read again, or got new work,
 	// while a read was on its way: that read may have missed it.
-	stale bool
-	ready   bool  // in a ring, waiting for an attempt slot
-	running int   // attempts in flight
+	stale   bool
+	ready   bool // in a ring, waiting for an attempt slot
+	running int  // attempts in flight
 	// healthy is set while the queue's last attempt (in this term)
 	// succeeded; the others wait in the unproven ring.
 	healthy bool
