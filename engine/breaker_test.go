@@ -100,7 +100,7 @@ func TestBreakerHoldsTheBacklogAndProbes(t *testing.T) {
 		// Open: probes at 5 s, 10 s, 20 s, 40 s after it opened, one at a
 		// time; a healthy endpoint's message goes at once.
 		msg := mustEnqueue(t, e, MessageInput{Type: "job.other"})
-		synctest.Wait()
+		waitOutcomes()
 		if m := message(t, e, msg.ID); m.Status != StatusSucceeded {
 			t.Errorf("a healthy endpoint's message is %s while another's breaker is open", m.Status)
 		}
@@ -229,7 +229,7 @@ func TestSlowDestinationsDoNotStarveAHealthyOne(t *testing.T) {
 		})
 		mustCreateEndpoint(t, e, EndpointInput{URL: "https://up.example/hook"})
 		first := mustEnqueue(t, e, MessageInput{Type: "job.done"})
-		synctest.Wait()
+		waitOutcomes()
 		if m := message(t, e, first.ID); m.Status != StatusSucceeded {
 			t.Fatalf("the first message is %s", m.Status)
 		}

@@ -16,6 +16,13 @@ import (
 	"github.com/heraldhq/herald/store"
 )
 
+// outcomeLinger is how long, on a quiet node, an attempt's outcome waits
+// for the next enqueue to share its Raft entry (see
+// cluster.Config.OutcomeLinger): a message then costs one Raft round, one
+// fsync on each node, instead of two. The webhook is sent as before; its
+// recorded status can show up to this much later.
+const outcomeLinger = 30 * time.Millisecond
+
 // Engine is a Herald node. Its methods are safe for concurrent use.
 //
 // An Engine is the API facade over parts with one job each: the proposer
@@ -130,6 +137,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		SnapshotThreshold: cfg.Raft.SnapshotThreshold,
 		TrailingLogs:      cfg.Raft.TrailingLogs,
 		SnapshotInterval:  cfg.Raft.SnapshotInterval,
+		OutcomeLinger:     outcomeLinger,
 		Transport:         raftTransport,
 		TLS:               (*cluster.TLSFiles)(cfg.PeerTLS),
 		PeerDial:          peerDial,

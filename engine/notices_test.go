@@ -77,7 +77,9 @@ func TestGoneSendsEndpointDisabledAndExhausted(t *testing.T) {
 
 func TestExhaustedScheduleSendsAnEvent(t *testing.T) {
 	t.Parallel()
-	e := openEngine(t, withSchedule(20*time.Millisecond, 20*time.Millisecond))
+	// Retries far apart next to how long an outcome may wait for company
+	// (outcomeLinger), so each is made inside the window.
+	e := openEngine(t, withSchedule(200*time.Millisecond, 200*time.Millisecond))
 	ops, v := operator(t, e, EventAttemptExhausted)
 	failing := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
 	// A failure in the operator's own tenant makes no event: no loop.

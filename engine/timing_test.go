@@ -74,6 +74,15 @@ func response(r *http.Request, code int, header http.Header) *http.Response {
 	return &http.Response{StatusCode: code, Header: header, Body: io.NopCloser(strings.NewReader("")), Request: r}
 }
 
+// waitOutcomes waits, in a synctest bubble, until the attempts under way
+// are made and their outcomes committed: on a quiet node an outcome waits
+// for company for up to outcomeLinger of fake time.
+func waitOutcomes() {
+	synctest.Wait()
+	time.Sleep(outcomeLinger)
+	synctest.Wait()
+}
+
 // openBubbleEngine opens an engine inside the current synctest bubble and
 // waits (in fake time) until it leads and delivers. It is closed when the
 // test ends, still inside the bubble.
@@ -263,14 +272,14 @@ func TestAttemptTimeoutIsRetried(t *testing.T) {
 			t.Fatalf("attempt ended before the timeout: %+v", d)
 		}
 		time.Sleep(time.Millisecond)
-		synctest.Wait()
+		waitOutcomes()
 		d := message(t, e, msg.ID).Deliveries[0]
 		if d.AttemptCount != 1 || d.Attempts[0].Error != "timed out after 15s" || d.Attempts[0].DurationMS != 15000 ||
 			d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(d.Attempts[0].At.Add(time.Minute)) {
 			t.Fatalf("after the timeout: %+v", d)
 		}
 		time.Sleep(time.Minute)
-		synctest.Wait()
+		waitOutcomes()
 		if m := message(t, e, msg.ID); m.Status != "succeeded" || m.Deliveries[0].AttemptCount != 2 {
 			t.Fatalf("after the retry: %s, %+v", m.Status, m.Deliveries[0])
 		}
@@ -386,7 +395,7 @@ func TestRetentionAndIdempotencyExpiry(t *testing.T) {
 		mustCreateEndpoint(t, e, EndpointInput{URL: "https://receiver.example/hook"})
 		in := MessageInput{Type: "job.done", Data: []byte(`{}`), IdempotencyKey: "k"}
 		first := mustEnqueue(t, e, in)
-		synctest.Wait()
+		waitOutcomes()
 		if m := message(t, e, first.ID); m.Status != "succeeded" {
 			t.Fatalf("message is %s", m.Status)
 		}
