@@ -206,32 +206,102 @@ func migrateV1(tx *bolt.Tx) error {
 	return tx.DeleteBucket(bDueV1)
 }
 
-// migrateV2 writes the records that have a compact encoding in it, and
-// drops the per-endpoint index.
+// migrateV2 drops the per-endpoint index. The records schema 3 encodes
+// compactly are rewritten after it, in chunks (see compactRecords).
 func migrateV2(tx *bolt.Tx) error {
-	if tx.Bucket(bByEndpointV2) != nil {
-		if err := tx.DeleteBucket(bByEndpointV2); err != nil {
-			return err
+	if tx.Bucket(bByEndpointV2) == nil {
+		return nil
+	}
+	return tx.DeleteBucket(bByEndpointV2)
+}
+
+// kCompact, in meta, records that every record of a kind with a compact
+// encoding has it (see compactRecords).
+var kCompact = []byte("records_compact")
+
+// compactChunk is how many records one transaction of compactRecords
+// rewrites.
+const compactChunk = 10_000
+
+// compactRecords rewrites the messages, deliveries, tenants and endpoints
+// still in MessagePack (a file migrated from schema 2 holds them) in their
+// compact encoding, compactChunk at a time: in transactions of their own,
+// not in the migration's one, so that a backlog of millions needs no more
+// memory than a chunk. The file says schema 3 throughout (an earlier build
+// refuses it) and reads take either encoding, so a crash midway leaves
+// the rest for the next open. Once done, it is not run again.
+func compactRecords(db *bolt.DB) error {
+	done := false
+	if err := db.View(func(tx *bolt.Tx) error {
+		done = tx.Bucket(bMeta).Get(kCompact) != nil
+		return nil
+	}); err != nil || done {
+		return err
+	}
+	kinds := []struct {
+		bucket []byte
+		record func() binaryRecord
+	}{
+		{bMessages, func() binaryRecord { return new(Message) }},
+		{bDeliveries, func() binaryRecord { return new(Delivery) }},
+		{bTenants, func() binaryRecord { return new(Tenant) }},
+		{bEndpoints, func() binaryRecord { return new(Endpoint) }},
+	}
+	for _, kind := range kinds {
+		var after []byte
+		for more := true; more; {
+			err := db.Update(func(tx *bolt.Tx) error {
+				var err error
+				after, more, err = compactChunkOf(tx.Bucket(kind.bucket), after, kind.record)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("store: rewrite %s compactly: %w", kind.bucket, err)
+			}
 		}
 	}
-	if err := rewrite[Message](tx.Bucket(bMessages), nil); err != nil {
-		return err
+	return db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(kCompact, []byte{1}) })
+}
+
+// compactChunkOf rewrites up to compactChunk records of b after the key
+// after that are not compact yet. It returns the last key it looked at,
+// and whether any are left to look at.
+func compactChunkOf(b *bolt.Bucket, after []byte, record func() binaryRecord) (last []byte, more bool, err error) {
+	var keys [][]byte
+	var recs []binaryRecord
+	c := b.Cursor()
+	k, v := c.First()
+	if after != nil {
+		if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+			k, v = c.Next()
+		}
 	}
-	if err := rewrite[Delivery](tx.Bucket(bDeliveries), nil); err != nil {
-		return err
+	for ; k != nil && len(keys) < compactChunk; k, v = c.Next() {
+		last = bytes.Clone(k)
+		if len(v) > 0 && v[0] == binaryTag {
+			continue
+		}
+		rec := record()
+		if err := decode(v, rec); err != nil {
+			return nil, false, fmt.Errorf("record %q: %w", k, err)
+		}
+		keys = append(keys, last)
+		recs = append(recs, rec)
 	}
-	if err := rewrite[Tenant](tx.Bucket(bTenants), nil); err != nil {
-		return err
+	for i, rec := range recs {
+		if err := b.Put(keys[i], encodeBinary(rec)); err != nil {
+			return nil, false, err
+		}
 	}
-	return rewrite[Endpoint](tx.Bucket(bEndpoints), nil)
+	return last, k != nil, nil
 }
 
 // migrateChunk is how many records a migration reads before it writes:
 // a cursor must not be used across writes to its bucket.
 const migrateChunk = 1024
 
-// rewrite decodes every record of b, lets fn change it (unless fn is nil),
-// and writes it back in this build's encoding, a chunk at a time.
+// rewrite decodes every record of b, lets fn change it, and writes it
+// back, a chunk at a time.
 func rewrite[T any](b *bolt.Bucket, fn func(*T) error) error {
 	var after []byte
 	for {
@@ -257,10 +327,8 @@ func rewrite[T any](b *bolt.Bucket, fn func(*T) error) error {
 			return nil
 		}
 		for i, rec := range recs {
-			if fn != nil {
-				if err := fn(rec); err != nil {
-					return err
-				}
+			if err := fn(rec); err != nil {
+				return err
 			}
 			if err := putRecord(b, string(keys[i]), rec); err != nil {
 				return err

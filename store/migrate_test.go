@@ -573,3 +573,101 @@ func TestOlderWriterRefused(t *testing.T) {
 		t.Fatalf("RestoreFile: %v", err)
 	}
 }
+
+// compactKinds are the buckets whose records schema 3 encodes compactly.
+var compactKinds = [][]byte{bMessages, bDeliveries, bTenants, bEndpoints}
+
+// packedRecords counts the records of those buckets still in MessagePack,
+// and reports whether the file says they are all compact.
+func packedRecords(t *testing.T, path string) (packed int, marked bool) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		marked = tx.Bucket(bMeta).Get(kCompact) != nil
+		for _, name := range compactKinds {
+			b := tx.Bucket(name)
+			if b == nil {
+				continue // a file older than the bucket
+			}
+			if err := b.ForEach(func(_, v []byte) error {
+				if len(v) == 0 || v[0] != binaryTag {
+					packed++
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return packed, marked
+}
+
+// A file migrated from MessagePack records has them all rewritten
+// compactly by the time Open returns, in transactions after the
+// migration's; one left half done (a crash) is finished at the next Open.
+func TestRecordsRewrittenCompactly(t *testing.T) {
+	path := copyV0(t)
+	if n, _ := packedRecords(t, path); n == 0 {
+		t.Fatal("the fixture holds no MessagePack records")
+	}
+	s, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mustDump(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, marked := packedRecords(t, path); n != 0 || !marked {
+		t.Fatalf("after Open: %d records in MessagePack, marked done: %v", n, marked)
+	}
+
+	// A crash midway: some records back in MessagePack, not marked done.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, rec := range []binaryRecord{new(Message), new(Delivery)} {
+			b := tx.Bucket(bMessages)
+			if _, ok := rec.(*Delivery); ok {
+				b = tx.Bucket(bDeliveries)
+			}
+			k, v := b.Cursor().First()
+			if err := decodeBinary(v, rec); err != nil {
+				return err
+			}
+			var packed []byte // as schema 2 wrote it
+			if err := codec.NewEncoderBytes(&packed, mh).Encode(rec); err != nil {
+				return err
+			}
+			if err := b.Put(bytes.Clone(k), packed); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bMeta).Delete(kCompact)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, marked := packedRecords(t, path); n != 2 || marked {
+		t.Fatalf("set-up: %d records in MessagePack (want 2), marked done: %v", n, marked)
+	}
+	s = openPath(t, path)
+	if d := diffDumps(want, mustDump(t, s)); d != "" {
+		t.Fatalf("after finishing the rewrite: %s", d)
+	}
+	s.Close()
+	if n, marked := packedRecords(t, path); n != 0 || !marked {
+		t.Fatalf("after the second Open: %d records in MessagePack, marked done: %v", n, marked)
+	}
+}

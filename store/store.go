@@ -253,6 +253,10 @@ func (s *Store) open() error {
 		db.Close()
 		return fmt.Errorf("store: init %s: %w", s.path, err)
 	}
+	if err := compactRecords(db); err != nil {
+		db.Close()
+		return fmt.Errorf("store: init %s: %w", s.path, err)
+	}
 	s.db = db
 	return nil
 }
