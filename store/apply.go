@@ -554,8 +554,17 @@ func (t *txn) outcome(c *Outcome) error {
 		return nil // a duplicate, or the delivery moved on
 	}
 	prev := *d
-	if err := t.followEndpoint(d); err != nil {
-		return err
+	var ep *Endpoint // read once, for the URL and the health
+	if !d.Override() {
+		if ep, err = t.endpoint(d.EndpointID); err != nil {
+			return err
+		}
+		if ep != nil {
+			// The attempt went to the endpoint's URL of the moment (see
+			// Store.ForAttempt): a URL change does not rewrite every
+			// pending delivery.
+			d.URL = ep.URL
+		}
 	}
 	d.AttemptCount++
 	if d.RoundAttempts == 0 {
@@ -593,10 +602,10 @@ func (t *txn) outcome(c *Outcome) error {
 			EndpointID: d.EndpointID, URL: d.URL, Attempt: c.Attempt, At: c.At, DurationMS: c.DurationMS,
 			StatusCode: c.StatusCode, Error: c.Error, Status: d.Status, NextAttemptAt: d.NextAttemptAt})
 	}
-	if d.Override() || !c.failed() && c.Result != ResultSucceeded {
+	if ep == nil || !c.failed() && c.Result != ResultSucceeded {
 		return nil
 	}
-	return t.endpointHealth(d.EndpointID, c)
+	return t.endpointHealth(ep, c)
 }
 
 // endpointHealth applies an attempt's outcome to its endpoint's Health: a
@@ -604,10 +613,9 @@ func (t *txn) outcome(c *Outcome) error {
 // extends it, and may open the breaker or disable the endpoint (a 410
 // always does). Only a change is written, so healthy traffic costs no
 // endpoint write.
-func (t *txn) endpointHealth(epID string, c *Outcome) error {
-	ep, err := t.endpoint(epID)
-	if err != nil || ep == nil || ep.State != StateEnabled {
-		return err
+func (t *txn) endpointHealth(ep *Endpoint, c *Outcome) error {
+	if ep.State != StateEnabled {
+		return nil
 	}
 	prev := *ep
 	if c.Result == ResultSucceeded {
@@ -752,20 +760,6 @@ func (t *txn) pendingOf(epID string, limit int) []string {
 		}
 	}
 	return ids
-}
-
-// followEndpoint records in an endpoint's delivery the URL its attempt
-// went to: the endpoint's current one (see Store.ForAttempt), which a URL
-// change does not copy into every pending delivery.
-func (t *txn) followEndpoint(d *Delivery) error {
-	if d.Override() {
-		return nil
-	}
-	ep, err := t.endpoint(d.EndpointID)
-	if err == nil && ep != nil {
-		d.URL = ep.URL
-	}
-	return err
 }
 
 // endPendingOf ends a batch of a disabled endpoint's pending deliveries.
