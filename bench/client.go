@@ -72,14 +72,22 @@ func (c *Client) do(ctx context.Context, i int, method, path string, header http
 // call retries a request across the nodes, starting at start, until it
 // gets an answer that is not worth retrying or ctx ends.
 func (c *Client) call(ctx context.Context, start int, method, path string, header http.Header, body []byte, out any) (int, error) {
+	return acrossNodes(ctx, start, len(c.URLs), func(i int) (int, error) {
+		return c.do(ctx, i, method, path, header, body, out)
+	})
+}
+
+// acrossNodes calls try with node start, then with the next nodes in turn,
+// 25 ms apart, until it returns an error other than errRetry or ctx ends.
+func acrossNodes[T any](ctx context.Context, start, nodes int, try func(node int) (T, error)) (T, error) {
 	for i := start; ; i++ {
-		status, err := c.do(ctx, i%len(c.URLs), method, path, header, body, out)
+		v, err := try(i % nodes)
 		if !errors.Is(err, errRetry) {
-			return status, err
+			return v, err
 		}
 		select {
 		case <-ctx.Done():
-			return status, fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+			return v, fmt.Errorf("%w (last: %v)", ctx.Err(), err)
 		case <-time.After(25 * time.Millisecond):
 		}
 	}

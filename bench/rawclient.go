@@ -100,17 +100,9 @@ func (p *poster) sendBatch(ctx context.Context, start int, keys []string, body [
 // worth retrying (see Client.call) or ctx ends, and returns a 2xx answer's
 // body, valid until the poster's next exchange.
 func (p *poster) call(ctx context.Context, start int, path, key string, body []byte) ([]byte, error) {
-	for i := start; ; i++ {
-		raw, err := p.do(ctx, i%len(p.urls), path, key, body)
-		if !errors.Is(err, errRetry) {
-			return raw, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w (last: %v)", ctx.Err(), err)
-		case <-time.After(25 * time.Millisecond):
-		}
-	}
+	return acrossNodes(ctx, start, len(p.urls), func(i int) ([]byte, error) {
+		return p.do(ctx, i, path, key, body)
+	})
 }
 
 // do posts once to node i, as Client.do does.
