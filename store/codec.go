@@ -6,10 +6,11 @@ import (
 	"github.com/hashicorp/go-msgpack/v2/codec"
 )
 
-// Records and log entries are MessagePack (the encoding hashicorp/raft
-// itself uses), keyed by the records' json field names: about three times
-// cheaper to decode than JSON, which dominated the apply path's CPU. The
-// handle is configured once and safe for concurrent use.
+// Log entries and the records without a compact encoding of their own
+// (see binaryRecord) are MessagePack (the encoding hashicorp/raft itself
+// uses), keyed by the records' json field names: about three times
+// cheaper to decode than JSON. The handle is configured once and safe for
+// concurrent use.
 var mh = func() *codec.MsgpackHandle {
 	h := &codec.MsgpackHandle{WriteExt: true} // []byte as bin, not str
 	h.RawToString = true
