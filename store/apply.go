@@ -442,6 +442,16 @@ func (t *txn) subscribers(tenant, typ string) []target {
 	return targets
 }
 
+// seekPast moves c to the first key after key: a cursor that pages on
+// from the last key it returned.
+func seekPast(c *bolt.Cursor, key []byte) ([]byte, []byte) {
+	k, v := c.Seek(key)
+	if k != nil && bytes.Equal(k, key) {
+		return c.Next()
+	}
+	return k, v
+}
+
 // seekPrefix positions c at the first key with prefix, or returns nil.
 func seekPrefix(c *bolt.Cursor, prefix []byte) ([]byte, []byte) {
 	k, v := c.Seek(prefix)
@@ -855,9 +865,7 @@ func (t *txn) failedInWindow(c *Requeue) (ids []string, next string, err error) 
 	var k []byte
 	if c.After != "" {
 		start := tenantKey(c.Tenant, c.After)
-		if k, _ = cur.Seek(start); bytes.Equal(k, start) {
-			k, _ = cur.Next()
-		}
+		k, _ = seekPast(cur, start)
 	} else {
 		k, _ = cur.Seek(tenantKey(c.Tenant, timeKey("msg", c.Since-int64(maxClockSkew))))
 	}

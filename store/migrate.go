@@ -272,9 +272,7 @@ func compactChunkOf(b *bolt.Bucket, after []byte, record func() binaryRecord) (l
 	c := b.Cursor()
 	k, v := c.First()
 	if after != nil {
-		if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
-			k, v = c.Next()
-		}
+		k, v = seekPast(c, after)
 	}
 	for ; k != nil && len(keys) < compactChunk; k, v = c.Next() {
 		last = bytes.Clone(k)
@@ -310,10 +308,7 @@ func rewrite[T any](b *bolt.Bucket, fn func(*T) error) error {
 		c := b.Cursor()
 		k, v := c.First()
 		if after != nil {
-			k, v = c.Seek(after)
-			if k != nil && bytes.Equal(k, after) {
-				k, v = c.Next()
-			}
+			k, v = seekPast(c, after)
 		}
 		for ; k != nil && len(keys) < migrateChunk; k, v = c.Next() {
 			rec := new(T)
@@ -352,10 +347,7 @@ func moveBucket(tx *bolt.Tx, from, to []byte, rekey func([]byte) []byte) error {
 		c := src.Cursor()
 		k, v := c.First()
 		if after != nil {
-			k, v = c.Seek(after)
-			if k != nil && bytes.Equal(k, after) {
-				k, v = c.Next()
-			}
+			k, v = seekPast(c, after)
 		}
 		for ; k != nil && len(keys) < migrateChunk; k, v = c.Next() {
 			keys = append(keys, bytes.Clone(k))
