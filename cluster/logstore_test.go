@@ -63,6 +63,11 @@ func openLoneNode(t *testing.T, dir string, configure ...func(*Config)) (*Node, 
 		t.Fatal(err)
 	}
 	waitFor(t, "n1 to lead", func() bool { leader, _, _ := n.Leadership(); return leader })
+	// A new leader appends an entry of its own just after taking office;
+	// the barrier waits for it, so tests that count entries start after.
+	if err := n.raft.Barrier(10 * time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
 	return n, st
 }
 
