@@ -613,3 +613,67 @@ func (c *cutAfterFirstByte) Read(p []byte) (int, error) {
 	c.read = true
 	return c.Conn.Read(p[:1])
 }
+
+// An enqueue (or a batch) through a follower answers once the leader has
+// committed and applied it, without waiting for the follower to learn of the commit;
+// reads on that follower still see the message, once it has applied it,
+// and never answer not found meanwhile. Here the follower gets no entries
+// at all until the test lets them through.
+func TestClusterForwardedEnqueueDoesNotWaitForTheFollower(t *testing.T) {
+	var starved atomic.Value // raft.ServerAddress that gets no entries
+	starved.Store(raft.ServerAddress(""))
+	c := newWrappedTestCluster(t, 3, nil, func(tr raft.Transport) raft.Transport {
+		return &starvedAppends{Transport: tr, starved: &starved}
+	})
+	lead := c.leader()
+	follower := (lead + 1) % 3
+	e := c.engines[follower]
+	starved.Store(raft.ServerAddress(inmemAddr(c.cfgs[follower].NodeID)))
+
+	ctx, cancel := context.WithTimeout(ctxb, 10*time.Second)
+	defer cancel()
+	msg, created, err := e.Enqueue(ctx, MessageInput{Type: "job.done", Data: []byte(`{}`)})
+	if err != nil || !created {
+		t.Fatalf("enqueue through a follower that gets no entries: %v (created %v)", err, created)
+	}
+	batch, err := e.EnqueueBatch(ctx, "", []MessageInput{{Type: "job.done", Data: []byte(`{}`)}})
+	if err != nil || batch[0].Err != nil || !batch[0].Created {
+		t.Fatalf("batch enqueue through a follower that gets no entries: %v, %+v", err, batch)
+	}
+	if _, _, err := e.store.Message("default", msg.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the follower's own store: %v, want not found (the test starves it of entries)", err)
+	}
+	short, cancelShort := context.WithTimeout(ctxb, 200*time.Millisecond)
+	_, err = e.Message(short, "", msg.ID)
+	cancelShort()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("read on the starved follower: %v, want it to wait for the message (deadline exceeded)", err)
+	}
+
+	starved.Store(raft.ServerAddress(""))
+	got, err := e.Message(ctx, "", msg.ID)
+	if err != nil || got.ID != msg.ID {
+		t.Fatalf("read on the follower once it gets entries: %v, %v", got, err)
+	}
+	c.converge()
+}
+
+// starvedAppends refuses appends that carry entries to one address;
+// heartbeats pass, so that node keeps its leader.
+type starvedAppends struct {
+	raft.Transport
+	starved *atomic.Value
+}
+
+func (s *starvedAppends) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	if len(args.Entries) > 0 && target == s.starved.Load().(raft.ServerAddress) {
+		return errors.New("test: entries withheld")
+	}
+	return s.Transport.AppendEntries(id, target, args, resp)
+}
+
+// AppendEntriesPipeline is refused, so that every append goes through
+// AppendEntries.
+func (s *starvedAppends) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
+}

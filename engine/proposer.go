@@ -46,13 +46,19 @@ func (p *proposer) propose(ctx context.Context, req *request) (reply, error) {
 	}
 }
 
-// forward sends req to the leader and waits until this node has applied
-// the entry that carried it, so a read here sees the write. A node too far
-// behind the leader answers ErrCatchingUp at once instead of forwarding;
-// one that learns from the leader's answer that it is that far behind
-// answers with the committed result at once, rather than hold it until it
-// has caught up (reads here answer ErrCatchingUp meanwhile, never a state
-// without the write).
+// forward sends req to the leader and, but for enqueues, waits until this
+// node has applied the entry that carried it: a few answers come from this
+// node's own state (tenant tokens, the JWKS), and they must see the write.
+// An enqueue's reply holds all its caller gets, and every read of messages
+// passes the read gate, which waits for this node to apply what was
+// acknowledged before the read began; waiting here as well would add the
+// time this node takes to learn of the commit (on a quiet cluster, until
+// the leader's next append: up to Raft's CommitTimeout, 50–100 ms) to two
+// thirds of the enqueues. A node too far behind the leader answers
+// ErrCatchingUp at once instead of forwarding; one that learns from the
+// leader's answer that it is that far behind answers with the committed
+// result at once, rather than hold it until it has caught up (reads here
+// answer ErrCatchingUp meanwhile, never a state without the write).
 func (p *proposer) forward(ctx context.Context, req *request) (reply, error) {
 	if err := caughtUp(p.peers.node); err != nil {
 		return reply{}, err
@@ -69,7 +75,7 @@ func (p *proposer) forward(ctx context.Context, req *request) (reply, error) {
 		return reply{}, err
 	}
 	p.peers.node.NoteLeaderIndex(rep.Index)
-	if _, far := p.peers.node.CatchingUp(); far {
+	if _, far := p.peers.node.CatchingUp(); far || req.Enqueue != nil || req.EnqueueBatch != nil {
 		return rep, nil
 	}
 	if err := p.applied.wait(ctx, rep.Index); err != nil {
