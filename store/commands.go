@@ -295,12 +295,17 @@ func EncodeBatch(cmds []Command) ([]byte, error) {
 		return nil, fmt.Errorf("store: batch of %d commands, at most %d", len(cmds), MaxCommandsPerEntry)
 	}
 	// Sized up front: an entry of enqueues is mostly their envelopes, and
-	// growing the buffer by doubling copied them several times over.
-	body := make([]byte, 0, entrySize(cmds))
-	if err := codec.NewEncoderBytes(&body, mh).Encode(cmds); err != nil {
+	// growing the buffer by doubling copied them several times over. The
+	// encoder writes from the start of the buffer, so the version byte goes
+	// in front afterwards, in the byte reserved for it: no second copy.
+	entry := make([]byte, 0, 1+entrySize(cmds))
+	if err := codec.NewEncoderBytes(&entry, mh).Encode(cmds); err != nil {
 		return nil, fmt.Errorf("store: encode %T: %w", cmds, err)
 	}
-	return append([]byte{entryVersion}, body...), nil
+	entry = append(entry, 0)
+	copy(entry[1:], entry)
+	entry[0] = entryVersion
+	return entry, nil
 }
 
 // entrySize estimates the encoded size of cmds: their envelopes, and a
