@@ -143,12 +143,14 @@ func SetHeaders(h http.Header, s Signer, id string, ts time.Time, body []byte) e
 
 // signedContent is the byte string both versions sign: "id.timestamp.body".
 func signedContent(id string, ts int64, body []byte) []byte {
-	b := make([]byte, 0, len(id)+len(body)+22)
-	b = append(b, id...)
-	b = append(b, '.')
-	b = strconv.AppendInt(b, ts, 10)
-	b = append(b, '.')
-	return append(b, body...)
+	return append(appendSignedHead(make([]byte, 0, len(id)+len(body)+22), id, ts), body...)
+}
+
+// appendSignedHead appends what precedes the body in the signed content:
+// "id.timestamp.".
+func appendSignedHead(dst []byte, id string, ts int64) []byte {
+	dst = append(append(dst, id...), '.')
+	return append(strconv.AppendInt(dst, ts, 10), '.')
 }
 
 // hmacSum appends the HMAC-SHA256 of the signed content to dst, hashing
@@ -156,7 +158,7 @@ func signedContent(id string, ts int64, body []byte) []byte {
 func hmacSum(dst, key []byte, id string, ts int64, body []byte) []byte {
 	m := hmac.New(sha256.New, key)
 	var head [96]byte
-	m.Write(append(strconv.AppendInt(append(append(head[:0], id...), '.'), ts, 10), '.'))
+	m.Write(appendSignedHead(head[:0], id, ts))
 	m.Write(body)
 	return m.Sum(dst)
 }
