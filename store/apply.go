@@ -761,12 +761,12 @@ func (t *txn) enable(ep *Endpoint, at int64) {
 // endpoint's pending deliveries, soonest due first: its queue's range of
 // the due index.
 func (t *txn) pendingOf(epID string, limit int) []string {
-	prefix := append([]byte(epID), 0)
+	prefix := queuePrefix(epID)
 	var ids []string
 	c := t.due.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(ids) != limit; k, _ = c.Next() {
-		if d, ok := parseDueKey(k); ok {
-			ids = append(ids, d.DeliveryID)
+	for k, _ := seekPrefix(c, prefix); k != nil && len(ids) != limit; k, _ = nextPrefix(c, prefix) {
+		if _, id, ok := dueTail(k[len(prefix):]); ok {
+			ids = append(ids, string(id))
 		}
 	}
 	return ids

@@ -21,6 +21,9 @@ type Due struct {
 	Queue string
 }
 
+// queuePrefix is what every due index key of queue begins with.
+func queuePrefix(queue string) []byte { return append([]byte(queue), 0) }
+
 func dueKey(queue string, at int64, dlvID string) []byte {
 	k := make([]byte, 0, len(queue)+1+8+len(dlvID))
 	k = append(append(k, queue...), 0)
@@ -122,7 +125,7 @@ type QueueWindow struct {
 func (s *Store) QueueDue(queue string, upTo int64, limit int, skip func(deliveryID []byte) bool) (*QueueWindow, error) {
 	var w QueueWindow
 	err := s.view(func(tx *bolt.Tx) error {
-		prefix := append([]byte(queue), 0)
+		prefix := queuePrefix(queue)
 		c := tx.Bucket(bQueued).Cursor()
 		// Keys are parsed in place: most of a busy queue's are ones the
 		// caller holds, skipped without a copy.

@@ -228,9 +228,8 @@ func (s *Store) ForAttempt(deliveryID string) (*AttemptView, error) {
 func (s *Store) HasPending(endpointID string) (bool, error) {
 	var found bool
 	err := s.view(func(tx *bolt.Tx) error {
-		prefix := append([]byte(endpointID), 0) // its queue in the due index
-		k, _ := tx.Bucket(bQueued).Cursor().Seek(prefix)
-		found = k != nil && bytes.HasPrefix(k, prefix)
+		k, _ := seekPrefix(tx.Bucket(bQueued).Cursor(), queuePrefix(endpointID)) // its queue
+		found = k != nil
 		return nil
 	})
 	return found, err
