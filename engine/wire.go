@@ -80,8 +80,8 @@ func (r *request) fields() int {
 
 // reply is the result of a request. Index is the Raft index of the entry
 // that carried its command (zero when nothing was written): the node that
-// forwarded the request waits to apply it before answering, so a read on
-// that node sees the write.
+// forwarded the request waits to apply it before answering, but for an
+// enqueue (see proposer.forward).
 type reply struct {
 	Index    uint64      `json:"index,omitempty"`
 	Endpoint *Endpoint   `json:"endpoint,omitempty"`
